@@ -1,0 +1,83 @@
+// Reductions: the bias gradient (column sums), sums of squares for norms, and a finiteness count.
+
+/**
+ * db[cols] += Σ_rows dz[rows × cols]; 16 columns at a time in four accumulators. The finished sums are
+ * added to db, so accumulating the same gradient twice doubles it exactly.  "+="
+ */
+export function bias_grad(db: usize, dz: usize, rows: i32, cols: i32): void {
+  const rowBytes = <usize>cols << 2;
+  let j = 0;
+  for (; j + 16 <= cols; j += 16) {
+    const column = <usize>j << 2;
+    let s0 = f32x4.splat(0);
+    let s1 = f32x4.splat(0);
+    let s2 = f32x4.splat(0);
+    let s3 = f32x4.splat(0);
+    let p = dz + column;
+    for (let r = 0; r < rows; r++) {
+      s0 = f32x4.add(s0, v128.load(p));
+      s1 = f32x4.add(s1, v128.load(p, 16));
+      s2 = f32x4.add(s2, v128.load(p, 32));
+      s3 = f32x4.add(s3, v128.load(p, 48));
+      p += rowBytes;
+    }
+    v128.store(db + column, f32x4.add(v128.load(db + column), s0));
+    v128.store(db + column, f32x4.add(v128.load(db + column, 16), s1), 16);
+    v128.store(db + column, f32x4.add(v128.load(db + column, 32), s2), 32);
+    v128.store(db + column, f32x4.add(v128.load(db + column, 48), s3), 48);
+  }
+  for (; j + 4 <= cols; j += 4) {
+    const column = <usize>j << 2;
+    let s = f32x4.splat(0);
+    let p = dz + column;
+    for (let r = 0; r < rows; r++) {
+      s = f32x4.add(s, v128.load(p));
+      p += rowBytes;
+    }
+    v128.store(db + column, f32x4.add(v128.load(db + column), s));
+  }
+  for (; j < cols; j++) {
+    const column = <usize>j << 2;
+    let s: f32 = 0;
+    let p = dz + column;
+    for (let r = 0; r < rows; r++) {
+      s += load<f32>(p);
+      p += rowBytes;
+    }
+    store<f32>(db + column, load<f32>(db + column) + s);
+  }
+}
+
+/** Σ x², each square widened to float64 before it is added. */
+export function sum_squares(x: usize, n: i32): f64 {
+  let sums = f64x2.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v = v128.load(x + (<usize>i << 2));
+    const low = f64x2.promote_low_f32x4(v);
+    const high = f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1));
+    sums = f64x2.add(sums, f64x2.add(f64x2.mul(low, low), f64x2.mul(high, high)));
+  }
+  let total = f64x2.extract_lane(sums, 0) + f64x2.extract_lane(sums, 1);
+  for (; i < n; i++) {
+    const value = <f64>load<f32>(x + (<usize>i << 2));
+    total += value * value;
+  }
+  return total;
+}
+
+/** How many of the n elements are NaN or ±Infinity: x − x is 0 exactly when x is finite. */
+export function count_nonfinite(x: usize, n: i32): i32 {
+  let count = 0;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v = v128.load(x + (<usize>i << 2));
+    const difference = f32x4.sub(v, v);
+    count += <i32>popcnt(i32x4.bitmask(f32x4.ne(difference, difference)));
+  }
+  for (; i < n; i++) {
+    const value = load<f32>(x + (<usize>i << 2));
+    if (value - value != 0) count++;
+  }
+  return count;
+}

@@ -1,0 +1,31 @@
+// Hyperbolic tangent over n contiguous float32 elements; the backward reads the output a.
+import { lane0, vtanh } from './vmath';
+
+/** out = tanh(z).  "=" */
+export function tanh_forward(out: usize, z: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const offset = <usize>i << 2;
+    v128.store(out + offset, vtanh(v128.load(z + offset)));
+  }
+  for (; i < n; i++) {
+    const offset = <usize>i << 2;
+    store<f32>(out + offset, lane0(vtanh(f32x4.splat(load<f32>(z + offset)))));
+  }
+}
+
+/** dz = da · (1 − a²); dz may alias da.  "=" */
+export function tanh_backward(dz: usize, da: usize, a: usize, n: i32): void {
+  const ones = f32x4.splat(1);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const offset = <usize>i << 2;
+    const y = v128.load(a + offset);
+    v128.store(dz + offset, f32x4.mul(v128.load(da + offset), f32x4.sub(ones, f32x4.mul(y, y))));
+  }
+  for (; i < n; i++) {
+    const offset = <usize>i << 2;
+    const y = load<f32>(a + offset);
+    store<f32>(dz + offset, load<f32>(da + offset) * (1 - y * y));
+  }
+}

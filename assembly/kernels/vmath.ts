@@ -1,0 +1,43 @@
+// Four-lane float32 math the activations and losses share: exp, sigmoid. Scalar tails call these on a
+// splat and take lane 0, so an element gets the same bits whether it falls in a vector or in the tail.
+
+// e^x: x = n·ln2 + r with |r| ≤ ln2/2; e^r by its degree-6 Taylor polynomial (error < 1.3e-7 relative);
+// 2^n built directly in the exponent bits. x is clamped so that 2^n stays a normal float.
+@inline export function vexp(x: v128): v128 {
+  x = f32x4.max(f32x4.min(x, f32x4.splat(88.0)), f32x4.splat(-87.33654));
+  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504)));
+  // ln2 split into a part exact in float32 and a small correction, so r keeps its low bits.
+  let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)));
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+  let p = f32x4.splat(1.0 / 720.0);
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0 / 120.0));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0 / 24.0));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0 / 6.0));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(0.5));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0));
+  const twoToN = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  return f32x4.mul(p, twoToN);
+}
+
+// σ(z) = 1/(1 + e^−z), computed from e^−|z| so that neither branch overflows.
+@inline export function vsigmoid(z: v128): v128 {
+  const e = vexp(f32x4.neg(f32x4.abs(z)));
+  const inverse = f32x4.div(f32x4.splat(1.0), f32x4.add(f32x4.splat(1.0), e));
+  return v128.bitselect(inverse, f32x4.mul(e, inverse), f32x4.ge(z, f32x4.splat(0)));
+}
+
+// tanh(z) = sign(z)·(1 − 2/(e^{2|z|} + 1)).
+@inline export function vtanh(z: v128): v128 {
+  const e = vexp(f32x4.add(f32x4.abs(z), f32x4.abs(z)));
+  const magnitude = f32x4.sub(f32x4.splat(1.0), f32x4.div(f32x4.splat(2.0), f32x4.add(e, f32x4.splat(1.0))));
+  return v128.or(magnitude, v128.and(z, i32x4.splat(0x80000000)));
+}
+
+@inline export function lane0(v: v128): f32 {
+  return f32x4.extract_lane(v, 0);
+}
+
+@inline export function horizontalSum(v: v128): f32 {
+  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
+}

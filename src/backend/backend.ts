@@ -1,0 +1,13 @@
+// A backend: a set of kernels and the heap they run over. Both backends can live in one process.
+import type { Kernels } from './kernels.js';
+import type { Heap } from '../memory/heap.js';
+
+export type BackendName = 'wasm' | 'js';
+
+export interface Backend {
+  readonly name: BackendName;
+  /** What the backend runs on, for reports: e.g. "wasm simd128" or "pure JS". */
+  readonly description: string;
+  readonly kernels: Kernels;
+  readonly heap: Heap;
+}

@@ -1,0 +1,21 @@
+// Elementwise twins over n contiguous elements at element indices of m.
+import type { Floats } from './floats.js';
+
+export function fill(m: Floats, x: number, n: number, value: number): void {
+  m.fill(value, x, x + n);
+}
+
+/** x *= s */
+export function scale(m: Floats, x: number, n: number, s: number): void {
+  for (let i = 0; i < n; i++) m[x + i] *= s;
+}
+
+/** y += a·x */
+export function axpy(m: Floats, y: number, x: number, n: number, a: number): void {
+  for (let i = 0; i < n; i++) m[y + i] += a * m[x + i];
+}
+
+/** dst ← src, n elements; overlapping ranges copy as if through a temporary (memmove). */
+export function copy(m: Floats, dst: number, src: number, n: number): void {
+  m.copyWithin(dst, src, src + n);
+}

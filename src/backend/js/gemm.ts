@@ -1,0 +1,44 @@
+// GEMM twins: the three products of a dense layer, over row-major matrices at element indices of m.
+// nn: out[M×N] = x[M×K]·w[K×N] (+ bias[N]); nt: out[M×N] = a[M×K]·b[N×K]ᵀ; tn: out[M×N] += a[K×M]ᵀ·b[K×N].
+import type { Floats } from './floats.js';
+
+/** out = x·w, plus bias broadcast over rows unless bias is −1.  "=" */
+export function gemm_nn(m: Floats, out: number, x: number, w: number, bias: number, M: number, K: number, N: number): void {
+  for (let i = 0; i < M; i++) {
+    const outRow = out + i * N;
+    if (bias < 0) m.fill(0, outRow, outRow + N);
+    else m.copyWithin(outRow, bias, bias + N);
+    // i-k-j order: the inner loop runs along one row of w and one row of out, both contiguous.
+    for (let k = 0; k < K; k++) {
+      const xik = m[x + i * K + k];
+      const wRow = w + k * N;
+      for (let j = 0; j < N; j++) m[outRow + j] += xik * m[wRow + j];
+    }
+  }
+}
+
+/** out[i,j] = Σ_k a[i,k]·b[j,k]: each element is a dot product of two contiguous rows.  "=" */
+export function gemm_nt(m: Floats, out: number, a: number, b: number, M: number, K: number, N: number): void {
+  for (let i = 0; i < M; i++) {
+    const aRow = a + i * K;
+    for (let j = 0; j < N; j++) {
+      const bRow = b + j * K;
+      let sum = 0;
+      for (let k = 0; k < K; k++) sum += m[aRow + k] * m[bRow + k];
+      m[out + i * N + j] = sum;
+    }
+  }
+}
+
+/** out[i,j] += Σ_k a[k,i]·b[k,j].  "+=" */
+export function gemm_tn(m: Floats, out: number, a: number, b: number, M: number, K: number, N: number): void {
+  for (let i = 0; i < M; i++) {
+    const outRow = out + i * N;
+    // i-k-j order: the inner loop runs along one row of b and one row of out, both contiguous.
+    for (let k = 0; k < K; k++) {
+      const aki = m[a + k * M + i];
+      const bRow = b + k * N;
+      for (let j = 0; j < N; j++) m[outRow + j] += aki * m[bRow + j];
+    }
+  }
+}

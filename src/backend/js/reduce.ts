@@ -1,0 +1,31 @@
+// Reduction twins: column sums of a row-major [rows × cols] block, and whole-range sums over n
+// contiguous elements, at element indices of m.
+import type { Floats } from './floats.js';
+
+/** db[j] += Σ_i dz[i, j].  "+=" */
+export function bias_grad(m: Floats, db: number, dz: number, rows: number, cols: number): void {
+  // Row by row, so both db and the dz row are walked contiguously.
+  for (let i = 0; i < rows; i++) {
+    const dzRow = dz + i * cols;
+    for (let j = 0; j < cols; j++) m[db + j] += m[dzRow + j];
+  }
+}
+
+/** Σ x², accumulated in double. */
+export function sum_squares(m: Floats, x: number, n: number): number {
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    const value = m[x + i];
+    sum += value * value;
+  }
+  return sum;
+}
+
+/** How many of the n elements are NaN or ±Infinity. */
+export function count_nonfinite(m: Floats, x: number, n: number): number {
+  let count = 0;
+  for (let i = 0; i < n; i++) {
+    if (!Number.isFinite(m[x + i])) count++;
+  }
+  return count;
+}

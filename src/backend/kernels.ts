@@ -1,0 +1,81 @@
+// The kernel contract: every function both backends implement, with the same signature.
+// Pointers are byte offsets into the backend's one memory (0 means "none"); sizes are element
+// counts. Matrices are row-major float32; labels are int32. "=" writes the output, "+=" accumulates.
+
+export interface Kernels {
+  // ---- GEMM: the three products of a dense layer's forward and backward pass ----
+  /** out[M×N] = x[M×K] · w[K×N] (+ bias[N] broadcast over rows when bias ≠ 0).  "=" */
+  gemm_nn(out: number, x: number, w: number, bias: number, M: number, K: number, N: number): void;
+  /** out[M×N] = a[M×K] · b[N×K]ᵀ — dX = dZ·Wᵀ with W stored [in × out].  "=" */
+  gemm_nt(out: number, a: number, b: number, M: number, K: number, N: number): void;
+  /**
+   * out[M×N] += a[K×M]ᵀ · b[K×N] — dW += Xᵀ·dZ.  "+=" The complete sum Σ_k is formed first and then added
+   * to out, so accumulating the same product twice doubles out exactly (a forgotten zeroGrad doubles).
+   */
+  gemm_tn(out: number, a: number, b: number, M: number, K: number, N: number): void;
+
+  // ---- activations over n elements (softmax: rows × cols). Backward "=", dz may alias da ----
+  relu_forward(out: number, z: number, n: number): void;
+  /** dz = da · (a > 0), from the activation's output a. */
+  relu_backward(dz: number, da: number, a: number, n: number): void;
+  /** out = z > 0 ? z : slope·z */
+  leaky_relu_forward(out: number, z: number, n: number, slope: number): void;
+  /** dz = da · (z > 0 ? 1 : slope), from the pre-activation z. */
+  leaky_relu_backward(dz: number, da: number, z: number, n: number, slope: number): void;
+  sigmoid_forward(out: number, z: number, n: number): void;
+  /** dz = da · a·(1 − a) */
+  sigmoid_backward(dz: number, da: number, a: number, n: number): void;
+  tanh_forward(out: number, z: number, n: number): void;
+  /** dz = da · (1 − a²) */
+  tanh_backward(dz: number, da: number, a: number, n: number): void;
+  /** gelu, tanh approximation: 0.5·z·(1 + tanh(√(2/π)·(z + 0.044715·z³))) */
+  gelu_forward(out: number, z: number, n: number): void;
+  /** dz = da · gelu'(z), from the pre-activation z. */
+  gelu_backward(dz: number, da: number, z: number, n: number): void;
+  /** Row-wise softmax, max subtracted first. */
+  softmax_forward(out: number, z: number, rows: number, cols: number): void;
+  /** dz = a ⊙ (da − rowsum(da ⊙ a)), from the softmax output a. */
+  softmax_backward(dz: number, da: number, a: number, rows: number, cols: number): void;
+
+  // ---- losses: write dL/d(output) into grad ("="), return the mean loss ----
+  /** Softmax + cross-entropy on logits with int32 class labels; grad = (p − onehot)/rows; loss averaged over rows. */
+  softmax_cross_entropy_labels(grad: number, logits: number, labels: number, rows: number, cols: number): number;
+  /** Same with target rows (one-hot or soft); grad = (p − y)/rows; loss = −Σ y·log p averaged over rows. */
+  softmax_cross_entropy_targets(grad: number, logits: number, targets: number, rows: number, cols: number): number;
+  /** Binary cross-entropy on probabilities, PyTorch's clamps: log terms ≥ −100, grad = (p − y)/max(p(1−p), 1e-12)/n. */
+  bce(grad: number, probs: number, targets: number, n: number): number;
+  /** BCE on logits, stable: max(z,0) − z·y + log(1 + e^−|z|); grad = (σ(z) − y)/n. */
+  bce_with_logits(grad: number, logits: number, targets: number, n: number): number;
+  /** Mean squared error; grad = 2(p − y)/n. */
+  mse(grad: number, pred: number, targets: number, n: number): number;
+  /** Huber (smooth L1 with threshold delta); grad = clamp(p − y, −delta, delta)/n. */
+  huber(grad: number, pred: number, targets: number, n: number, delta: number): number;
+
+  // ---- reductions ----
+  /** db[cols] += column sums of dz[rows×cols]; like gemm_tn, each finished sum is added to db.  "+=" */
+  bias_grad(db: number, dz: number, rows: number, cols: number): void;
+  /** Σ x², accumulated in float64. */
+  sum_squares(x: number, n: number): number;
+  /** How many of the n elements are NaN or ±Infinity. */
+  count_nonfinite(x: number, n: number): number;
+
+  // ---- elementwise ----
+  fill(x: number, n: number, value: number): void;
+  /** x *= s */
+  scale(x: number, n: number, s: number): void;
+  /** y += a·x */
+  axpy(y: number, x: number, n: number, a: number): void;
+  copy(dst: number, src: number, n: number): void;
+
+  // ---- optimizers, over the whole flat parameter block ----
+  /**
+   * PyTorch's SGD: g = grad + weightDecay·p; with momentum μ ≠ 0: v = firstStep ? g : μv + (1 − dampening)·g,
+   * then g = nesterov ? g + μv : v; finally p −= lr·g. velocity is 0 when μ = 0. Grads are not modified.
+   */
+  sgd_update(
+    params: number, grads: number, velocity: number, n: number,
+    lr: number, momentum: number, dampening: number, nesterov: number, weightDecay: number, firstStep: number,
+  ): void;
+}
+
+export type KernelName = keyof Kernels;

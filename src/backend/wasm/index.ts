@@ -1,0 +1,72 @@
+// The WebAssembly SIMD backend: the kernels of build/simdprop.wasm over a memory this side creates.
+import type { Backend } from '../backend.js';
+import type { Kernels, KernelName } from '../kernels.js';
+import { Heap, PAGE_BYTES } from '../../memory/heap.js';
+
+/** Where the module comes from: compiled already (workerd), raw bytes, or the file next to the package. */
+export interface WasmSource {
+  module?: WebAssembly.Module;
+  bytes?: BufferSource;
+}
+
+const INITIAL_PAGES = 16;
+const KERNEL_NAMES: readonly KernelName[] = [
+  'gemm_nn', 'gemm_nt', 'gemm_tn',
+  'relu_forward', 'relu_backward', 'leaky_relu_forward', 'leaky_relu_backward',
+  'sigmoid_forward', 'sigmoid_backward', 'tanh_forward', 'tanh_backward',
+  'gelu_forward', 'gelu_backward', 'softmax_forward', 'softmax_backward',
+  'softmax_cross_entropy_labels', 'softmax_cross_entropy_targets',
+  'bce', 'bce_with_logits', 'mse', 'huber',
+  'bias_grad', 'sum_squares', 'count_nonfinite',
+  'fill', 'scale', 'axpy', 'copy', 'sgd_update',
+];
+
+/** A tiny module using one SIMD instruction: validates only where WebAssembly SIMD is supported. */
+const SIMD_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11,
+]);
+
+export function wasmSimdSupported(): boolean {
+  return typeof WebAssembly === 'object' && typeof WebAssembly.validate === 'function' && WebAssembly.validate(SIMD_PROBE);
+}
+
+async function readPackagedModule(): Promise<WebAssembly.Module> {
+  const url = new URL('../../../build/simdprop.wasm', import.meta.url);
+  if (url.protocol === 'file:') {
+    const { readFile } = await import('node:fs/promises');
+    const bytes = await readFile(url).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') {
+        throw new Error(`simdprop: ${url.pathname} is missing: run "npm run build:wasm" (or install the published package)`);
+      }
+      throw error;
+    });
+    return WebAssembly.compile(bytes);
+  }
+  return WebAssembly.compileStreaming(fetch(url));
+}
+
+export async function createWasmBackend(source: WasmSource = {}): Promise<Backend> {
+  if (!wasmSimdSupported()) throw new Error('simdprop: this runtime does not support WebAssembly SIMD');
+  const module = source.module ?? (source.bytes ? await WebAssembly.compile(source.bytes) : await readPackagedModule());
+  const memory = new WebAssembly.Memory({ initial: INITIAL_PAGES });
+  const instance = await WebAssembly.instantiate(module, {
+    env: {
+      memory,
+      abort(message: number, file: number, line: number, column: number): never {
+        throw new Error(`simdprop: wasm kernel aborted at ${line}:${column}`);
+      },
+    },
+  });
+  const exports = instance.exports as Record<string, unknown>;
+  const kernels = {} as Record<KernelName, unknown>;
+  for (const name of KERNEL_NAMES) {
+    if (typeof exports[name] !== 'function') throw new Error(`simdprop: the wasm module lacks the kernel ${name}`);
+    kernels[name] = exports[name];
+  }
+  return {
+    name: 'wasm',
+    description: 'wasm simd128',
+    kernels: kernels as unknown as Kernels,
+    heap: new Heap(memory, PAGE_BYTES),
+  };
+}

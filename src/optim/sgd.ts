@@ -1,0 +1,49 @@
+// Stochastic gradient descent with PyTorch's semantics for momentum, dampening, Nesterov and weight decay.
+import type { Sequential } from '../sequential.js';
+import { SimdpropError } from '../errors.js';
+import { Optimizer, checkNumber } from './optimizer.js';
+
+export interface SGDOptions {
+  lr: number;
+  momentum?: number;
+  dampening?: number;
+  nesterov?: boolean;
+  weightDecay?: number;
+}
+
+export class SGD extends Optimizer {
+  readonly momentum: number;
+  readonly dampening: number;
+  readonly nesterov: boolean;
+  readonly weightDecay: number;
+  private readonly velocitySlot: number;
+
+  constructor(model: Sequential, options: SGDOptions) {
+    super(model, options?.lr);
+    this.momentum = checkNumber('momentum', options.momentum ?? 0, 0, Infinity);
+    this.dampening = checkNumber('dampening', options.dampening ?? 0, 0, Infinity);
+    this.weightDecay = checkNumber('weightDecay', options.weightDecay ?? 0, 0, Infinity);
+    this.nesterov = options.nesterov ?? false;
+    if (this.nesterov && (this.momentum === 0 || this.dampening !== 0)) {
+      throw new SimdpropError('OPTION', 'nesterov needs momentum > 0 and dampening 0 (as in PyTorch)');
+    }
+    this.velocitySlot = this.momentum !== 0 ? model.reserveStateSlots(1) : -1;
+  }
+
+  /** One update of every trainable parameter; frozen layers are left exactly as they are. */
+  step(): void {
+    const model = this.model;
+    const kernels = model.backend.kernels;
+    const count = model.trainableRanges(this.ranges);
+    for (let r = 0; r < count; r++) {
+      const offset = this.ranges[2 * r] * 4;
+      const n = this.ranges[2 * r + 1] - this.ranges[2 * r];
+      const velocity = this.velocitySlot >= 0 ? model.statePointer(this.velocitySlot) + offset : 0;
+      kernels.sgd_update(
+        model.paramsPointer + offset, model.gradsPointer + offset, velocity, n,
+        this.lr, this.momentum, this.dampening, this.nesterov ? 1 : 0, this.weightDecay, this.stepCount === 0 ? 1 : 0,
+      );
+    }
+    this.stepCount++;
+  }
+}

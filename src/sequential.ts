@@ -1,0 +1,523 @@
+// A stack of dense layers trained by backpropagation, over one block of its backend's memory laid out
+// params | grads | optimizer state slots | activations and deltas (for `capacity` rows).
+// Params, grads and every state slot share one layout, so each is one kernel call over the block.
+import { activationBackward, activationForward, keepsPreActivation, usesHeInit } from './activations.js';
+import type { Backend, BackendName } from './backend/backend.js';
+import type { Kernels } from './backend/kernels.js';
+import {
+  matrixRows, nonFiniteError, targetsAreLabels, writeLabels, writeMatrix, writeTargets,
+  type Matrix, type Targets,
+} from './data.js';
+import { SimdpropError, describe } from './errors.js';
+import { getBackend } from './init.js';
+import { Dense } from './layers/dense.js';
+import { checkLoss, checkLossFitsOutput, huberDelta, runLoss, targetsAreProbabilities, type LossName, type LossOptions } from './losses.js';
+import { Rng } from './rng.js';
+import { fit, type FitOptions, type History } from './fit.js';
+import type { Optimizer } from './optim/optimizer.js';
+
+export interface SequentialOptions {
+  /** Seed of the weight initialization: the same seed gives the same weights (default 0). */
+  seed?: number;
+  /** Which backend the model runs on (default: the one init() chose). */
+  backend?: BackendName;
+}
+
+export interface NamedParameter {
+  /** e.g. "layers.0.weight" ([inputSize, outputSize]) or "layers.0.bias" ([outputSize]). */
+  name: string;
+  shape: number[];
+  /** Zero-copy views into the model's memory; valid until the model's memory is moved (see `namedParameters`). */
+  value: Float32Array;
+  grad: Float32Array;
+}
+
+export interface TrainStepOptions extends LossOptions {
+  loss: LossName;
+  optimizer: Optimizer;
+}
+
+// Where a layer's tensors sit: bytes from the start of the params section (the grads section has the
+// same layout) and from the start of the block for its activations.
+interface LayerPlacement {
+  weight: number;
+  bias: number;
+  z: number;
+  a: number;
+  delta: number;
+}
+
+type Phase = 'none' | 'forward' | 'loss' | 'backward';
+
+const ALIGN_FLOATS = 16;
+const alignFloats = (count: number): number => Math.ceil(count / ALIGN_FLOATS) * ALIGN_FLOATS;
+
+// Frees a model's block if the model is garbage-collected without dispose(): a safety net only.
+const blocks = new FinalizationRegistry<{ backend: Backend; block: number }>((cell) => cell.backend.heap.free(cell.block));
+
+export class Sequential {
+  readonly layers: readonly Dense[];
+  readonly backend: Backend;
+  /** Number of trainable scalars (weights and biases). */
+  readonly parameterCount: number;
+  /** @internal Floats in each of the params, grads and state sections (tensors padded to 64 bytes). */
+  readonly sectionFloats: number;
+  private readonly placements: LayerPlacement[];
+  private readonly cell: { backend: Backend; block: number };
+  private stateSlots = 0;
+  private capacity = 0;
+  private inputAt = 0;
+  private outputGradAt = 0;
+  private targetsAt = 0;
+  private inputGradAt = 0;
+  private firstDeltaAt = 0;
+  private batch = 0;
+  private phase: Phase = 'none';
+  private inputGradReady = false;
+  private disposed = false;
+  private outputView: Float32Array | undefined;
+  private inputGradView: Float32Array | undefined;
+
+  constructor(layers: Dense[], options: SequentialOptions = {}) {
+    if (!Array.isArray(layers) || layers.length === 0) {
+      throw new SimdpropError('OPTION', `Sequential needs a non-empty array of layers, got ${describe(layers)}`);
+    }
+    layers.forEach((layer, i) => {
+      if (!(layer instanceof Dense)) throw new SimdpropError('TYPE', `layers[${i}] must be a layer made by dense(), got ${describe(layer)}`);
+      if (i > 0 && layer.inputSize !== layers[i - 1].outputSize) {
+        throw new SimdpropError('SHAPE',
+          `layers[${i}] takes ${layer.inputSize} inputs but layers[${i - 1}] gives ${layers[i - 1].outputSize}`);
+      }
+    });
+    const seed = options.seed ?? 0;
+    if (!Number.isInteger(seed)) throw new SimdpropError('OPTION', `seed must be an integer, got ${describe(seed)}`);
+    this.backend = getBackend(options.backend);
+    this.layers = layers.slice();
+    let floats = 0;
+    let count = 0;
+    this.placements = this.layers.map((layer) => {
+      const weight = floats * 4;
+      floats += alignFloats(layer.weightCount);
+      const bias = floats * 4;
+      if (layer.hasBias) floats += alignFloats(layer.outputSize);
+      count += layer.weightCount + (layer.hasBias ? layer.outputSize : 0);
+      return { weight, bias, z: 0, a: 0, delta: 0 };
+    });
+    this.sectionFloats = floats;
+    this.parameterCount = count;
+    this.cell = { backend: this.backend, block: 0 };
+    this.relayout(1, 0);
+    this.initializeWeights(new Rng(seed));
+    blocks.register(this, this.cell, this);
+  }
+
+  get inputSize(): number {
+    return this.layers[0].inputSize;
+  }
+
+  get outputSize(): number {
+    return this.layers[this.layers.length - 1].outputSize;
+  }
+
+  private get kernels(): Kernels {
+    return this.backend.kernels;
+  }
+
+  private get outputLayer(): Dense {
+    return this.layers[this.layers.length - 1];
+  }
+
+  /** @internal Byte offset of the params section. */
+  get paramsPointer(): number {
+    return this.cell.block;
+  }
+
+  /** @internal Byte offset of the grads section. */
+  get gradsPointer(): number {
+    return this.cell.block + this.sectionFloats * 4;
+  }
+
+  /** @internal Byte offset of optimizer state slot `slot`. */
+  statePointer(slot: number): number {
+    return this.cell.block + (2 + slot) * this.sectionFloats * 4;
+  }
+
+  /**
+   * @internal Writes the trainable parts of the params section as [start, end) float offsets into
+   * `ranges` (consecutive trainable layers merged); returns how many ranges. Allocates nothing.
+   */
+  trainableRanges(ranges: Int32Array): number {
+    let count = 0;
+    let start = -1;
+    for (let i = 0; i < this.layers.length; i++) {
+      const at = this.placements[i].weight >> 2;
+      if (this.layers[i].trainable && start < 0) start = at;
+      if (!this.layers[i].trainable && start >= 0) {
+        ranges[2 * count] = start;
+        ranges[2 * count++ + 1] = at;
+        start = -1;
+      }
+    }
+    if (start >= 0) {
+      ranges[2 * count] = start;
+      ranges[2 * count++ + 1] = this.sectionFloats;
+    }
+    return count;
+  }
+
+  /** @internal Adds `count` zeroed state slots for an optimizer; returns the first slot's index. */
+  reserveStateSlots(count: number): number {
+    this.checkAlive();
+    const first = this.stateSlots;
+    this.relayout(this.capacity, first + count);
+    return first;
+  }
+
+  // Moves the model to a block sized for `capacity` rows and `slots` state slots, keeping params,
+  // grads and state; activations are not kept.
+  private relayout(capacity: number, slots: number): void {
+    const section = this.sectionFloats * 4;
+    let cursor = (2 + slots) * section;
+    const region = (floats: number): number => {
+      const at = cursor;
+      cursor += alignFloats(floats) * 4;
+      return at;
+    };
+    this.inputAt = region(capacity * this.inputSize);
+    this.layers.forEach((layer, i) => {
+      const placement = this.placements[i];
+      const rows = capacity * layer.outputSize;
+      placement.z = region(rows);
+      placement.a = layer.activation === 'linear' || !keepsPreActivation(layer.activation) ? placement.z : region(rows);
+      placement.delta = region(rows);
+    });
+    this.outputGradAt = region(capacity * this.outputSize);
+    this.targetsAt = region(capacity * this.outputSize);
+    this.inputGradAt = region(capacity * this.inputSize);
+    const heap = this.backend.heap;
+    const block = heap.alloc(cursor);
+    const old = this.cell.block;
+    if (old !== 0) {
+      this.kernels.copy(block, old, (2 + this.stateSlots) * this.sectionFloats);
+      heap.free(old);
+    } else {
+      this.kernels.fill(block, 2 * this.sectionFloats, 0);
+    }
+    if (slots > this.stateSlots) {
+      this.kernels.fill(block + (2 + this.stateSlots) * section, (slots - this.stateSlots) * this.sectionFloats, 0);
+    }
+    this.cell.block = block;
+    this.capacity = capacity;
+    this.stateSlots = slots;
+    this.batch = 0;
+    this.phase = 'none';
+    this.outputView = undefined;
+    this.inputGradView = undefined;
+  }
+
+  private initializeWeights(rng: Rng): void {
+    const f32 = this.backend.heap.f32;
+    this.layers.forEach((layer, i) => {
+      const start = (this.paramsPointer + this.placements[i].weight) >> 2;
+      if (usesHeInit(layer.activation)) {
+        const slope = layer.activation === 'leakyRelu' ? layer.negativeSlope : 0;
+        const std = Math.sqrt(2 / ((1 + slope * slope) * layer.inputSize));
+        for (let j = 0; j < layer.weightCount; j++) f32[start + j] = rng.normal() * std;
+      } else {
+        const limit = Math.sqrt(6 / (layer.inputSize + layer.outputSize));
+        for (let j = 0; j < layer.weightCount; j++) f32[start + j] = (2 * rng.uniform() - 1) * limit;
+      }
+    });
+  }
+
+  private checkAlive(): void {
+    if (this.disposed) throw new SimdpropError('DISPOSED', 'this model was disposed: create or load a new one');
+  }
+
+  private ensureCapacity(rows: number): void {
+    if (rows > this.capacity) this.relayout(rows, this.stateSlots);
+  }
+
+  // Checks x and copies it into the input region; afterwards nothing but activations has changed.
+  private stageInput(x: unknown, what: string): number {
+    const rows = matrixRows(x, this.inputSize, what);
+    this.ensureCapacity(rows);
+    this.batch = 0;
+    this.phase = 'none';
+    const at = this.cell.block + this.inputAt;
+    writeMatrix(this.backend.heap.f32, at >> 2, x as Matrix, this.inputSize, what);
+    const n = rows * this.inputSize;
+    if (this.kernels.count_nonfinite(at, n) !== 0) throw nonFiniteError(this.backend.heap.f32, at >> 2, n, this.inputSize, what);
+    return rows;
+  }
+
+  // Checks y against the loss and the batch and copies it into the targets region; returns whether
+  // it holds class labels.
+  private stageTargets(loss: LossName, y: unknown, rows: number): boolean {
+    const at = this.cell.block + this.targetsAt;
+    const heap = this.backend.heap;
+    if (loss === 'softmaxCrossEntropy' && targetsAreLabels(y)) {
+      writeLabels(heap.i32, at >> 2, y as Int32Array | number[], rows, this.outputSize, 'y');
+      return true;
+    }
+    if (y instanceof Int32Array || Array.isArray(y) || y instanceof Float32Array) {
+      writeTargets(heap.f32, at >> 2, y as Targets, rows, this.outputSize, targetsAreProbabilities(loss), 'y');
+      return false;
+    }
+    throw new SimdpropError('TYPE',
+      `y must be class labels (Int32Array or number[]) or targets (Float32Array or number[][]), got ${describe(y)}`);
+  }
+
+  /** @internal Runs the layers on `rows` rows of the input region of the block at `base`. */
+  runForward(kernels: Kernels, base: number, rows: number): void {
+    let x = base + this.inputAt;
+    const params = base;
+    for (let i = 0; i < this.layers.length; i++) {
+      const layer = this.layers[i];
+      const at = this.placements[i];
+      kernels.gemm_nn(base + at.z, x, params + at.weight, layer.hasBias ? params + at.bias : 0, rows, layer.inputSize, layer.outputSize);
+      activationForward(kernels, layer.activation, base + at.a, base + at.z, rows, layer.outputSize, layer.negativeSlope);
+      x = base + at.a;
+    }
+  }
+
+  /** @internal The loss of the output against the targets region; writes dL/d(output). */
+  runLoss(kernels: Kernels, base: number, rows: number, loss: LossName, labels: boolean, delta: number): number {
+    const output = base + this.placements[this.layers.length - 1].a;
+    return runLoss(kernels, loss, base + this.outputGradAt, output, base + this.targetsAt, labels, rows, this.outputSize, delta);
+  }
+
+  /** @internal Backpropagates the output-gradient region; parameter gradients accumulate. */
+  runBackward(kernels: Kernels, base: number, rows: number): void {
+    const grads = base + this.sectionFloats * 4;
+    const last = this.layers.length - 1;
+    for (let i = last; i >= 0; i--) {
+      const layer = this.layers[i];
+      const at = this.placements[i];
+      const da = i === last ? base + this.outputGradAt : base + at.delta;
+      const dz = layer.activation === 'linear' ? da : base + at.delta;
+      activationBackward(kernels, layer.activation, dz, da, base + at.z, base + at.a, rows, layer.outputSize, layer.negativeSlope);
+      if (layer.trainable) {
+        const x = i === 0 ? base + this.inputAt : base + this.placements[i - 1].a;
+        kernels.gemm_tn(grads + at.weight, x, dz, layer.inputSize, rows, layer.outputSize);
+        if (layer.hasBias) kernels.bias_grad(grads + at.bias, dz, rows, layer.outputSize);
+      }
+      if (i > 0) {
+        kernels.gemm_nt(base + this.placements[i - 1].delta, dz, base + at.weight, rows, layer.outputSize, layer.inputSize);
+      } else {
+        this.firstDeltaAt = dz - base;
+      }
+    }
+  }
+
+  /**
+   * Runs the network on x (rows × inputSize) and returns its output (rows × outputSize) as a view
+   * into the model's memory: valid until the next forward, predict or fit.
+   */
+  forward(x: Matrix): Float32Array {
+    this.checkAlive();
+    const rows = this.stageInput(x, 'x');
+    this.runForward(this.kernels, this.cell.block, rows);
+    this.batch = rows;
+    this.phase = 'forward';
+    this.inputGradReady = false;
+    return this.outputFor(rows);
+  }
+
+  private outputFor(rows: number): Float32Array {
+    const heap = this.backend.heap;
+    const start = (this.cell.block + this.placements[this.layers.length - 1].a) >> 2;
+    const view = this.outputView;
+    if (view && view.buffer === heap.f32.buffer && view.byteOffset === start * 4 && view.length === rows * this.outputSize) return view;
+    return (this.outputView = heap.f32.subarray(start, start + rows * this.outputSize));
+  }
+
+  /**
+   * The loss of the last forward's output against y, averaged like PyTorch's 'mean' reduction; writes
+   * dL/d(output) for backward(). y: class labels for softmaxCrossEntropy, else targets shaped like the output.
+   */
+  loss(loss: LossName, y: Targets, options?: LossOptions): number {
+    this.checkAlive();
+    const kind = checkLoss(loss);
+    checkLossFitsOutput(kind, this.outputLayer.activation);
+    const delta = huberDelta(options);
+    if (this.phase === 'none') throw new SimdpropError('ORDER', 'loss() needs a forward() first');
+    const labels = this.stageTargets(kind, y, this.batch);
+    const value = this.runLoss(this.kernels, this.cell.block, this.batch, kind, labels, delta);
+    this.phase = 'loss';
+    return value;
+  }
+
+  /**
+   * Backpropagates: with no argument, the gradient of the last loss(); with dOut (rows × outputSize),
+   * a gradient of the output the caller computed. Parameter gradients accumulate until zeroGrad().
+   */
+  backward(dOut?: Matrix): void {
+    this.checkAlive();
+    if (this.phase === 'none') throw new SimdpropError('ORDER', 'backward() needs a forward() first');
+    if (dOut !== undefined) {
+      const rows = matrixRows(dOut, this.outputSize, 'dOut');
+      if (rows !== this.batch) throw new SimdpropError('SHAPE', `dOut must have ${this.batch} rows (the last forward's batch), got ${rows}`);
+      const at = this.cell.block + this.outputGradAt;
+      const n = rows * this.outputSize;
+      try {
+        writeMatrix(this.backend.heap.f32, at >> 2, dOut, this.outputSize, 'dOut');
+        if (this.kernels.count_nonfinite(at, n) !== 0) throw nonFiniteError(this.backend.heap.f32, at >> 2, n, this.outputSize, 'dOut');
+      } catch (error) {
+        // The last loss's gradient was overwritten: backward() now needs a new loss() or a valid dOut.
+        this.phase = 'forward';
+        throw error;
+      }
+    } else if (this.phase === 'forward') {
+      throw new SimdpropError('ORDER', 'backward() with no argument needs loss() after forward(), or pass dOut');
+    }
+    this.runBackward(this.kernels, this.cell.block, this.batch);
+    this.phase = 'backward';
+    this.inputGradReady = false;
+  }
+
+  /** dL/dx for the last backward (rows × inputSize), as a view into the model's memory. */
+  inputGrad(): Float32Array {
+    this.checkAlive();
+    if (this.phase !== 'backward') throw new SimdpropError('ORDER', 'inputGrad() needs a backward() after the last forward()');
+    const base = this.cell.block;
+    const first = this.layers[0];
+    if (!this.inputGradReady) {
+      this.kernels.gemm_nt(base + this.inputGradAt, base + this.firstDeltaAt, base + this.placements[0].weight,
+        this.batch, first.outputSize, first.inputSize);
+      this.inputGradReady = true;
+    }
+    const start = (base + this.inputGradAt) >> 2;
+    const f32 = this.backend.heap.f32;
+    const view = this.inputGradView;
+    if (view && view.buffer === f32.buffer && view.byteOffset === start * 4 && view.length === this.batch * this.inputSize) return view;
+    return (this.inputGradView = f32.subarray(start, start + this.batch * this.inputSize));
+  }
+
+  /** The network's output for x, as a new array (rows × outputSize); runs in chunks for large x. */
+  predict(x: Matrix): Float32Array {
+    this.checkAlive();
+    const rows = matrixRows(x, this.inputSize, 'x');
+    const result = new Float32Array(rows * this.outputSize);
+    const chunk = Math.max(this.capacity, Math.min(rows, 1024));
+    for (let start = 0; start < rows; start += chunk) {
+      const end = Math.min(rows, start + chunk);
+      const part = x instanceof Float32Array
+        ? x.subarray(start * this.inputSize, end * this.inputSize)
+        : x.slice(start, end);
+      result.set(this.forward(part), start * this.outputSize);
+    }
+    this.phase = 'none';
+    return result;
+  }
+
+  /** Sets every parameter gradient to zero: one fill over the grads section. */
+  zeroGrad(): void {
+    this.checkAlive();
+    this.kernels.fill(this.gradsPointer, this.sectionFloats, 0);
+  }
+
+  /** zeroGrad, forward, loss, backward and the optimizer's step in one call; returns the loss. */
+  trainStep(x: Matrix, y: Targets, options: TrainStepOptions): number {
+    this.checkAlive();
+    const kind = checkLoss(options?.loss);
+    checkLossFitsOutput(kind, this.outputLayer.activation);
+    const delta = huberDelta(options);
+    this.checkOptimizer(options.optimizer);
+    const rows = this.stageInput(x, 'x');
+    const labels = this.stageTargets(kind, y, rows);
+    return this.trainStaged(rows, kind, labels, delta, options.optimizer);
+  }
+
+  /** @internal One step on rows already in the input and targets regions. */
+  trainStaged(rows: number, loss: LossName, labels: boolean, delta: number, optimizer: Optimizer): number {
+    const kernels = this.kernels;
+    const base = this.cell.block;
+    kernels.fill(base + this.sectionFloats * 4, this.sectionFloats, 0);
+    this.runForward(kernels, base, rows);
+    const value = this.runLoss(kernels, base, rows, loss, labels, delta);
+    this.runBackward(kernels, base, rows);
+    optimizer.step();
+    this.batch = rows;
+    this.phase = 'backward';
+    this.inputGradReady = false;
+    return value;
+  }
+
+  /** @internal Throws unless the optimizer was made for this model. */
+  checkOptimizer(optimizer: unknown): asserts optimizer is Optimizer {
+    if (typeof optimizer !== 'object' || optimizer === null || (optimizer as Optimizer).model !== this) {
+      throw new SimdpropError('OPTION', `optimizer must be an optimizer made for this model, got ${describe(optimizer)}`);
+    }
+  }
+
+  /** @internal Grows the activation regions to hold `rows` rows. */
+  reserveRows(rows: number): void {
+    this.ensureCapacity(rows);
+  }
+
+  /** @internal Byte offsets of the input and targets regions. */
+  get inputPointer(): number {
+    return this.cell.block + this.inputAt;
+  }
+
+  get targetsPointer(): number {
+    return this.cell.block + this.targetsAt;
+  }
+
+  /** @internal Bytes of the block, and where the loss reads the output from (relative to the block). */
+  get blockBytes(): number {
+    return this.backend.heap.blockBytes(this.cell.block);
+  }
+
+  /** Trains on x, y for some epochs of mini-batches; see FitOptions. */
+  fit(x: Matrix, y: Targets, options: FitOptions): Promise<History> {
+    this.checkAlive();
+    return fit(this, x, y, options);
+  }
+
+  /**
+   * Every parameter tensor with its gradient, as zero-copy views into the model's memory. Views go stale
+   * when the model's memory moves (a larger batch than before, a new optimizer): call again after those.
+   */
+  namedParameters(): NamedParameter[] {
+    this.checkAlive();
+    const f32 = this.backend.heap.f32;
+    const result: NamedParameter[] = [];
+    const view = (section: number, offset: number, count: number): Float32Array =>
+      f32.subarray((section + offset) >> 2, ((section + offset) >> 2) + count);
+    this.layers.forEach((layer, i) => {
+      const at = this.placements[i];
+      result.push({
+        name: `layers.${i}.weight`, shape: [layer.inputSize, layer.outputSize],
+        value: view(this.paramsPointer, at.weight, layer.weightCount), grad: view(this.gradsPointer, at.weight, layer.weightCount),
+      });
+      if (layer.hasBias) {
+        result.push({
+          name: `layers.${i}.bias`, shape: [layer.outputSize],
+          value: view(this.paramsPointer, at.bias, layer.outputSize), grad: view(this.gradsPointer, at.bias, layer.outputSize),
+        });
+      }
+    });
+    return result;
+  }
+
+  /** The L2 norm of each parameter's gradient, and of all of them together. */
+  gradNorms(): { total: number; byParameter: { name: string; norm: number }[] } {
+    let sum = 0;
+    const byParameter = this.namedParameters().map(({ name, grad }) => {
+      const squares = this.kernels.sum_squares(grad.byteOffset, grad.length);
+      sum += squares;
+      return { name, norm: Math.sqrt(squares) };
+    });
+    return { total: Math.sqrt(sum), byParameter };
+  }
+
+  /** Returns the model's memory to its backend; any later call throws. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    blocks.unregister(this);
+    this.backend.heap.free(this.cell.block);
+  }
+}
