@@ -23,13 +23,15 @@ export interface GradCheckOptions extends LossOptions {
 
 export interface ParameterCheck {
   name: string;
-  shape: number[];
+  shape: readonly number[];
   /** Worst relative error over the tensor (see GradCheckResult). */
   maxRelativeError: number;
   /** Index (flat, row-major) of the worst element, with both gradients there. */
   worstIndex: number;
   analytical: number;
   numerical: number;
+  /** Largest |gradient| in the tensor (numerical): how much there was to check. */
+  largestGradient: number;
   passed: boolean;
 }
 
@@ -147,7 +149,8 @@ export function gradCheck(model: Sequential, x: Matrix, y: Targets, options: Gra
     }
     parameters.push({
       name: parameter.name, shape: parameter.shape, maxRelativeError: worst, worstIndex,
-      analytical: analytical[gradStart + worstIndex], numerical: numerical[worstIndex], passed: worst <= tolerance,
+      analytical: analytical[gradStart + worstIndex], numerical: numerical[worstIndex], largestGradient: largest,
+      passed: worst <= tolerance,
     });
   }
   if (precision === 'float32') model.forward(x);

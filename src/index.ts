@@ -2,7 +2,7 @@
 export { init, getBackend, type InitOptions, type InitReport } from './init.js';
 export type { Backend, BackendName } from './backend/backend.js';
 export type { Kernels } from './backend/kernels.js';
-export { Sequential, type SequentialOptions, type NamedParameter, type TrainStepOptions } from './sequential.js';
+export { Sequential, NamedParameter, type SequentialOptions, type TrainStepOptions } from './sequential.js';
 export { Dense, dense, type DenseOptions } from './layers/dense.js';
 export { ACTIVATIONS, type ActivationName } from './activations.js';
 export { LOSSES, type LossName, type LossOptions } from './losses.js';

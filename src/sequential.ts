@@ -23,13 +23,40 @@ export interface SequentialOptions {
   backend?: BackendName;
 }
 
-export interface NamedParameter {
-  /** e.g. "layers.0.weight" ([inputSize, outputSize]) or "layers.0.bias" ([outputSize]). */
-  name: string;
-  shape: number[];
-  /** Zero-copy views into the model's memory; valid until the model's memory is moved (see `namedParameters`). */
-  value: Float32Array;
-  grad: Float32Array;
+/**
+ * One parameter tensor and its gradient. `value` and `grad` are zero-copy views into the model's memory,
+ * re-made on access whenever the memory has moved (a larger batch, a new optimizer, memory growth), so
+ * read them through this object rather than keeping the arrays across calls that train or grow the model.
+ */
+export class NamedParameter {
+  private valueView: Float32Array | undefined;
+  private gradView: Float32Array | undefined;
+
+  /** @internal */
+  constructor(
+    private readonly model: Sequential,
+    /** e.g. "layers.0.weight" ([inputSize, outputSize]) or "layers.0.bias" ([outputSize]). */
+    readonly name: string,
+    readonly shape: readonly number[],
+    /** Byte offset of the tensor within the params (and grads) section. */
+    private readonly offset: number,
+    readonly size: number,
+  ) {}
+
+  get value(): Float32Array {
+    return (this.valueView = this.view(this.valueView, this.model.paramsPointer));
+  }
+
+  get grad(): Float32Array {
+    return (this.gradView = this.view(this.gradView, this.model.gradsPointer));
+  }
+
+  private view(cached: Float32Array | undefined, section: number): Float32Array {
+    const f32 = this.model.backend.heap.f32;
+    const start = section + this.offset;
+    if (cached && cached.buffer === f32.buffer && cached.byteOffset === start) return cached;
+    return new Float32Array(f32.buffer, start, this.size);
+  }
 }
 
 export interface TrainStepOptions extends LossOptions {
@@ -135,6 +162,11 @@ export class Sequential {
   /** @internal Byte offset of the grads section. */
   get gradsPointer(): number {
     return this.cell.block + this.sectionFloats * 4;
+  }
+
+  /** @internal How many optimizer state slots the block holds. */
+  get stateSlotCount(): number {
+    return this.stateSlots;
   }
 
   /** @internal Byte offset of optimizer state slot `slot`. */
@@ -476,28 +508,14 @@ export class Sequential {
     return fit(this, x, y, options);
   }
 
-  /**
-   * Every parameter tensor with its gradient, as zero-copy views into the model's memory. Views go stale
-   * when the model's memory moves (a larger batch than before, a new optimizer): call again after those.
-   */
+  /** Every parameter tensor with its gradient (see NamedParameter), in layer order: weight, then bias. */
   namedParameters(): NamedParameter[] {
     this.checkAlive();
-    const f32 = this.backend.heap.f32;
     const result: NamedParameter[] = [];
-    const view = (section: number, offset: number, count: number): Float32Array =>
-      f32.subarray((section + offset) >> 2, ((section + offset) >> 2) + count);
     this.layers.forEach((layer, i) => {
       const at = this.placements[i];
-      result.push({
-        name: `layers.${i}.weight`, shape: [layer.inputSize, layer.outputSize],
-        value: view(this.paramsPointer, at.weight, layer.weightCount), grad: view(this.gradsPointer, at.weight, layer.weightCount),
-      });
-      if (layer.hasBias) {
-        result.push({
-          name: `layers.${i}.bias`, shape: [layer.outputSize],
-          value: view(this.paramsPointer, at.bias, layer.outputSize), grad: view(this.gradsPointer, at.bias, layer.outputSize),
-        });
-      }
+      result.push(new NamedParameter(this, `layers.${i}.weight`, [layer.inputSize, layer.outputSize], at.weight, layer.weightCount));
+      if (layer.hasBias) result.push(new NamedParameter(this, `layers.${i}.bias`, [layer.outputSize], at.bias, layer.outputSize));
     });
     return result;
   }

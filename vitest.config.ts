@@ -1,0 +1,10 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 120_000,
+    // Two cores: one worker per core; the suites are CPU-bound.
+    maxWorkers: 2,
+  },
+});
