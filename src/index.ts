@@ -13,3 +13,4 @@ export { gradCheck, type GradCheckOptions, type GradCheckResult, type ParameterC
 export { SimdpropError, type ErrorCode } from './errors.js';
 export { Rng } from './rng.js';
 export type { Matrix, Targets } from './data.js';
+export { linearlySeparable, noisyPrototypes } from './datasets.js';

@@ -1,5 +1,6 @@
 // Row-wise softmax over a [rows × cols] float32 matrix (max subtracted first); the backward reads
 // the forward's output a. The row helpers here also serve softmax cross-entropy.
+import { scale } from './elementwise';
 import { horizontalSum, lane0, vexp } from './vmath';
 
 @inline export function rowMax(z: usize, cols: i32): f32 {
@@ -32,19 +33,6 @@ import { horizontalSum, lane0, vexp } from './vmath';
   return total;
 }
 
-@inline export function scaleRow(x: usize, cols: i32, factor: f32): void {
-  const factors = f32x4.splat(factor);
-  let j = 0;
-  for (; j + 4 <= cols; j += 4) {
-    const offset = <usize>j << 2;
-    v128.store(x + offset, f32x4.mul(v128.load(x + offset), factors));
-  }
-  for (; j < cols; j++) {
-    const offset = <usize>j << 2;
-    store<f32>(x + offset, load<f32>(x + offset) * factor);
-  }
-}
-
 /** out[r, ·] = softmax(z[r, ·]) for each row.  "=" */
 export function softmax_forward(out: usize, z: usize, rows: i32, cols: i32): void {
   const rowBytes = <usize>cols << 2;
@@ -52,7 +40,7 @@ export function softmax_forward(out: usize, z: usize, rows: i32, cols: i32): voi
     const zr = z + <usize>r * rowBytes;
     const outRow = out + <usize>r * rowBytes;
     const total = expShifted(outRow, zr, cols, rowMax(zr, cols));
-    scaleRow(outRow, cols, 1 / total);
+    scale(outRow, cols, 1 / total);
   }
 }
 

@@ -1,6 +1,7 @@
 // Softmax fused with cross-entropy over [rows × cols] logits: writes the gradient (p − y)/rows and
 // returns the loss averaged over rows. Labels are int32 class indices, or target rows.
-import { rowMax, expShifted, scaleRow } from './softmax';
+import { scale } from './elementwise';
+import { rowMax, expShifted } from './softmax';
 
 /** grad = (softmax(logits) − onehot(labels))/rows; returns mean(logsumexp − logit[label]).  "=" */
 export function softmax_cross_entropy_labels(grad: usize, logits: usize, labels: usize, rows: i32, cols: i32): f64 {
@@ -15,7 +16,7 @@ export function softmax_cross_entropy_labels(grad: usize, logits: usize, labels:
     const label = load<i32>(labels + (<usize>r << 2));
     const labelOffset = <usize>label << 2;
     loss += <f64>shift + Math.log(<f64>total) - <f64>load<f32>(zr + labelOffset);
-    scaleRow(gr, cols, inverseRows / total);
+    scale(gr, cols, inverseRows / total);
     store<f32>(gr + labelOffset, load<f32>(gr + labelOffset) - inverseRows);
   }
   return loss / <f64>rows;
@@ -35,7 +36,7 @@ export function softmax_cross_entropy_targets(grad: usize, logits: usize, target
     const shift = rowMax(zr, cols);
     const total = expShifted(gr, zr, cols, shift);
     const logTotal = <f64>shift + Math.log(<f64>total);
-    scaleRow(gr, cols, inverseRows / total);
+    scale(gr, cols, inverseRows / total);
     let j = 0;
     for (; j + 4 <= cols; j += 4) {
       const offset = <usize>j << 2;

@@ -1,26 +1,14 @@
 // Training end to end: the classic demo learns, both backends follow the same trajectory, gradients
 // accumulate like PyTorch's, fit handles a short last batch, and seeds make runs repeatable.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { dense, getBackend, Rng, Sequential, SGD } from '../../src/index.js';
+import { dense, getBackend, linearlySeparable, Sequential, SGD } from '../../src/index.js';
 import { BACKENDS, loadBackends, normalMatrix, randomLabels, sameBits } from './setup.js';
 
 beforeAll(loadBackends);
 
-function classicData(rows: number, seed: number): { x: Float32Array; y: Float32Array } {
-  const rng = new Rng(seed);
-  const x = new Float32Array(rows * 2);
-  const y = new Float32Array(rows);
-  for (let r = 0; r < rows; r++) {
-    x[2 * r] = rng.normal();
-    x[2 * r + 1] = rng.normal();
-    y[r] = x[2 * r] + x[2 * r + 1] > 0 ? 1 : 0;
-  }
-  return { x, y };
-}
-
 describe.each(BACKENDS)('training on the %s backend', (backend) => {
   it('the classic demo (2-4-1, BCE, SGD 0.1, 1000 epochs) reaches ≥ 95% training accuracy', async () => {
-    const { x, y } = classicData(100, 42);
+    const { x, y } = linearlySeparable(100, 42);
     const model = new Sequential([dense(2, 4, 'relu'), dense(4, 1, 'sigmoid')], { seed: 1, backend });
     const optimizer = new SGD(model, { lr: 0.1 });
     const history = await model.fit(x, y, { epochs: 1000, batchSize: 100, loss: 'bce', optimizer, shuffle: false });
