@@ -38,7 +38,10 @@ export interface Kernels {
   softmax_backward(dz: number, da: number, a: number, rows: number, cols: number): void;
 
   // ---- losses: write dL/d(output) into grad ("="), return the mean loss ----
-  /** Softmax + cross-entropy on logits with int32 class labels; grad = (p − onehot)/rows; loss averaged over rows. */
+  /**
+   * Softmax + cross-entropy on logits with int32 class labels, each in [0, cols) (callers check: the
+   * kernel does not); grad = (p − onehot)/rows; loss averaged over rows.
+   */
   softmax_cross_entropy_labels(grad: number, logits: number, labels: number, rows: number, cols: number): number;
   /** Same with target rows (one-hot or soft); grad = (p − y)/rows; loss = −Σ y·log p averaged over rows. */
   softmax_cross_entropy_targets(grad: number, logits: number, targets: number, rows: number, cols: number): number;
@@ -48,7 +51,7 @@ export interface Kernels {
   bce_with_logits(grad: number, logits: number, targets: number, n: number): number;
   /** Mean squared error; grad = 2(p − y)/n. */
   mse(grad: number, pred: number, targets: number, n: number): number;
-  /** Huber (smooth L1 with threshold delta); grad = clamp(p − y, −delta, delta)/n. */
+  /** Huber loss (PyTorch's HuberLoss): mean of 0.5d² if |d| ≤ delta else delta(|d| − delta/2); grad = clamp(d, −delta, delta)/n. */
   huber(grad: number, pred: number, targets: number, n: number, delta: number): number;
 
   // ---- reductions ----

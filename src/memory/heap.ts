@@ -45,6 +45,7 @@ export class Heap {
     /** Largest size the memory may grow to, in bytes (wasm32 addresses 4 GiB at most). */
     readonly maxBytes: number = 4 * 1024 * 1024 * 1024 - PAGE_BYTES,
   ) {
+    if (base % ALIGN !== 0) throw new RangeError(`simdprop: heap base ${base} is not a multiple of ${ALIGN}`);
     this.top = base;
     this.f32View = new Float32Array(memory.buffer);
     this.i32View = new Int32Array(memory.buffer);
@@ -115,7 +116,6 @@ export class Heap {
     if (prev && prev.offset + prev.bytes === offset) {
       prev.bytes += this.freeBlocks[index].bytes;
       this.freeBlocks.splice(index, 1);
-      index--;
     }
     const last = this.freeBlocks[this.freeBlocks.length - 1];
     if (last && last.offset + last.bytes === this.top) {

@@ -6,7 +6,10 @@ import { log1pExpNegAbs, sigmoid } from './math.js';
 const LOG_FLOOR = -100;
 const VARIANCE_FLOOR = 1e-12;
 
-/** loss = mean of −(y·max(log p, −100) + (1−y)·max(log(1−p), −100)); grad = (p − y)/max(p(1−p), 1e-12)/n.  "=" */
+/**
+ * loss = mean of −(y·max(log p, −100) + (1−y)·max(log(1−p), −100));
+ * grad = (p − y)/max(p(1−p), 1e-12)/n.  "="
+ */
 export function bce(m: Floats, grad: number, probs: number, targets: number, n: number): number {
   let loss = 0;
   for (let i = 0; i < n; i++) {

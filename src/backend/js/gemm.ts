@@ -30,15 +30,25 @@ export function gemm_nt(m: Floats, out: number, a: number, b: number, M: number,
   }
 }
 
-/** out[i,j] += Σ_k a[k,i]·b[k,j].  "+=" */
+// One output row of gemm_tn summed in double before it is added to out; grown, never per call.
+let rowSums = new Float64Array(64);
+
+/**
+ * out[i,j] += Σ_k a[k,i]·b[k,j].  "+=" Each complete sum is formed first (in a row of doubles, i-k-j
+ * order so the inner loop stays contiguous) and then added, so the same product accumulated twice
+ * doubles out exactly, as the contract asks.
+ */
 export function gemm_tn(m: Floats, out: number, a: number, b: number, M: number, K: number, N: number): void {
+  if (rowSums.length < N) rowSums = new Float64Array(N);
+  const sums = rowSums;
   for (let i = 0; i < M; i++) {
-    const outRow = out + i * N;
-    // i-k-j order: the inner loop runs along one row of b and one row of out, both contiguous.
+    sums.fill(0, 0, N);
     for (let k = 0; k < K; k++) {
       const aki = m[a + k * M + i];
       const bRow = b + k * N;
-      for (let j = 0; j < N; j++) m[outRow + j] += aki * m[bRow + j];
+      for (let j = 0; j < N; j++) sums[j] += aki * m[bRow + j];
     }
+    const outRow = out + i * N;
+    for (let j = 0; j < N; j++) m[outRow + j] += sums[j];
   }
 }

@@ -1,7 +1,10 @@
 // Huber loss twin over n contiguous predictions and targets at element indices of m.
 import type { Floats } from './floats.js';
 
-/** d = p − y; loss = mean of (|d| ≤ delta ? 0.5·d² : delta·(|d| − 0.5·delta)); grad = clamp(d, −delta, delta)/n.  "=" */
+/**
+ * d = p − y; loss = mean of (|d| ≤ delta ? 0.5·d² : delta·(|d| − 0.5·delta));
+ * grad = clamp(d, −delta, delta)/n.  "="
+ */
 export function huber(m: Floats, grad: number, pred: number, targets: number, n: number, delta: number): number {
   let loss = 0;
   for (let i = 0; i < n; i++) {

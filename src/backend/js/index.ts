@@ -1,75 +1,12 @@
 // The pure-JS backend: the twins bound to a Heap. Kernels take byte offsets (the contract) and
 // hand the twins the heap's float32 view with element indices; pointer 0 means "none" (−1).
 import type { Backend } from '../backend.js';
-import type { Kernels } from '../kernels.js';
 import { Heap, PlainMemory, type LinearMemory } from '../../memory/heap.js';
-import { bce, bce_with_logits } from './bce.js';
-import { axpy, copy, fill, scale } from './elementwise.js';
-import { gelu_backward, gelu_forward } from './gelu.js';
-import { gemm_nn, gemm_nt, gemm_tn } from './gemm.js';
-import { huber } from './huber.js';
-import { leaky_relu_backward, leaky_relu_forward } from './leaky_relu.js';
-import { mse } from './mse.js';
-import { bias_grad, count_nonfinite, sum_squares } from './reduce.js';
-import { relu_backward, relu_forward } from './relu.js';
-import { sgd_update } from './sgd.js';
-import { sigmoid_backward, sigmoid_forward } from './sigmoid.js';
-import { softmax_backward, softmax_forward } from './softmax.js';
-import { softmax_cross_entropy_labels, softmax_cross_entropy_targets } from './softmax_cross_entropy.js';
-import { tanh_backward, tanh_forward } from './tanh.js';
-
-/** Element index of a 4-byte element; >>> keeps offsets of 2 GiB and above positive. */
-function at(byteOffset: number): number {
-  return byteOffset >>> 2;
-}
-
-/** Element index of an optional buffer: byte offset 0 (none) becomes −1. */
-function atOptional(byteOffset: number): number {
-  return byteOffset === 0 ? -1 : byteOffset >>> 2;
-}
+import { bindTwins } from './bind.js';
 
 export function createJsBackend(memory: LinearMemory = new PlainMemory(2)): Backend {
   const heap = new Heap(memory);
-  // heap.f32 is read on every call, never cached: growing the memory replaces the view.
-  const kernels: Kernels = {
-    gemm_nn: (out, x, w, bias, M, K, N) => gemm_nn(heap.f32, at(out), at(x), at(w), atOptional(bias), M, K, N),
-    gemm_nt: (out, a, b, M, K, N) => gemm_nt(heap.f32, at(out), at(a), at(b), M, K, N),
-    gemm_tn: (out, a, b, M, K, N) => gemm_tn(heap.f32, at(out), at(a), at(b), M, K, N),
-
-    relu_forward: (out, z, n) => relu_forward(heap.f32, at(out), at(z), n),
-    relu_backward: (dz, da, a, n) => relu_backward(heap.f32, at(dz), at(da), at(a), n),
-    leaky_relu_forward: (out, z, n, slope) => leaky_relu_forward(heap.f32, at(out), at(z), n, slope),
-    leaky_relu_backward: (dz, da, z, n, slope) => leaky_relu_backward(heap.f32, at(dz), at(da), at(z), n, slope),
-    sigmoid_forward: (out, z, n) => sigmoid_forward(heap.f32, at(out), at(z), n),
-    sigmoid_backward: (dz, da, a, n) => sigmoid_backward(heap.f32, at(dz), at(da), at(a), n),
-    tanh_forward: (out, z, n) => tanh_forward(heap.f32, at(out), at(z), n),
-    tanh_backward: (dz, da, a, n) => tanh_backward(heap.f32, at(dz), at(da), at(a), n),
-    gelu_forward: (out, z, n) => gelu_forward(heap.f32, at(out), at(z), n),
-    gelu_backward: (dz, da, z, n) => gelu_backward(heap.f32, at(dz), at(da), at(z), n),
-    softmax_forward: (out, z, rows, cols) => softmax_forward(heap.f32, at(out), at(z), rows, cols),
-    softmax_backward: (dz, da, a, rows, cols) => softmax_backward(heap.f32, at(dz), at(da), at(a), rows, cols),
-
-    softmax_cross_entropy_labels: (grad, logits, labels, rows, cols) =>
-      softmax_cross_entropy_labels(heap.f32, at(grad), at(logits), heap.i32, at(labels), rows, cols),
-    softmax_cross_entropy_targets: (grad, logits, targets, rows, cols) =>
-      softmax_cross_entropy_targets(heap.f32, at(grad), at(logits), at(targets), rows, cols),
-    bce: (grad, probs, targets, n) => bce(heap.f32, at(grad), at(probs), at(targets), n),
-    bce_with_logits: (grad, logits, targets, n) => bce_with_logits(heap.f32, at(grad), at(logits), at(targets), n),
-    mse: (grad, pred, targets, n) => mse(heap.f32, at(grad), at(pred), at(targets), n),
-    huber: (grad, pred, targets, n, delta) => huber(heap.f32, at(grad), at(pred), at(targets), n, delta),
-
-    bias_grad: (db, dz, rows, cols) => bias_grad(heap.f32, at(db), at(dz), rows, cols),
-    sum_squares: (x, n) => sum_squares(heap.f32, at(x), n),
-    count_nonfinite: (x, n) => count_nonfinite(heap.f32, at(x), n),
-
-    fill: (x, n, value) => fill(heap.f32, at(x), n, value),
-    scale: (x, n, s) => scale(heap.f32, at(x), n, s),
-    axpy: (y, x, n, a) => axpy(heap.f32, at(y), at(x), n, a),
-    copy: (dst, src, n) => copy(heap.f32, at(dst), at(src), n),
-
-    sgd_update: (params, grads, velocity, n, lr, momentum, dampening, nesterov, weightDecay, firstStep) =>
-      sgd_update(heap.f32, at(params), at(grads), atOptional(velocity), n,
-        lr, momentum, dampening, nesterov, weightDecay, firstStep),
-  };
+  // The views are fetched on every call, never cached: growing the memory replaces them.
+  const kernels = bindTwins(() => heap.f32, () => heap.i32);
   return { name: 'js', description: 'pure JS', heap, kernels };
 }

@@ -2,12 +2,12 @@
 // contiguous elements, at element indices of m.
 import type { Floats } from './floats.js';
 
-/** db[j] += Σ_i dz[i, j].  "+=" */
+/** db[j] += Σ_i dz[i, j]; like gemm_tn, each column's complete sum is formed first, then added.  "+=" */
 export function bias_grad(m: Floats, db: number, dz: number, rows: number, cols: number): void {
-  // Row by row, so both db and the dz row are walked contiguously.
-  for (let i = 0; i < rows; i++) {
-    const dzRow = dz + i * cols;
-    for (let j = 0; j < cols; j++) m[db + j] += m[dzRow + j];
+  for (let j = 0; j < cols; j++) {
+    let sum = 0;
+    for (let i = 0; i < rows; i++) sum += m[dz + i * cols + j];
+    m[db + j] += sum;
   }
 }
 

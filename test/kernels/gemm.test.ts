@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import { gemm_nn, gemm_nt, gemm_tn } from '../../src/backend/js/gemm.js';
+import { createBackendPair, onBoth } from '../harness.js';
+import { createRandom, mixedValues } from '../random.js';
+import { exact, expectClose, scaled } from '../tolerance.js';
+
+const pair = await createBackendPair();
+
+/** float32 dot products may differ by this many ulps of Σ|a·b| between summation orders. */
+const GEMM_ULPS = 16;
+const SMALL_DIMENSIONS = [1, 3, 4, 5, 16, 17];
+const shapes: [number, number, number][] = [];
+for (const M of SMALL_DIMENSIONS) for (const K of SMALL_DIMENSIONS) for (const N of SMALL_DIMENSIONS) shapes.push([M, K, N]);
+shapes.push([37, 129, 67], [128, 784, 10], [64, 127, 15], [3, 1031, 5], [1031, 3, 17]);
+
+type Layout = 'nn' | 'nn with bias' | 'nt' | 'tn';
+const LAYOUTS: Layout[] = ['nn', 'nn with bias', 'nt', 'tn'];
+
+/** Σ|terms| of each output element: the same product, by the float64 twin, over absolute values. */
+function termMagnitudes(
+  layout: Layout, M: number, K: number, N: number, left: Float32Array, right: Float32Array, addend: Float32Array,
+): Float64Array {
+  const rightIndex = M * K;
+  const addendIndex = rightIndex + K * N;
+  const outIndex = addendIndex + addend.length;
+  const m = new Float64Array(outIndex + M * N);
+  m.set(left.map(Math.abs), 0);
+  m.set(right.map(Math.abs), rightIndex);
+  m.set(addend.map(Math.abs), layout === 'tn' ? outIndex : addendIndex);
+  if (layout === 'tn') gemm_tn(m, outIndex, 0, rightIndex, M, K, N);
+  else if (layout === 'nt') gemm_nt(m, outIndex, 0, rightIndex, M, K, N);
+  else gemm_nn(m, outIndex, 0, rightIndex, layout === 'nn' ? -1 : addendIndex, M, K, N);
+  return m.subarray(outIndex);
+}
+
+/** Runs one product on both backends and compares within GEMM_ULPS of each element's Σ|terms|. */
+function compareGemm(layout: Layout, M: number, K: number, N: number, misalignment: number): void {
+  const what = `gemm ${layout} M=${M} K=${K} N=${N}${misalignment ? ` misaligned by ${misalignment}` : ''}`;
+  const random = createRandom(what);
+  const left = mixedValues(random, M * K);
+  const right = mixedValues(random, K * N);
+  // The bias of nn, or the start values tn accumulates onto.
+  const addend = mixedValues(random, layout === 'tn' ? M * N : N);
+
+  const results = onBoth(pair, (kernels, buffers) => {
+    const leftOffset = buffers.input(left);
+    const rightOffset = buffers.input(right);
+    if (layout === 'tn') {
+      const out = buffers.output(M * N, addend);
+      kernels.gemm_tn(out, leftOffset, rightOffset, M, K, N);
+      return buffers.read(out);
+    }
+    const out = buffers.output(M * N);
+    if (layout === 'nt') kernels.gemm_nt(out, leftOffset, rightOffset, M, K, N);
+    else kernels.gemm_nn(out, leftOffset, rightOffset, layout === 'nn' ? 0 : buffers.input(addend), M, K, N);
+    return buffers.read(out);
+  }, misalignment);
+
+  const tolerance = scaled(termMagnitudes(layout, M, K, N, left, right, addend), GEMM_ULPS);
+  expectClose(results.wasm, results.js, tolerance, what);
+}
+
+describe('gemm twins on hand-computed products', () => {
+  // x = [[1, 2], [3, 4]], w = [[5, 6], [7, 8]] at indices 0 and 4; out at 8; bias at 12.
+  const memory = () => Float64Array.of(1, 2, 3, 4, 5, 6, 7, 8, NaN, NaN, NaN, NaN, 1, -1);
+
+  it('gemm_nn: x·w, and x·w + bias', () => {
+    const m = memory();
+    gemm_nn(m, 8, 0, 4, -1, 2, 2, 2);
+    expect(Array.from(m.subarray(8, 12))).toEqual([19, 22, 43, 50]);
+    gemm_nn(m, 8, 0, 4, 12, 2, 2, 2);
+    expect(Array.from(m.subarray(8, 12))).toEqual([20, 21, 44, 49]);
+  });
+
+  it('gemm_nn: a 1×3 row times a 3×2 matrix', () => {
+    const m = Float64Array.of(1, 2, 3, 1, 0, 0, 1, 1, 1, NaN, NaN);
+    gemm_nn(m, 9, 0, 3, -1, 1, 3, 2);
+    expect(Array.from(m.subarray(9, 11))).toEqual([4, 5]);
+  });
+
+  it('gemm_nt: x·wᵀ', () => {
+    const m = memory();
+    gemm_nt(m, 8, 0, 4, 2, 2, 2);
+    expect(Array.from(m.subarray(8, 12))).toEqual([17, 23, 39, 53]);
+  });
+
+  it('gemm_tn: out += xᵀ·w', () => {
+    const m = memory();
+    m.fill(1, 8, 12);
+    gemm_tn(m, 8, 0, 4, 2, 2, 2);
+    expect(Array.from(m.subarray(8, 12))).toEqual([27, 31, 39, 45]);
+  });
+});
+
+describe('gemm_tn: complete sums are added, so accumulating twice doubles exactly', () => {
+  it.each([[5, 17, 3], [16, 16, 16], [37, 129, 67]])('M=%i K=%i N=%i', (M, K, N) => {
+    const what = `gemm_tn twice M=${M} K=${K} N=${N}`;
+    const random = createRandom(what);
+    const a = mixedValues(random, K * M);
+    const b = mixedValues(random, K * N);
+    const results = onBoth(pair, (kernels, buffers) => {
+      const out = buffers.output(M * N, new Float32Array(M * N));
+      const aOffset = buffers.input(a);
+      const bOffset = buffers.input(b);
+      kernels.gemm_tn(out, aOffset, bOffset, M, K, N);
+      const once = buffers.read(out);
+      kernels.gemm_tn(out, aOffset, bOffset, M, K, N);
+      return { once, twice: buffers.read(out) };
+    });
+    for (const side of [results.wasm, results.js]) expectClose(side.twice, side.once.map((value) => 2 * value), exact, what);
+  });
+});
+
+describe('gemm: wasm against js', () => {
+  for (const layout of LAYOUTS) {
+    it.each(shapes)(`${layout} M=%i K=%i N=%i`, (M, K, N) => compareGemm(layout, M, K, N, 0));
+    it.each([[5, 17, 3], [16, 16, 16], [37, 129, 67]])(`${layout} M=%i K=%i N=%i misaligned by one element`, (M, K, N) =>
+      compareGemm(layout, M, K, N, 1));
+  }
+});

@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { bias_grad, count_nonfinite, sum_squares } from '../../src/backend/js/reduce.js';
+import { createBackendPair, onBoth, ROW_SHAPES, TAIL_SIZES } from '../harness.js';
+import { createRandom, mixedValues } from '../random.js';
+import { exact, expectClose, relative, scaled } from '../tolerance.js';
+
+const pair = await createBackendPair();
+
+/** Column sums in float32 may differ by this many ulps of Σ|terms| between summation orders. */
+const SUM_ULPS = 16;
+/** Squares are exact in float64; only the order of the float64 additions may differ. */
+const FLOAT64_SUM = relative(1e-12);
+
+describe('reduction twins on hand-computed values', () => {
+  it('bias_grad adds the column sums to db', () => {
+    // dz = [[1, 2, 3], [4, 5, 6]] at 0, db = [10, 20, 30] at 6.
+    const m = Float64Array.of(1, 2, 3, 4, 5, 6, 10, 20, 30);
+    bias_grad(m, 6, 0, 2, 3);
+    expect(Array.from(m.subarray(6))).toEqual([15, 27, 39]);
+  });
+
+  it('sum_squares of [1, −2, 3] is 14', () => {
+    expect(sum_squares(Float64Array.of(0, 1, -2, 3), 1, 3)).toBe(14);
+  });
+
+  it('count_nonfinite counts NaN, +Inf and −Inf, not large finite values', () => {
+    const m = Float32Array.of(1, NaN, Infinity, -Infinity, 0, 3.4e38, -3.4e38);
+    expect(count_nonfinite(m, 0, m.length)).toBe(3);
+    expect(count_nonfinite(m, 4, 3)).toBe(0);
+  });
+});
+
+describe('reductions: wasm against js', () => {
+  it.each(ROW_SHAPES)('bias_grad accumulates onto db, rows=%i cols=%i', (rows, cols) => {
+    const what = `bias_grad rows=${rows} cols=${cols}`;
+    const random = createRandom(what);
+    const dz = mixedValues(random, rows * cols);
+    const start = mixedValues(random, cols);
+    const results = onBoth(pair, (kernels, buffers) => {
+      const db = buffers.output(cols, start);
+      kernels.bias_grad(db, buffers.input(dz), rows, cols);
+      return buffers.read(db);
+    });
+    const termMagnitudes = start.map(Math.abs);
+    for (let i = 0; i < rows * cols; i++) termMagnitudes[i % cols] += Math.abs(dz[i]);
+    expectClose(results.wasm, results.js, scaled(termMagnitudes, SUM_ULPS), what);
+  });
+
+  it.each([[3, 17], [128, 10], [5, 1031]])('bias_grad twice from zero doubles exactly, rows=%i cols=%i', (rows, cols) => {
+    const what = `bias_grad twice rows=${rows} cols=${cols}`;
+    const dz = mixedValues(createRandom(what), rows * cols);
+    const results = onBoth(pair, (kernels, buffers) => {
+      const db = buffers.output(cols, new Float32Array(cols));
+      const dzOffset = buffers.input(dz);
+      kernels.bias_grad(db, dzOffset, rows, cols);
+      const once = buffers.read(db);
+      kernels.bias_grad(db, dzOffset, rows, cols);
+      return { once, twice: buffers.read(db) };
+    });
+    for (const side of [results.wasm, results.js]) expectClose(side.twice, side.once.map((value) => 2 * value), exact, what);
+  });
+
+  it.each(TAIL_SIZES)('sum_squares n=%i', (n) => {
+    const what = `sum_squares n=${n}`;
+    const x = mixedValues(createRandom(what), n);
+    const results = onBoth(pair, (kernels, buffers) => kernels.sum_squares(buffers.input(x), n));
+    expectClose(results.wasm, results.js, FLOAT64_SUM, what);
+  });
+
+  it('sum_squares misaligned by one element', () => {
+    const x = mixedValues(createRandom('sum_squares misaligned'), 127);
+    const results = onBoth(pair, (kernels, buffers) => kernels.sum_squares(buffers.input(x), 127), 1);
+    expectClose(results.wasm, results.js, FLOAT64_SUM, 'sum_squares misaligned');
+  });
+
+  it.each(TAIL_SIZES)('count_nonfinite n=%i, with NaN and ±Infinity at the ends and inside', (n) => {
+    const what = `count_nonfinite n=${n}`;
+    const random = createRandom(what);
+    const x = mixedValues(random, n, 1e30);
+    const specials = [NaN, Infinity, -Infinity];
+    x[n - 1] = specials[n % 3];
+    x[0] = specials[(n + 1) % 3];
+    for (let i = 0; i < n; i++) if (random() < 0.1) x[i] = specials[i % 3];
+    const results = onBoth(pair, (kernels, buffers) => kernels.count_nonfinite(buffers.input(x), n));
+    expectClose(results.wasm, results.js, exact, what);
+    expect(results.js).toBe(x.filter((value) => !Number.isFinite(value)).length);
+  });
+});
