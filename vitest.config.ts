@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 120_000,
     // Two cores: one worker per core; the suites are CPU-bound.
     maxWorkers: 2,
+    // Node 20 validates relaxed SIMD only behind this flag; with it the tests cover both wasm builds.
+    execArgv: ['--experimental-wasm-relaxed-simd'],
   },
 });

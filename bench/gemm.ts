@@ -1,5 +1,6 @@
 // GEMM workloads: the three kernels of the contract called directly on square n×n row-major float32
 // matrices in each backend's heap (M = K = N = n), and a check that both backends agree before timing.
+import { gemmScratchBytes } from '../src/backend/kernels.js';
 import { Rng, type Backend, type Kernels } from '../src/index.js';
 import { timeCall, type Budget, type Timing } from './measure.js';
 
@@ -15,6 +16,7 @@ interface Operands {
   b: number;
   bias: number;
   out: number;
+  scratch: number;
 }
 
 /** The same seeded values for every backend: uniform in [−1, 1). */
@@ -30,7 +32,10 @@ function operandValues(n: number, seed: number): { a: Float32Array; b: Float32Ar
 
 function allocOperands(backend: Backend, n: number, seed: number): Operands {
   const heap = backend.heap;
-  const operands = { a: heap.alloc(4 * n * n), b: heap.alloc(4 * n * n), bias: heap.alloc(4 * n), out: heap.alloc(4 * n * n) };
+  const operands = {
+    a: heap.alloc(4 * n * n), b: heap.alloc(4 * n * n), bias: heap.alloc(4 * n), out: heap.alloc(4 * n * n),
+    scratch: heap.alloc(gemmScratchBytes(n)),
+  };
   // Views are taken after every alloc: growing the memory replaces its buffer.
   const values = operandValues(n, seed);
   const f32 = heap.f32;
@@ -42,15 +47,15 @@ function allocOperands(backend: Backend, n: number, seed: number): Operands {
 }
 
 function freeOperands(backend: Backend, operands: Operands): void {
-  for (const offset of [operands.a, operands.b, operands.bias, operands.out]) backend.heap.free(offset);
+  for (const offset of [operands.a, operands.b, operands.bias, operands.out, operands.scratch]) backend.heap.free(offset);
 }
 
 /** The call benchmark.js times: one kernel call, nothing else. */
 function kernelCall(kernels: Kernels, kernel: GemmKernel, operands: Operands, n: number): () => void {
-  const { a, b, bias, out } = operands;
-  if (kernel === 'gemm_nn') return () => kernels.gemm_nn(out, a, b, bias, n, n, n);
-  if (kernel === 'gemm_nt') return () => kernels.gemm_nt(out, a, b, n, n, n);
-  return () => kernels.gemm_tn(out, a, b, n, n, n);
+  const { a, b, bias, out, scratch } = operands;
+  if (kernel === 'gemm_nn') return () => kernels.gemm_nn(out, a, b, bias, n, n, n, scratch);
+  if (kernel === 'gemm_nt') return () => kernels.gemm_nt(out, a, b, n, n, n, scratch);
+  return () => kernels.gemm_tn(out, a, b, n, n, n, scratch);
 }
 
 /**

@@ -3,7 +3,7 @@
 // Params, grads and every state slot share one layout, so each is one kernel call over the block.
 import { activationBackward, activationForward, keepsPreActivation, usesHeInit } from './activations.js';
 import type { Backend, BackendName } from './backend/backend.js';
-import type { Kernels } from './backend/kernels.js';
+import { gemmScratchBytes, type Kernels } from './backend/kernels.js';
 import {
   matrixRows, nonFiniteError, targetsAreLabels, writeLabels, writeMatrix, writeTargets,
   type Matrix, type Targets,
@@ -97,6 +97,7 @@ export class Sequential {
   private outputGradAt = 0;
   private targetsAt = 0;
   private inputGradAt = 0;
+  private scratchAt = 0;
   private firstDeltaAt = 0;
   private batch = 0;
   private phase: Phase = 'none';
@@ -226,6 +227,10 @@ export class Sequential {
     this.outputGradAt = region(capacity * this.outputSize);
     this.targetsAt = region(capacity * this.outputSize);
     this.inputGradAt = region(capacity * this.inputSize);
+    // GEMM scratch for the largest inner dimension: a layer's inputs (forward), outputs (input
+    // gradient) or the batch (weight gradient).
+    const widest = this.layers.reduce((most, layer) => Math.max(most, layer.inputSize, layer.outputSize), capacity);
+    this.scratchAt = region(gemmScratchBytes(widest) / 4);
     const heap = this.backend.heap;
     const block = heap.alloc(cursor);
     const old = this.cell.block;
@@ -304,10 +309,11 @@ export class Sequential {
   runForward(kernels: Kernels, base: number, rows: number): void {
     let x = base + this.inputAt;
     const params = base;
+    const scratch = base + this.scratchAt;
     for (let i = 0; i < this.layers.length; i++) {
       const layer = this.layers[i];
       const at = this.placements[i];
-      kernels.gemm_nn(base + at.z, x, params + at.weight, layer.hasBias ? params + at.bias : 0, rows, layer.inputSize, layer.outputSize);
+      kernels.gemm_nn(base + at.z, x, params + at.weight, layer.hasBias ? params + at.bias : 0, rows, layer.inputSize, layer.outputSize, scratch);
       activationForward(kernels, layer.activation, base + at.a, base + at.z, rows, layer.outputSize, layer.negativeSlope);
       x = base + at.a;
     }
@@ -322,6 +328,7 @@ export class Sequential {
   /** @internal Backpropagates the output-gradient region; parameter gradients accumulate. */
   runBackward(kernels: Kernels, base: number, rows: number): void {
     const grads = base + this.sectionFloats * 4;
+    const scratch = base + this.scratchAt;
     const last = this.layers.length - 1;
     for (let i = last; i >= 0; i--) {
       const layer = this.layers[i];
@@ -331,11 +338,11 @@ export class Sequential {
       activationBackward(kernels, layer.activation, dz, da, base + at.z, base + at.a, rows, layer.outputSize, layer.negativeSlope);
       if (layer.trainable) {
         const x = i === 0 ? base + this.inputAt : base + this.placements[i - 1].a;
-        kernels.gemm_tn(grads + at.weight, x, dz, layer.inputSize, rows, layer.outputSize);
+        kernels.gemm_tn(grads + at.weight, x, dz, layer.inputSize, rows, layer.outputSize, scratch);
         if (layer.hasBias) kernels.bias_grad(grads + at.bias, dz, rows, layer.outputSize);
       }
       if (i > 0) {
-        kernels.gemm_nt(base + this.placements[i - 1].delta, dz, base + at.weight, rows, layer.outputSize, layer.inputSize);
+        kernels.gemm_nt(base + this.placements[i - 1].delta, dz, base + at.weight, rows, layer.outputSize, layer.inputSize, scratch);
       } else {
         this.firstDeltaAt = dz - base;
       }
@@ -416,7 +423,7 @@ export class Sequential {
     const first = this.layers[0];
     if (!this.inputGradReady) {
       this.kernels.gemm_nt(base + this.inputGradAt, base + this.firstDeltaAt, base + this.placements[0].weight,
-        this.batch, first.outputSize, first.inputSize);
+        this.batch, first.outputSize, first.inputSize, base + this.scratchAt);
       this.inputGradReady = true;
     }
     const start = (base + this.inputGradAt) >> 2;

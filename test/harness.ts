@@ -7,12 +7,19 @@ import { createJsBackend } from '../src/backend/js/index.js';
 import { createWasmBackend } from '../src/backend/wasm/index.js';
 
 export interface BackendPair {
+  /** The baseline SIMD build. */
   readonly wasm: Backend;
   readonly js: Backend;
+  /** The relaxed-SIMD build (vitest.config.ts starts workers with the flag Node 20 needs for it). */
+  readonly relaxed: Backend;
 }
 
 export async function createBackendPair(): Promise<BackendPair> {
-  return { wasm: await createWasmBackend(), js: createJsBackend() };
+  return {
+    wasm: await createWasmBackend({ relaxed: false }),
+    js: createJsBackend(),
+    relaxed: await createWasmBackend({ relaxed: true }),
+  };
 }
 
 /** 64 bytes of guard on each side keeps the data of an aligned buffer 64-byte aligned. */

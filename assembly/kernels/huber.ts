@@ -1,4 +1,4 @@
-// Huber loss (smooth L1 with threshold delta) over n float32 elements: mean loss and its gradient.
+// Huber loss (PyTorch's HuberLoss, threshold delta) over n float32 elements: mean loss and its gradient.
 
 /** Loss = mean of 0.5d² if |d| ≤ delta else delta(|d| − delta/2), d = p − y; grad = clamp(d, ±delta)/n.  "=" */
 export function huber(grad: usize, pred: usize, targets: usize, n: i32, delta: f32): f64 {

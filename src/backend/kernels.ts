@@ -4,15 +4,17 @@
 
 export interface Kernels {
   // ---- GEMM: the three products of a dense layer's forward and backward pass ----
+  // Each GEMM takes `scratch`, gemmScratchBytes(K) bytes the kernel may overwrite (wasm packs the
+  // right operand there); threads pass one scratch each.
   /** out[M×N] = x[M×K] · w[K×N] (+ bias[N] broadcast over rows when bias ≠ 0).  "=" */
-  gemm_nn(out: number, x: number, w: number, bias: number, M: number, K: number, N: number): void;
+  gemm_nn(out: number, x: number, w: number, bias: number, M: number, K: number, N: number, scratch: number): void;
   /** out[M×N] = a[M×K] · b[N×K]ᵀ — dX = dZ·Wᵀ with W stored [in × out].  "=" */
-  gemm_nt(out: number, a: number, b: number, M: number, K: number, N: number): void;
+  gemm_nt(out: number, a: number, b: number, M: number, K: number, N: number, scratch: number): void;
   /**
    * out[M×N] += a[K×M]ᵀ · b[K×N] — dW += Xᵀ·dZ.  "+=" The complete sum Σ_k is formed first and then added
    * to out, so accumulating the same product twice doubles out exactly (a forgotten zeroGrad doubles).
    */
-  gemm_tn(out: number, a: number, b: number, M: number, K: number, N: number): void;
+  gemm_tn(out: number, a: number, b: number, M: number, K: number, N: number, scratch: number): void;
 
   // ---- activations over n elements (softmax: rows × cols). Backward "=", dz may alias da ----
   relu_forward(out: number, z: number, n: number): void;
@@ -82,3 +84,8 @@ export interface Kernels {
 }
 
 export type KernelName = keyof Kernels;
+
+/** Scratch bytes a GEMM with inner dimension K needs: a packed [K × 8] panel and two 8-float rows. */
+export function gemmScratchBytes(K: number): number {
+  return (8 * K + 16) * 4;
+}

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { gemm_nn, gemm_nt, gemm_tn } from '../../src/backend/js/gemm.js';
-import { createBackendPair, onBoth } from '../harness.js';
+import { gemmScratchBytes, type Kernels } from '../../src/backend/kernels.js';
+import { createBackendPair, onBackend, onBoth, type Buffers } from '../harness.js';
 import { createRandom, mixedValues } from '../random.js';
 import { exact, expectClose, scaled } from '../tolerance.js';
 
@@ -34,7 +35,7 @@ function termMagnitudes(
 }
 
 /** Runs one product on both backends and compares within GEMM_ULPS of each element's Σ|terms|. */
-function compareGemm(layout: Layout, M: number, K: number, N: number, misalignment: number): void {
+function compareGemm(layout: Layout, M: number, K: number, N: number, misalignment: number, build: 'wasm' | 'relaxed' = 'wasm'): void {
   const what = `gemm ${layout} M=${M} K=${K} N=${N}${misalignment ? ` misaligned by ${misalignment}` : ''}`;
   const random = createRandom(what);
   const left = mixedValues(random, M * K);
@@ -42,19 +43,22 @@ function compareGemm(layout: Layout, M: number, K: number, N: number, misalignme
   // The bias of nn, or the start values tn accumulates onto.
   const addend = mixedValues(random, layout === 'tn' ? M * N : N);
 
-  const results = onBoth(pair, (kernels, buffers) => {
+  const runCase = (kernels: Kernels, buffers: Buffers): Float32Array => {
     const leftOffset = buffers.input(left);
     const rightOffset = buffers.input(right);
+    // Scratch starts as NaN: a kernel that read scratch it had not written would show it.
+    const scratch = buffers.output(gemmScratchBytes(K) / 4);
     if (layout === 'tn') {
       const out = buffers.output(M * N, addend);
-      kernels.gemm_tn(out, leftOffset, rightOffset, M, K, N);
+      kernels.gemm_tn(out, leftOffset, rightOffset, M, K, N, scratch);
       return buffers.read(out);
     }
     const out = buffers.output(M * N);
-    if (layout === 'nt') kernels.gemm_nt(out, leftOffset, rightOffset, M, K, N);
-    else kernels.gemm_nn(out, leftOffset, rightOffset, layout === 'nn' ? 0 : buffers.input(addend), M, K, N);
+    if (layout === 'nt') kernels.gemm_nt(out, leftOffset, rightOffset, M, K, N, scratch);
+    else kernels.gemm_nn(out, leftOffset, rightOffset, layout === 'nn' ? 0 : buffers.input(addend), M, K, N, scratch);
     return buffers.read(out);
-  }, misalignment);
+  };
+  const results = { wasm: onBackend(pair[build], runCase, misalignment), js: onBackend(pair.js, runCase, misalignment) };
 
   const tolerance = scaled(termMagnitudes(layout, M, K, N, left, right, addend), GEMM_ULPS);
   expectClose(results.wasm, results.js, tolerance, what);
@@ -102,19 +106,23 @@ describe('gemm_tn: complete sums are added, so accumulating twice doubles exactl
       const out = buffers.output(M * N, new Float32Array(M * N));
       const aOffset = buffers.input(a);
       const bOffset = buffers.input(b);
-      kernels.gemm_tn(out, aOffset, bOffset, M, K, N);
+      const scratch = buffers.output(gemmScratchBytes(K) / 4);
+      kernels.gemm_tn(out, aOffset, bOffset, M, K, N, scratch);
       const once = buffers.read(out);
-      kernels.gemm_tn(out, aOffset, bOffset, M, K, N);
+      kernels.gemm_tn(out, aOffset, bOffset, M, K, N, scratch);
       return { once, twice: buffers.read(out) };
     });
     for (const side of [results.wasm, results.js]) expectClose(side.twice, side.once.map((value) => 2 * value), exact, what);
   });
 });
 
-describe('gemm: wasm against js', () => {
+describe.each(['wasm', 'relaxed'] as const)('gemm: the %s build against js', (build) => {
+  it('is the build it says', () => {
+    expect(pair[build].description).toBe(build === 'relaxed' ? 'wasm simd128 + relaxed-simd' : 'wasm simd128');
+  });
   for (const layout of LAYOUTS) {
-    it.each(shapes)(`${layout} M=%i K=%i N=%i`, (M, K, N) => compareGemm(layout, M, K, N, 0));
+    it.each(shapes)(`${layout} M=%i K=%i N=%i`, (M, K, N) => compareGemm(layout, M, K, N, 0, build));
     it.each([[5, 17, 3], [16, 16, 16], [37, 129, 67]])(`${layout} M=%i K=%i N=%i misaligned by one element`, (M, K, N) =>
-      compareGemm(layout, M, K, N, 1));
+      compareGemm(layout, M, K, N, 1, build));
   }
 });

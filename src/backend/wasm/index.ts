@@ -3,10 +3,15 @@ import type { Backend } from '../backend.js';
 import type { Kernels, KernelName } from '../kernels.js';
 import { Heap, PAGE_BYTES } from '../../memory/heap.js';
 
-/** Where the module comes from: compiled already (workerd), raw bytes, or the file next to the package. */
+/** Where the module comes from: compiled already (workerd), raw bytes, or the files next to the package. */
 export interface WasmSource {
   module?: WebAssembly.Module;
   bytes?: BufferSource;
+  /**
+   * With the packaged files: whether to use the relaxed-SIMD build (fused multiply-add) — default:
+   * wherever the runtime validates it (Node 20 needs --experimental-wasm-relaxed-simd).
+   */
+  relaxed?: boolean;
 }
 
 const INITIAL_PAGES = 16;
@@ -30,24 +35,33 @@ export function wasmSimdSupported(): boolean {
   return typeof WebAssembly === 'object' && typeof WebAssembly.validate === 'function' && WebAssembly.validate(SIMD_PROBE);
 }
 
-async function readPackagedModule(): Promise<WebAssembly.Module> {
-  const url = new URL('../../../build/simdprop.wasm', import.meta.url);
-  if (url.protocol === 'file:') {
-    const { readFile } = await import('node:fs/promises');
-    const bytes = await readFile(url).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') {
-        throw new Error(`simdprop: ${url.pathname} is missing: run "npm run build:wasm" (or install the published package)`);
-      }
-      throw error;
-    });
-    return WebAssembly.compile(bytes);
+async function readPackaged(file: string): Promise<Uint8Array<ArrayBuffer>> {
+  const url = new URL(`../../../build/${file}`, import.meta.url);
+  if (url.protocol !== 'file:') return new Uint8Array(await (await fetch(url)).arrayBuffer());
+  const { readFile } = await import('node:fs/promises');
+  const contents = await readFile(url).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') {
+      throw new Error(`simdprop: ${url.pathname} is missing: run "npm run build:wasm" (or install the published package)`);
+    }
+    throw error;
+  });
+  return new Uint8Array(contents.buffer as ArrayBuffer, contents.byteOffset, contents.byteLength);
+}
+
+// The relaxed-SIMD build where it is wanted and the runtime accepts it, else the baseline SIMD build.
+async function packagedModule(relaxed: boolean | undefined): Promise<WebAssembly.Module> {
+  if (relaxed !== false) {
+    const bytes = await readPackaged('simdprop-relaxed.wasm');
+    if (WebAssembly.validate(bytes)) return WebAssembly.compile(bytes);
+    if (relaxed === true) throw new Error('simdprop: this runtime does not support relaxed SIMD');
   }
-  return WebAssembly.compileStreaming(fetch(url));
+  return WebAssembly.compile(await readPackaged('simdprop.wasm'));
 }
 
 export async function createWasmBackend(source: WasmSource = {}): Promise<Backend> {
   if (!wasmSimdSupported()) throw new Error('simdprop: this runtime does not support WebAssembly SIMD');
-  const module = source.module ?? (source.bytes ? await WebAssembly.compile(source.bytes) : await readPackagedModule());
+  const given = source.module ?? (source.bytes ? await WebAssembly.compile(source.bytes) : undefined);
+  const module = given ?? (await packagedModule(source.relaxed));
   const memory = new WebAssembly.Memory({ initial: INITIAL_PAGES });
   const instance = await WebAssembly.instantiate(module, {
     env: {
@@ -58,6 +72,8 @@ export async function createWasmBackend(source: WasmSource = {}): Promise<Backen
     },
   });
   const exports = instance.exports as Record<string, unknown>;
+  // Each build says whether it fuses multiply-adds (relaxed SIMD) in an exported constant.
+  const relaxed = (exports.relaxed_simd as WebAssembly.Global | undefined)?.value === 1;
   const kernels = {} as Record<KernelName, unknown>;
   for (const name of KERNEL_NAMES) {
     if (typeof exports[name] !== 'function') throw new Error(`simdprop: the wasm module lacks the kernel ${name}`);
@@ -65,7 +81,7 @@ export async function createWasmBackend(source: WasmSource = {}): Promise<Backen
   }
   return {
     name: 'wasm',
-    description: 'wasm simd128',
+    description: relaxed ? 'wasm simd128 + relaxed-simd' : 'wasm simd128',
     kernels: kernels as unknown as Kernels,
     heap: new Heap(memory, PAGE_BYTES),
   };
