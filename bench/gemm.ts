@@ -55,7 +55,7 @@ function kernelCall(kernels: Kernels, kernel: GemmKernel, operands: Operands, n:
   const { a, b, bias, out, scratch } = operands;
   if (kernel === 'gemm_nn') return () => kernels.gemm_nn(out, a, b, bias, n, n, n, scratch);
   if (kernel === 'gemm_nt') return () => kernels.gemm_nt(out, a, b, n, n, n, scratch);
-  return () => kernels.gemm_tn(out, a, b, n, n, n, scratch);
+  return () => kernels.gemm_tn(out, a, b, n, n, n, n, scratch);
 }
 
 /**

@@ -338,7 +338,7 @@ export class Sequential {
       activationBackward(kernels, layer.activation, dz, da, base + at.z, base + at.a, rows, layer.outputSize, layer.negativeSlope);
       if (layer.trainable) {
         const x = i === 0 ? base + this.inputAt : base + this.placements[i - 1].a;
-        kernels.gemm_tn(grads + at.weight, x, dz, layer.inputSize, rows, layer.outputSize, scratch);
+        kernels.gemm_tn(grads + at.weight, x, dz, layer.inputSize, rows, layer.outputSize, layer.inputSize, scratch);
         if (layer.hasBias) kernels.bias_grad(grads + at.bias, dz, rows, layer.outputSize);
       }
       if (i > 0) {

@@ -165,7 +165,10 @@ export function gemm_nt(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, 
   panelGemm(out, a, K, 1, b, true, 0, M, K, N, WRITE, scratch);
 }
 
-/** out[M×N] += a[K×M]ᵀ · b[K×N] — the weight gradient dW += Xᵀ·dZ.  "+=" */
-export function gemm_tn(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, scratch: usize): void {
-  panelGemm(out, a, 1, M, b, false, 0, M, K, N, ACCUMULATE, scratch);
+/**
+ * out[M×N] += a[K×M]ᵀ · b[K×N] — the weight gradient dW += Xᵀ·dZ.  "+="  Rows of a are lda ≥ M floats
+ * apart, so a block of output rows (columns of a) can be computed on its own, as threads do.
+ */
+export function gemm_tn(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, lda: i32, scratch: usize): void {
+  panelGemm(out, a, 1, lda, b, false, 0, M, K, N, ACCUMULATE, scratch);
 }

@@ -11,10 +11,11 @@ export interface Kernels {
   /** out[M×N] = a[M×K] · b[N×K]ᵀ — dX = dZ·Wᵀ with W stored [in × out].  "=" */
   gemm_nt(out: number, a: number, b: number, M: number, K: number, N: number, scratch: number): void;
   /**
-   * out[M×N] += a[K×M]ᵀ · b[K×N] — dW += Xᵀ·dZ.  "+=" The complete sum Σ_k is formed first and then added
+   * out[M×N] += a[K×M]ᵀ · b[K×N] — dW += Xᵀ·dZ, where rows of a are lda ≥ M floats apart (lda = M for a
+   * whole matrix; a larger lda computes a block of output rows on its own).  "+=" The complete sum Σ_k is formed first and then added
    * to out, so accumulating the same product twice doubles out exactly (a forgotten zeroGrad doubles).
    */
-  gemm_tn(out: number, a: number, b: number, M: number, K: number, N: number, scratch: number): void;
+  gemm_tn(out: number, a: number, b: number, M: number, K: number, N: number, lda: number, scratch: number): void;
 
   // ---- activations over n elements (softmax: rows × cols). Backward "=", dz may alias da ----
   relu_forward(out: number, z: number, n: number): void;

@@ -28,7 +28,7 @@ function termMagnitudes(
   m.set(left.map(Math.abs), 0);
   m.set(right.map(Math.abs), rightIndex);
   m.set(addend.map(Math.abs), layout === 'tn' ? outIndex : addendIndex);
-  if (layout === 'tn') gemm_tn(m, outIndex, 0, rightIndex, M, K, N);
+  if (layout === 'tn') gemm_tn(m, outIndex, 0, rightIndex, M, K, N, M);
   else if (layout === 'nt') gemm_nt(m, outIndex, 0, rightIndex, M, K, N);
   else gemm_nn(m, outIndex, 0, rightIndex, layout === 'nn' ? -1 : addendIndex, M, K, N);
   return m.subarray(outIndex);
@@ -50,7 +50,7 @@ function compareGemm(layout: Layout, M: number, K: number, N: number, misalignme
     const scratch = buffers.output(gemmScratchBytes(K) / 4);
     if (layout === 'tn') {
       const out = buffers.output(M * N, addend);
-      kernels.gemm_tn(out, leftOffset, rightOffset, M, K, N, scratch);
+      kernels.gemm_tn(out, leftOffset, rightOffset, M, K, N, M, scratch);
       return buffers.read(out);
     }
     const out = buffers.output(M * N);
@@ -91,7 +91,7 @@ describe('gemm twins on hand-computed products', () => {
   it('gemm_tn: out += xᵀ·w', () => {
     const m = memory();
     m.fill(1, 8, 12);
-    gemm_tn(m, 8, 0, 4, 2, 2, 2);
+    gemm_tn(m, 8, 0, 4, 2, 2, 2, 2);
     expect(Array.from(m.subarray(8, 12))).toEqual([27, 31, 39, 45]);
   });
 });
@@ -107,9 +107,9 @@ describe('gemm_tn: complete sums are added, so accumulating twice doubles exactl
       const aOffset = buffers.input(a);
       const bOffset = buffers.input(b);
       const scratch = buffers.output(gemmScratchBytes(K) / 4);
-      kernels.gemm_tn(out, aOffset, bOffset, M, K, N, scratch);
+      kernels.gemm_tn(out, aOffset, bOffset, M, K, N, M, scratch);
       const once = buffers.read(out);
-      kernels.gemm_tn(out, aOffset, bOffset, M, K, N, scratch);
+      kernels.gemm_tn(out, aOffset, bOffset, M, K, N, M, scratch);
       return { once, twice: buffers.read(out) };
     });
     for (const side of [results.wasm, results.js]) expectClose(side.twice, side.once.map((value) => 2 * value), exact, what);
@@ -125,4 +125,28 @@ describe.each(['wasm', 'relaxed'] as const)('gemm: the %s build against js', (bu
     it.each([[5, 17, 3], [16, 16, 16], [37, 129, 67]])(`${layout} M=%i K=%i N=%i misaligned by one element`, (M, K, N) =>
       compareGemm(layout, M, K, N, 1, build));
   }
+});
+
+describe('gemm_tn with lda > M: a block of output rows on its own, as threads compute it', () => {
+  it.each([[37, 129, 67, 5, 21], [16, 16, 16, 4, 12], [9, 3, 17, 0, 9]])('M=%i K=%i N=%i rows %i…%i', (M, K, N, first, end) => {
+    const what = `gemm_tn block M=${M} K=${K} N=${N} rows ${first}…${end}`;
+    const random = createRandom(what);
+    const a = mixedValues(random, K * M);
+    const b = mixedValues(random, K * N);
+    for (const backend of [pair.wasm, pair.relaxed, pair.js]) {
+      const [whole, block] = [0, 1].map((part) => onBackend(backend, (kernels, buffers) => {
+        const out = buffers.output(M * N, new Float32Array(M * N));
+        const aOffset = buffers.input(a);
+        const bOffset = buffers.input(b);
+        const scratch = buffers.output(gemmScratchBytes(K) / 4);
+        if (part === 0) kernels.gemm_tn(out, aOffset, bOffset, M, K, N, M, scratch);
+        else kernels.gemm_tn(out + first * N * 4, aOffset + first * 4, bOffset, end - first, K, N, M, scratch);
+        return buffers.read(out);
+      }));
+      // The block's rows are bit-identical to the whole product's; the other rows are untouched.
+      expectClose(block.subarray(first * N, end * N), whole.subarray(first * N, end * N), exact, `${backend.description} ${what}`);
+      expect(block.subarray(0, first * N).every((v) => v === 0)).toBe(true);
+      expect(block.subarray(end * N).every((v) => v === 0)).toBe(true);
+    }
+  });
 });

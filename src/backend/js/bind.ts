@@ -33,7 +33,7 @@ export function bindTwins(floats: () => Floats, ints: () => Int32Array): Kernels
   return {
     gemm_nn: (out, x, w, bias, M, K, N, _scratch) => gemm_nn(floats(), at(out), at(x), at(w), atOptional(bias), M, K, N),
     gemm_nt: (out, a, b, M, K, N, _scratch) => gemm_nt(floats(), at(out), at(a), at(b), M, K, N),
-    gemm_tn: (out, a, b, M, K, N, _scratch) => gemm_tn(floats(), at(out), at(a), at(b), M, K, N),
+    gemm_tn: (out, a, b, M, K, N, lda, _scratch) => gemm_tn(floats(), at(out), at(a), at(b), M, K, N, lda),
 
     relu_forward: (out, z, n) => relu_forward(floats(), at(out), at(z), n),
     relu_backward: (dz, da, a, n) => relu_backward(floats(), at(dz), at(da), at(a), n),

@@ -34,17 +34,17 @@ export function gemm_nt(m: Floats, out: number, a: number, b: number, M: number,
 let rowSums = new Float64Array(64);
 
 /**
- * out[i,j] += Σ_k a[k,i]·b[k,j].  "+=" Each complete sum is formed first (in a row of doubles, i-k-j
+ * out[i,j] += Σ_k a[k·lda + i]·b[k,j].  "+=" Each complete sum is formed first (in a row of doubles, i-k-j
  * order so the inner loop stays contiguous) and then added, so the same product accumulated twice
  * doubles out exactly, as the contract asks.
  */
-export function gemm_tn(m: Floats, out: number, a: number, b: number, M: number, K: number, N: number): void {
+export function gemm_tn(m: Floats, out: number, a: number, b: number, M: number, K: number, N: number, lda: number): void {
   if (rowSums.length < N) rowSums = new Float64Array(N);
   const sums = rowSums;
   for (let i = 0; i < M; i++) {
     sums.fill(0, 0, N);
     for (let k = 0; k < K; k++) {
-      const aki = m[a + k * M + i];
+      const aki = m[a + k * lda + i];
       const bRow = b + k * N;
       for (let j = 0; j < N; j++) sums[j] += aki * m[bRow + j];
     }
