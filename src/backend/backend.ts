@@ -10,4 +10,8 @@ export interface Backend {
   readonly description: string;
   readonly kernels: Kernels;
   readonly heap: Heap;
+  /** Threads the kernels run on, the caller's included. */
+  readonly threads: number;
+  /** Stops the backend's worker threads, if it has any. */
+  close(): void;
 }

@@ -8,5 +8,5 @@ export function createJsBackend(memory: LinearMemory = new PlainMemory(2)): Back
   const heap = new Heap(memory);
   // The views are fetched on every call, never cached: growing the memory replaces them.
   const kernels = bindTwins(() => heap.f32, () => heap.i32);
-  return { name: 'js', description: 'pure JS', heap, kernels };
+  return { name: 'js', description: 'pure JS', heap, kernels, threads: 1, close() {} };
 }

@@ -2,6 +2,8 @@
 import type { Backend } from '../backend.js';
 import type { Kernels, KernelName } from '../kernels.js';
 import { Heap, PAGE_BYTES } from '../../memory/heap.js';
+import { ThreadPool } from '../../threads/pool.js';
+import { threadedKernels } from '../../threads/threaded.js';
 
 /** Where the module comes from: compiled already (workerd), raw bytes, or the files next to the package. */
 export interface WasmSource {
@@ -12,10 +14,17 @@ export interface WasmSource {
    * wherever the runtime validates it (Node 20 needs --experimental-wasm-relaxed-simd).
    */
   relaxed?: boolean;
+  /**
+   * Threads to run large products on, the main thread included (default 1). Above 1 the memory is
+   * shared and the module must be a threads build (simdprop-mt*.wasm, which the packaged files pick).
+   */
+  threads?: number;
 }
 
 const INITIAL_PAGES = 16;
-const KERNEL_NAMES: readonly KernelName[] = [
+/** The threads builds declare this maximum (4 GiB): a shared memory must state one. */
+const MAXIMUM_PAGES = 65536;
+export const KERNEL_NAMES: readonly KernelName[] = [
   'gemm_nn', 'gemm_nt', 'gemm_tn',
   'relu_forward', 'relu_backward', 'leaky_relu_forward', 'leaky_relu_backward',
   'sigmoid_forward', 'sigmoid_backward', 'tanh_forward', 'tanh_backward',
@@ -49,20 +58,37 @@ async function readPackaged(file: string): Promise<Uint8Array<ArrayBuffer>> {
 }
 
 // The relaxed-SIMD build where it is wanted and the runtime accepts it, else the baseline SIMD build.
-async function packagedModule(relaxed: boolean | undefined): Promise<WebAssembly.Module> {
+async function packagedModule(relaxed: boolean | undefined, threaded: boolean): Promise<WebAssembly.Module> {
+  const name = threaded ? 'simdprop-mt' : 'simdprop';
   if (relaxed !== false) {
-    const bytes = await readPackaged('simdprop-relaxed.wasm');
+    const bytes = await readPackaged(`${name}-relaxed.wasm`);
     if (WebAssembly.validate(bytes)) return WebAssembly.compile(bytes);
     if (relaxed === true) throw new Error('simdprop: this runtime does not support relaxed SIMD');
   }
-  return WebAssembly.compile(await readPackaged('simdprop.wasm'));
+  return WebAssembly.compile(await readPackaged(`${name}.wasm`));
+}
+
+/** Why this runtime cannot run kernels on several threads, or undefined when it can. */
+export function threadsUnavailable(): string | undefined {
+  if (typeof SharedArrayBuffer !== 'function' || typeof Atomics !== 'object') return 'this runtime has no SharedArrayBuffer';
+  if (typeof (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === 'boolean'
+    && !(globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated) {
+    return 'the page is not cross-origin isolated (serve it with COOP/COEP headers)';
+  }
+  return undefined;
 }
 
 export async function createWasmBackend(source: WasmSource = {}): Promise<Backend> {
   if (!wasmSimdSupported()) throw new Error('simdprop: this runtime does not support WebAssembly SIMD');
+  const threads = source.threads ?? 1;
+  if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`simdprop: threads must be a whole number ≥ 1, got ${threads}`);
+  const threaded = threads > 1;
+  if (threaded && threadsUnavailable()) throw new Error(`simdprop: cannot use ${threads} threads: ${threadsUnavailable()}`);
   const given = source.module ?? (source.bytes ? await WebAssembly.compile(source.bytes) : undefined);
-  const module = given ?? (await packagedModule(source.relaxed));
-  const memory = new WebAssembly.Memory({ initial: INITIAL_PAGES });
+  const module = given ?? (await packagedModule(source.relaxed, threaded));
+  const memory = threaded
+    ? new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES, shared: true })
+    : new WebAssembly.Memory({ initial: INITIAL_PAGES });
   const instance = await WebAssembly.instantiate(module, {
     env: {
       memory,
@@ -79,10 +105,16 @@ export async function createWasmBackend(source: WasmSource = {}): Promise<Backen
     if (typeof exports[name] !== 'function') throw new Error(`simdprop: the wasm module lacks the kernel ${name}`);
     kernels[name] = exports[name];
   }
+  const heap = new Heap(memory, PAGE_BYTES);
+  const simd = relaxed ? 'wasm simd128 + relaxed-simd' : 'wasm simd128';
+  if (!threaded) return { name: 'wasm', description: simd, kernels: kernels as unknown as Kernels, heap, threads: 1, close() {} };
+  const pool = await ThreadPool.start(threads - 1, module, memory, KERNEL_NAMES);
   return {
     name: 'wasm',
-    description: relaxed ? 'wasm simd128 + relaxed-simd' : 'wasm simd128',
-    kernels: kernels as unknown as Kernels,
-    heap: new Heap(memory, PAGE_BYTES),
+    description: `${simd}, ${threads} threads`,
+    kernels: threadedKernels(kernels as unknown as Kernels, pool, heap, KERNEL_NAMES),
+    heap,
+    threads,
+    close: () => pool.close(),
   };
 }

@@ -1,0 +1,66 @@
+// The control block the main thread and the workers share: one small SharedArrayBuffer, apart from
+// the wasm memory so that growing the memory never moves it. Int32 slots for signalling, then a
+// Float64 argument row per worker.
+
+/** Int32 index: bumped by the main thread to hand out a round of work; workers sleep on it. */
+export const GENERATION = 0;
+/** Int32 index: workers still busy in this round; the last one to finish notifies on it. */
+export const PENDING = 1;
+/** Int32 index: set when a kernel threw in a worker, so the main thread can report it. */
+export const FAILED = 2;
+/** Int32 index of worker w's task: a kernel number (1-based), 0 for nothing this round, −1 to quit. */
+export const TASK = 4;
+export const NOTHING = 0;
+export const QUIT = -1;
+/** Float64 arguments per worker. */
+export const ARGS_PER_WORKER = 12;
+/** Byte offset of the argument rows (after 4 signal slots and up to 60 task slots). */
+export const ARGS_BYTE_OFFSET = 256;
+export const MAX_WORKERS = 60;
+
+export function controlBytes(workers: number): number {
+  return ARGS_BYTE_OFFSET + workers * ARGS_PER_WORKER * 8;
+}
+
+/**
+ * The worker's whole program, as source text so it runs the same from the sources, from dist/, under a
+ * bundler and in a browser (as a blob URL): instantiate the module over the shared memory, then
+ * sleep on the generation slot, run the kernel named in its task slot with its argument row, count
+ * itself done. It spins briefly before sleeping, since the next round usually comes within microseconds.
+ */
+export const WORKER_SOURCE = `
+const GENERATION = ${GENERATION}, PENDING = ${PENDING}, FAILED = ${FAILED}, TASK = ${TASK}, QUIT = ${QUIT};
+const ARGS_PER_WORKER = ${ARGS_PER_WORKER}, ARGS_BYTE_OFFSET = ${ARGS_BYTE_OFFSET}, SPINS = 20000;
+function serve(message, reply) {
+  const { module, memory, control, worker, kernelNames } = message;
+  const instance = new WebAssembly.Instance(module, {
+    env: { memory, abort() { throw new Error('simdprop: wasm kernel aborted'); } },
+  });
+  const kernels = kernelNames.map((name) => instance.exports[name]);
+  const signals = new Int32Array(control);
+  const args = new Float64Array(control, ARGS_BYTE_OFFSET + worker * ARGS_PER_WORKER * 8, ARGS_PER_WORKER);
+  let seen = Atomics.load(signals, GENERATION);
+  reply('ready');
+  for (;;) {
+    for (let spin = 0; spin < SPINS && Atomics.load(signals, GENERATION) === seen; spin++);
+    Atomics.wait(signals, GENERATION, seen);
+    seen = Atomics.load(signals, GENERATION);
+    const task = Atomics.load(signals, TASK + worker);
+    if (task === QUIT) return;
+    if (task > 0) {
+      try {
+        kernels[task - 1](args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9], args[10], args[11]);
+      } catch (error) {
+        Atomics.store(signals, FAILED, 1);
+      }
+      if (Atomics.sub(signals, PENDING, 1) === 1) Atomics.notify(signals, PENDING);
+    }
+  }
+}
+if (typeof self === 'object' && typeof self.postMessage === 'function' && typeof process === 'undefined') {
+  self.onmessage = (event) => serve(event.data, (text) => self.postMessage(text));
+} else {
+  const { parentPort } = require('node:worker_threads');
+  parentPort.once('message', (message) => serve(message, (text) => parentPort.postMessage(text)));
+}
+`;

@@ -1,0 +1,104 @@
+// Kernels that split large GEMMs (by rows of the output) and the optimizer update (by ranges of the
+// parameter block) across a pool of workers; the main thread takes the last share. Every output
+// element is computed by the same kernel code in the same order whatever the split, so results are
+// bit-identical for any thread count. Small products stay on one thread: waking workers costs more.
+import type { Kernels, KernelName } from '../backend/kernels.js';
+import { gemmScratchBytes } from '../backend/kernels.js';
+import type { Heap } from '../memory/heap.js';
+import type { ThreadPool } from './pool.js';
+
+/** Below this many multiply-adds a GEMM runs on one thread (~1 MFLOP, some 30 µs). */
+const MIN_SPLIT_MACS = 1 << 19;
+/** Below this many parameters the SGD update runs on one thread. */
+const MIN_SPLIT_PARAMS = 1 << 16;
+
+export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, kernelNames: readonly KernelName[]): Kernels {
+  const threads = pool.size + 1;
+  const number = (name: KernelName): number => kernelNames.indexOf(name) + 1;
+  const [NN, NT, TN, SGD] = [number('gemm_nn'), number('gemm_nt'), number('gemm_tn'), number('sgd_update')];
+  // Each worker packs its own panels: one scratch block per worker, grown when a larger K comes.
+  const scratch: number[] = [];
+  let scratchBytes = 0;
+  const workerScratch = (K: number): void => {
+    const needed = gemmScratchBytes(K);
+    if (needed <= scratchBytes) return;
+    for (let worker = 0; worker < pool.size; worker++) {
+      if (scratch[worker] !== undefined) heap.free(scratch[worker]);
+      scratch[worker] = heap.alloc(needed);
+    }
+    scratchBytes = needed;
+  };
+  // A closed pool (the backend was replaced) leaves its models running on the calling thread alone.
+  const alone = (work: number): boolean => work < 0 || pool.closed;
+  // Rows per share: a multiple of 4 (the micro-kernel's height), so shares split no row block.
+  const shareOf = (rows: number): number => Math.ceil(rows / threads / 4) * 4;
+
+  return {
+    ...single,
+    gemm_nn(out, x, w, bias, M, K, N, mainScratch) {
+      if (alone(M * K * N - MIN_SPLIT_MACS) || M < 8) return single.gemm_nn(out, x, w, bias, M, K, N, mainScratch);
+      workerScratch(K);
+      const share = shareOf(M);
+      let row = 0;
+      for (let worker = 0; row + share < M && worker < pool.size; worker++, row += share) {
+        pool.assign(worker, NN, out + row * N * 4, x + row * K * 4, w, bias, share, K, N, scratch[worker]);
+      }
+      pool.begin();
+      try {
+        single.gemm_nn(out + row * N * 4, x + row * K * 4, w, bias, M - row, K, N, mainScratch);
+      } finally {
+        pool.finish();
+      }
+    },
+    gemm_nt(out, a, b, M, K, N, mainScratch) {
+      if (alone(M * K * N - MIN_SPLIT_MACS) || M < 8) return single.gemm_nt(out, a, b, M, K, N, mainScratch);
+      workerScratch(K);
+      const share = shareOf(M);
+      let row = 0;
+      for (let worker = 0; row + share < M && worker < pool.size; worker++, row += share) {
+        pool.assign(worker, NT, out + row * N * 4, a + row * K * 4, b, share, K, N, scratch[worker]);
+      }
+      pool.begin();
+      try {
+        single.gemm_nt(out + row * N * 4, a + row * K * 4, b, M - row, K, N, mainScratch);
+      } finally {
+        pool.finish();
+      }
+    },
+    gemm_tn(out, a, b, M, K, N, lda, mainScratch) {
+      if (alone(M * K * N - MIN_SPLIT_MACS) || M < 8) return single.gemm_tn(out, a, b, M, K, N, lda, mainScratch);
+      workerScratch(K);
+      const share = shareOf(M);
+      let row = 0;
+      for (let worker = 0; row + share < M && worker < pool.size; worker++, row += share) {
+        pool.assign(worker, TN, out + row * N * 4, a + row * 4, b, share, K, N, lda, scratch[worker]);
+      }
+      pool.begin();
+      try {
+        single.gemm_tn(out + row * N * 4, a + row * 4, b, M - row, K, N, lda, mainScratch);
+      } finally {
+        pool.finish();
+      }
+    },
+    sgd_update(params, grads, velocity, n, lr, momentum, dampening, nesterov, weightDecay, firstStep) {
+      if (alone(n - MIN_SPLIT_PARAMS)) {
+        return single.sgd_update(params, grads, velocity, n, lr, momentum, dampening, nesterov, weightDecay, firstStep);
+      }
+      const share = Math.ceil(n / threads / 16) * 16;
+      let start = 0;
+      for (let worker = 0; start + share < n && worker < pool.size; worker++, start += share) {
+        const offset = start * 4;
+        pool.assign(worker, SGD, params + offset, grads + offset, velocity === 0 ? 0 : velocity + offset, share,
+          lr, momentum, dampening, nesterov, weightDecay, firstStep);
+      }
+      pool.begin();
+      try {
+        const offset = start * 4;
+        single.sgd_update(params + offset, grads + offset, velocity === 0 ? 0 : velocity + offset, n - start,
+          lr, momentum, dampening, nesterov, weightDecay, firstStep);
+      } finally {
+        pool.finish();
+      }
+    },
+  };
+}

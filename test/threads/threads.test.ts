@@ -1,0 +1,101 @@
+// Threads: large products and the optimizer split across workers give the same bits as one thread,
+// for any thread count; a failure in a worker surfaces on the calling thread.
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Backend } from '../../src/backend/backend.js';
+import { gemmScratchBytes } from '../../src/backend/kernels.js';
+import { createWasmBackend } from '../../src/backend/wasm/index.js';
+import { dense, init, Sequential, SGD, SimdpropError } from '../../src/index.js';
+import { normalMatrix, randomLabels, sameBits } from '../model/setup.js';
+
+const backends = new Map<number, Backend>();
+for (const threads of [1, 2, 3]) backends.set(threads, await createWasmBackend({ threads }));
+afterAll(() => backends.forEach((backend) => backend.close()));
+
+type Product = 'nn' | 'nt' | 'tn';
+
+// Runs one product on a backend over seeded operands; tn accumulates onto seeded start values.
+function product(backend: Backend, kind: Product, M: number, K: number, N: number): Float32Array {
+  const { heap, kernels } = backend;
+  const a = heap.alloc(M * K * 4);
+  const b = heap.alloc(K * N * 4);
+  const bias = heap.alloc(N * 4);
+  const out = heap.alloc(M * N * 4);
+  const scratch = heap.alloc(gemmScratchBytes(K));
+  heap.f32.set(normalMatrix(M, K, 1), a >> 2);
+  heap.f32.set(normalMatrix(K, N, 2), b >> 2);
+  heap.f32.set(normalMatrix(1, N, 3), bias >> 2);
+  if (kind === 'tn') heap.f32.set(normalMatrix(M, N, 4), out >> 2);
+  else heap.f32.fill(NaN, out >> 2, (out >> 2) + M * N);
+  if (kind === 'nn') kernels.gemm_nn(out, a, b, bias, M, K, N, scratch);
+  else if (kind === 'nt') kernels.gemm_nt(out, a, b, M, K, N, scratch);
+  else kernels.gemm_tn(out, a, b, M, K, N, M, scratch);
+  const result = heap.f32.slice(out >> 2, (out >> 2) + M * N);
+  [a, b, bias, out, scratch].forEach((block) => heap.free(block));
+  return result;
+}
+
+describe('threaded kernels are bit-identical to one thread', () => {
+  // Large enough to be split, with row counts that leave a short last share.
+  const shapes: [number, number, number][] = [[130, 129, 67], [64, 784, 128], [37, 1031, 17], [257, 64, 65], [8, 300, 300]];
+  for (const kind of ['nn', 'nt', 'tn'] as const) {
+    it.each(shapes)(`gemm_${kind} M=%i K=%i N=%i`, (M, K, N) => {
+      // For nt the right operand is [N × K]: the same number of elements, read transposed.
+      const alone = product(backends.get(1)!, kind, M, K, N);
+      expect(alone.every(Number.isFinite)).toBe(true);
+      for (const threads of [2, 3]) expect(sameBits(product(backends.get(threads)!, kind, M, K, N), alone)).toBe(true);
+    });
+  }
+
+  it('sgd_update over a large block, with momentum and Nesterov', () => {
+    const n = 100_003;
+    const results = [1, 2, 3].map((threads) => {
+      const { heap, kernels } = backends.get(threads)!;
+      const [params, grads, velocity] = [heap.alloc(n * 4), heap.alloc(n * 4), heap.alloc(n * 4)];
+      heap.f32.set(normalMatrix(1, n, 5), params >> 2);
+      heap.f32.set(normalMatrix(1, n, 6), grads >> 2);
+      heap.f32.set(normalMatrix(1, n, 7), velocity >> 2);
+      kernels.sgd_update(params, grads, velocity, n, 0.05, 0.9, 0, 1, 1e-4, 0);
+      const result = [heap.f32.slice(params >> 2, (params >> 2) + n), heap.f32.slice(velocity >> 2, (velocity >> 2) + n)];
+      [params, grads, velocity].forEach((block) => heap.free(block));
+      return result;
+    });
+    for (const [params, velocity] of results.slice(1)) {
+      expect(sameBits(params, results[0][0])).toBe(true);
+      expect(sameBits(velocity, results[0][1])).toBe(true);
+    }
+  });
+
+  it('a failure in a worker is reported on the calling thread', () => {
+    const { kernels } = backends.get(2)!;
+    // Far past the end of the memory: every share traps.
+    expect(() => kernels.gemm_nn(0xfff00000, 0, 0, 0, 64, 256, 64, 0)).toThrow();
+    // The pool still works afterwards.
+    expect(sameBits(product(backends.get(2)!, 'nn', 64, 784, 128), product(backends.get(1)!, 'nn', 64, 784, 128))).toBe(true);
+  });
+});
+
+describe('training on threads', () => {
+  it('gives the same weights after 5 steps with 1, 2 and 3 threads', async () => {
+    const x = normalMatrix(96, 784, 8);
+    const labels = randomLabels(96, 10, 9);
+    const weights: Float32Array[][] = [];
+    for (const threads of [1, 2, 3]) {
+      const report = await init({ threads });
+      expect(report.threads).toBe(threads);
+      const model = new Sequential([dense(784, 256, 'relu'), dense(256, 10)], { seed: 3 });
+      expect(model.backend.threads).toBe(threads);
+      const optimizer = new SGD(model, { lr: 0.05, momentum: 0.9 });
+      for (let step = 0; step < 5; step++) model.trainStep(x, labels, { loss: 'softmaxCrossEntropy', optimizer });
+      weights.push(model.namedParameters().map((p) => p.value.slice()));
+      model.dispose();
+    }
+    for (const run of weights.slice(1)) run.forEach((w, i) => expect(sameBits(w, weights[0][i])).toBe(true));
+  });
+
+  it('init reports threads and refuses a bad count', async () => {
+    const report = await init({ threads: 2 });
+    expect(report).toMatchObject({ backend: 'wasm', threads: 2, description: expect.stringMatching(/2 threads$/) });
+    await expect(init({ threads: 0 })).rejects.toThrow(SimdpropError);
+    await expect(init({ threads: 1.5 })).rejects.toThrow(/threads must be a whole number from 1 to 61, got number 1.5/);
+  });
+});
