@@ -1,110 +1,130 @@
-// GEMM workloads: the three kernels of the contract called directly on square n×n row-major float32
-// matrices in each backend's heap (M = K = N = n), and a check that both backends agree before timing.
+// GEMM workloads: the three products of a dense layer on square n×n row-major float32 matrices
+// (M = K = N = n), prepared for each backend from the same seeded values, and a check that every
+// backend agrees with simdprop's js twin before anything is timed.
+import { Rng, type Backend } from '../src/index.js';
 import { gemmScratchBytes } from '../src/backend/kernels.js';
-import { Rng, type Backend, type Kernels } from '../src/index.js';
-import { timeCall, type Budget, type Timing } from './measure.js';
+import { inputGrad, linearForward, weightGrad } from './baselines/plain.js';
 
 export type GemmKernel = 'gemm_nn' | 'gemm_nt' | 'gemm_tn';
 export const GEMM_KERNELS: readonly GemmKernel[] = ['gemm_nn', 'gemm_nt', 'gemm_tn'];
 
-/** Largest accepted max|wasm − js| / max|js| over one kernel's output. */
+/** What each kernel computes, for the table: nn is the forward product, nt and tn the backward ones. */
+export const GEMM_PRODUCTS: Record<GemmKernel, string> = {
+  gemm_nn: 'X·W',
+  gemm_nt: 'dZ·Wᵀ',
+  gemm_tn: 'Xᵀ·dZ',
+};
+
+/** Largest accepted max|backend − js twin| / max|js twin| over one kernel's output. */
 export const AGREEMENT = 1e-4;
 
-/** The operands of one size in one heap: byte offsets. */
-interface Operands {
-  a: number;
-  b: number;
-  bias: number;
-  out: number;
-  scratch: number;
+/** The inputs of one size: a, b, a bias row, and the starting output of the accumulating gemm_tn. */
+export interface GemmValues {
+  n: number;
+  a: Float32Array;
+  b: Float32Array;
+  bias: Float32Array;
+  start: Float32Array;
 }
 
 /** The same seeded values for every backend: uniform in [−1, 1). */
-function operandValues(n: number, seed: number): { a: Float32Array; b: Float32Array; bias: Float32Array } {
+export function gemmValues(n: number, seed: number): GemmValues {
   const rng = new Rng(seed);
   const uniform = (length: number): Float32Array => {
     const values = new Float32Array(length);
     for (let i = 0; i < length; i++) values[i] = 2 * rng.uniform() - 1;
     return values;
   };
-  return { a: uniform(n * n), b: uniform(n * n), bias: uniform(n) };
+  return { n, a: uniform(n * n), b: uniform(n * n), bias: uniform(n), start: uniform(n * n) };
 }
 
-function allocOperands(backend: Backend, n: number, seed: number): Operands {
-  const heap = backend.heap;
-  const operands = {
-    a: heap.alloc(4 * n * n), b: heap.alloc(4 * n * n), bias: heap.alloc(4 * n), out: heap.alloc(4 * n * n),
-    scratch: heap.alloc(gemmScratchBytes(n)),
-  };
-  // Views are taken after every alloc: growing the memory replaces its buffer.
-  const values = operandValues(n, seed);
-  const f32 = heap.f32;
-  f32.set(values.a, operands.a >> 2);
-  f32.set(values.b, operands.b >> 2);
-  f32.set(values.bias, operands.bias >> 2);
-  f32.fill(0, operands.out >> 2, (operands.out >> 2) + n * n);
-  return operands;
-}
-
-function freeOperands(backend: Backend, operands: Operands): void {
-  for (const offset of [operands.a, operands.b, operands.bias, operands.out, operands.scratch]) backend.heap.free(offset);
-}
-
-/** The call benchmark.js times: one kernel call, nothing else. */
-function kernelCall(kernels: Kernels, kernel: GemmKernel, operands: Operands, n: number): () => void {
-  const { a, b, bias, out, scratch } = operands;
-  if (kernel === 'gemm_nn') return () => kernels.gemm_nn(out, a, b, bias, n, n, n, scratch);
-  if (kernel === 'gemm_nt') return () => kernels.gemm_nt(out, a, b, n, n, n, scratch);
-  return () => kernels.gemm_tn(out, a, b, n, n, n, n, scratch);
+/** One kernel at one size on one backend, operands in place. */
+export interface PreparedGemm {
+  /** The call that is timed: one product and nothing else. */
+  call(): void;
+  /** The output as the kernel's contract defines it (gemm_tn: start + aᵀ·b after one call). */
+  output(): Float32Array;
+  dispose(): void;
 }
 
 /**
- * Runs every kernel at size n on both backends from the same inputs and throws unless the outputs
- * agree. "=" outputs start as NaN so an element a kernel leaves unwritten fails; gemm_tn's output
- * starts from the same seeded values on both sides, since it accumulates. Returns the worst ratio.
+ * simdprop's kernels in a backend's heap. nn and nt outputs start as NaN, so an element a kernel
+ * leaves unwritten fails the agreement check; tn's starts from `start`, since it accumulates.
  */
-export function checkAgreement(wasm: Backend, js: Backend, n: number): number {
-  const seed = 0x5eed;
-  const start = operandValues(n, seed + 1).a;
-  const sides = [wasm, js].map((backend) => ({ backend, operands: allocOperands(backend, n, seed) }));
+export function prepareSimdprop(backend: Backend, kernel: GemmKernel, values: GemmValues): PreparedGemm {
+  const { n } = values;
+  const heap = backend.heap;
+  const [a, b, bias, out, scratch] = [4 * n * n, 4 * n * n, 4 * n, 4 * n * n, gemmScratchBytes(n, n)].map((bytes) => heap.alloc(bytes));
+  // Views are taken after every alloc: growing the memory replaces its buffer.
+  const f32 = heap.f32;
+  f32.set(values.a, a >> 2);
+  f32.set(values.b, b >> 2);
+  f32.set(values.bias, bias >> 2);
+  if (kernel === 'gemm_tn') f32.set(values.start, out >> 2);
+  else f32.fill(NaN, out >> 2, (out >> 2) + n * n);
+  const kernels = backend.kernels;
+  const call = kernel === 'gemm_nn' ? () => kernels.gemm_nn(out, a, b, bias, n, n, n, scratch)
+    : kernel === 'gemm_nt' ? () => kernels.gemm_nt(out, a, b, n, n, n, scratch)
+    : () => kernels.gemm_tn(out, a, b, n, n, n, n, scratch);
+  return {
+    call,
+    output: () => heap.f32.slice(out >> 2, (out >> 2) + n * n),
+    dispose: () => {
+      for (const offset of [a, b, bias, out, scratch]) heap.free(offset);
+    },
+  };
+}
+
+/** The plain JS baseline's three products on Float32Arrays of its own. */
+export function preparePlain(kernel: GemmKernel, values: GemmValues): PreparedGemm {
+  const { n, a, b, bias } = values;
+  const out = kernel === 'gemm_tn' ? values.start.slice() : new Float32Array(n * n).fill(NaN);
+  const call = kernel === 'gemm_nn' ? () => linearForward(out, a, b, bias, n, n, n)
+    : kernel === 'gemm_nt' ? () => inputGrad(out, a, b, n, n, n)
+    : () => weightGrad(out, a, b, n, n, n);
+  return { call, output: () => out.slice(), dispose: () => {} };
+}
+
+/**
+ * Runs every kernel at size n on one backend and throws unless it agrees with simdprop's js twin
+ * (`reference`). Returns the worst max|backend − js| / max|js| over the three kernels.
+ */
+export function checkAgreement(
+  n: number,
+  reference: (kernel: GemmKernel, values: GemmValues) => PreparedGemm,
+  name: string,
+  prepare: (kernel: GemmKernel, values: GemmValues) => PreparedGemm,
+): number {
+  const values = gemmValues(n, 0x5eed);
   let worst = 0;
   for (const kernel of GEMM_KERNELS) {
-    const outputs = sides.map(({ backend, operands }) => {
-      const index = operands.out >> 2;
-      if (kernel === 'gemm_tn') backend.heap.f32.set(start, index);
-      else backend.heap.f32.fill(NaN, index, index + n * n);
-      kernelCall(backend.kernels, kernel, operands, n)();
-      return backend.heap.f32.slice(index, index + n * n);
-    });
-    const [fromWasm, fromJs] = outputs;
-    let largestDiff = 0;
+    const expected = runOnce(reference(kernel, values));
+    const actual = runOnce(prepare(kernel, values));
     let largestValue = 0;
+    let largestDiff = 0;
     for (let i = 0; i < n * n; i++) {
+      largestValue = Math.max(largestValue, Math.abs(expected[i]));
       // Math.max keeps a NaN (an unwritten element), and the test below fails on it.
-      largestDiff = Math.max(largestDiff, Math.abs(fromWasm[i] - fromJs[i]));
-      largestValue = Math.max(largestValue, Math.abs(fromJs[i]));
+      largestDiff = Math.max(largestDiff, Math.abs(actual[i] - expected[i]));
     }
     const relative = largestDiff / largestValue;
     if (!(relative < AGREEMENT)) {
-      throw new Error(`${kernel} at n=${n}: wasm and js disagree (max|wasm − js| / max|js| = ${relative}, ` +
-        `limit ${AGREEMENT}): refusing to benchmark a wrong kernel`);
+      throw new Error(`${kernel} at n=${n}: ${name} disagrees with simdprop's js twin (max|${name} − js| / max|js| = ` +
+        `${relative}, limit ${AGREEMENT}): refusing to benchmark a wrong product`);
     }
     worst = Math.max(worst, relative);
   }
-  for (const { backend, operands } of sides) freeOperands(backend, operands);
   return worst;
 }
 
-/** Times one kernel at size n on one backend; also returns out[0] so the caller consumes the result. */
-export function timeGemm(backend: Backend, kernel: GemmKernel, n: number, budget: Budget): { timing: Timing; checksum: number } {
-  const operands = allocOperands(backend, n, 0x6e6d + n);
-  const timing = timeCall(`${kernel} n=${n} ${backend.name}`, kernelCall(backend.kernels, kernel, operands, n), budget);
-  const checksum = backend.heap.f32[operands.out >> 2];
-  freeOperands(backend, operands);
-  return { timing, checksum };
+function runOnce(prepared: PreparedGemm): Float32Array {
+  prepared.call();
+  const output = prepared.output();
+  prepared.dispose();
+  return output;
 }
 
-/** FLOPs of one n×n×n product: n³ multiplies and n³ adds (bias and the "+=" add are not counted). */
+/** FLOPs of one n×n×n product: n³ multiplies and n³ adds (the bias and the "+=" add are not counted). */
 export function gemmFlops(n: number): number {
   return 2 * n * n * n;
 }

@@ -230,7 +230,8 @@ export class Sequential {
     // GEMM scratch for the largest inner dimension: a layer's inputs (forward), outputs (input
     // gradient) or the batch (weight gradient).
     const widest = this.layers.reduce((most, layer) => Math.max(most, layer.inputSize, layer.outputSize), capacity);
-    this.scratchAt = region(gemmScratchBytes(widest) / 4);
+    const widestInput = this.layers.reduce((most, layer) => Math.max(most, layer.inputSize), 0);
+    this.scratchAt = region(Math.max(gemmScratchBytes(widest), gemmScratchBytes(capacity, widestInput)) / 4);
     const heap = this.backend.heap;
     const block = heap.alloc(cursor);
     const old = this.cell.block;

@@ -14,7 +14,11 @@ const PANEL: i32 = 8;
 const PANEL_BYTES: usize = 32;
 
 // Scratch a GEMM with inner dimension K needs (gemmScratchBytes in src/backend/kernels.ts):
-// the packed [K × 8] panel, an 8-float bias panel and an 8-float edge row, (8K + 16)·4 bytes.
+// the packed [K × 8] panel, an 8-float bias panel and an 8-float edge row, (8K + 16)·4 bytes;
+// gemm_tn also needs M·K floats after those for its transposed left operand.
+@inline function panelScratchBytes(K: i32): usize {
+  return (<usize>K * PANEL + 2 * PANEL) << 2;
+}
 
 // What a block of the output becomes: the product, the product plus the bias row, or the output plus
 // the product. "+=" adds the finished sum, so accumulating the same product twice doubles it exactly.
@@ -165,10 +169,43 @@ export function gemm_nt(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, 
   panelGemm(out, a, K, 1, b, true, 0, M, K, N, WRITE, scratch);
 }
 
+// rows[i][k] = a[k·lda + i] for i < M, k < K: the first M columns of a [K × lda] matrix as M rows.
+// Columns of a layer's input are strided by lda floats; read as they are, a power-of-two lda makes
+// every step of the inner loop hit the same L1 set (measured: 10 GFLOP/s at lda = 512, against 30).
+@inline function transposeColumns(rows: usize, a: usize, M: i32, K: i32, lda: i32): void {
+  const aRowBytes = <usize>lda << 2;
+  const rowBytes = <usize>K << 2;
+  let i = 0;
+  for (; i + 4 <= M; i += 4) {
+    let source = a + (<usize>i << 2);
+    let target = rows + <usize>i * rowBytes;
+    for (let k = 0; k < K; k++) {
+      const column = v128.load(source);
+      store<f32>(target, f32x4.extract_lane(column, 0));
+      store<f32>(target + rowBytes, f32x4.extract_lane(column, 1));
+      store<f32>(target + 2 * rowBytes, f32x4.extract_lane(column, 2));
+      store<f32>(target + 3 * rowBytes, f32x4.extract_lane(column, 3));
+      source += aRowBytes;
+      target += 4;
+    }
+  }
+  for (; i < M; i++) {
+    let source = a + (<usize>i << 2);
+    const target = rows + <usize>i * rowBytes;
+    for (let k = 0; k < K; k++) {
+      store<f32>(target + (<usize>k << 2), load<f32>(source));
+      source += aRowBytes;
+    }
+  }
+}
+
 /**
  * out[M×N] += a[K×M]ᵀ · b[K×N] — the weight gradient dW += Xᵀ·dZ.  "+="  Rows of a are lda ≥ M floats
- * apart, so a block of output rows (columns of a) can be computed on its own, as threads do.
+ * apart, so a block of output rows (columns of a) can be computed on its own, as threads do. The
+ * columns are first transposed into rows in scratch, then multiplied like X·W.
  */
 export function gemm_tn(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, lda: i32, scratch: usize): void {
-  panelGemm(out, a, 1, lda, b, false, 0, M, K, N, ACCUMULATE, scratch);
+  const rows = scratch + panelScratchBytes(K);
+  transposeColumns(rows, a, M, K, lda);
+  panelGemm(out, rows, K, 1, b, false, 0, M, K, N, ACCUMULATE, scratch);
 }

@@ -4,8 +4,8 @@
 
 export interface Kernels {
   // ---- GEMM: the three products of a dense layer's forward and backward pass ----
-  // Each GEMM takes `scratch`, gemmScratchBytes(K) bytes the kernel may overwrite (wasm packs the
-  // right operand there); threads pass one scratch each.
+  // Each GEMM takes `scratch`, gemmScratchBytes(K) bytes (gemm_tn: gemmScratchBytes(K, M)) the kernel
+  // may overwrite (wasm packs operands there); threads pass one scratch each.
   /** out[M×N] = x[M×K] · w[K×N] (+ bias[N] broadcast over rows when bias ≠ 0).  "=" */
   gemm_nn(out: number, x: number, w: number, bias: number, M: number, K: number, N: number, scratch: number): void;
   /** out[M×N] = a[M×K] · b[N×K]ᵀ — dX = dZ·Wᵀ with W stored [in × out].  "=" */
@@ -86,7 +86,10 @@ export interface Kernels {
 
 export type KernelName = keyof Kernels;
 
-/** Scratch bytes a GEMM with inner dimension K needs: a packed [K × 8] panel and two 8-float rows. */
-export function gemmScratchBytes(K: number): number {
-  return (8 * K + 16) * 4;
+/**
+ * Scratch bytes a GEMM with inner dimension K needs: a packed [K × 8] panel and two 8-float rows;
+ * gemm_tn also transposes its M × K left operand there (pass M as `transposedRows`).
+ */
+export function gemmScratchBytes(K: number, transposedRows = 0): number {
+  return (8 * K + 16 + transposedRows * K) * 4;
 }

@@ -19,8 +19,8 @@ export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, k
   // Each worker packs its own panels: one scratch block per worker, grown when a larger K comes.
   const scratch: number[] = [];
   let scratchBytes = 0;
-  const workerScratch = (K: number): void => {
-    const needed = gemmScratchBytes(K);
+  const workerScratch = (K: number, transposedRows = 0): void => {
+    const needed = gemmScratchBytes(K, transposedRows);
     if (needed <= scratchBytes) return;
     for (let worker = 0; worker < pool.size; worker++) {
       if (scratch[worker] !== undefined) heap.free(scratch[worker]);
@@ -67,7 +67,7 @@ export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, k
     },
     gemm_tn(out, a, b, M, K, N, lda, mainScratch) {
       if (alone(M * K * N - MIN_SPLIT_MACS) || M < 8) return single.gemm_tn(out, a, b, M, K, N, lda, mainScratch);
-      workerScratch(K);
+      workerScratch(K, shareOf(M));
       const share = shareOf(M);
       let row = 0;
       for (let worker = 0; row + share < M && worker < pool.size; worker++, row += share) {

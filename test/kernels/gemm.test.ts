@@ -47,7 +47,7 @@ function compareGemm(layout: Layout, M: number, K: number, N: number, misalignme
     const leftOffset = buffers.input(left);
     const rightOffset = buffers.input(right);
     // Scratch starts as NaN: a kernel that read scratch it had not written would show it.
-    const scratch = buffers.output(gemmScratchBytes(K) / 4);
+    const scratch = buffers.output(gemmScratchBytes(K, M) / 4);
     if (layout === 'tn') {
       const out = buffers.output(M * N, addend);
       kernels.gemm_tn(out, leftOffset, rightOffset, M, K, N, M, scratch);
@@ -106,7 +106,7 @@ describe('gemm_tn: complete sums are added, so accumulating twice doubles exactl
       const out = buffers.output(M * N, new Float32Array(M * N));
       const aOffset = buffers.input(a);
       const bOffset = buffers.input(b);
-      const scratch = buffers.output(gemmScratchBytes(K) / 4);
+      const scratch = buffers.output(gemmScratchBytes(K, M) / 4);
       kernels.gemm_tn(out, aOffset, bOffset, M, K, N, M, scratch);
       const once = buffers.read(out);
       kernels.gemm_tn(out, aOffset, bOffset, M, K, N, M, scratch);
@@ -138,7 +138,7 @@ describe('gemm_tn with lda > M: a block of output rows on its own, as threads co
         const out = buffers.output(M * N, new Float32Array(M * N));
         const aOffset = buffers.input(a);
         const bOffset = buffers.input(b);
-        const scratch = buffers.output(gemmScratchBytes(K) / 4);
+        const scratch = buffers.output(gemmScratchBytes(K, M) / 4);
         if (part === 0) kernels.gemm_tn(out, aOffset, bOffset, M, K, N, M, scratch);
         else kernels.gemm_tn(out + first * N * 4, aOffset + first * 4, bOffset, end - first, K, N, M, scratch);
         return buffers.read(out);

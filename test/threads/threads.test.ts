@@ -20,7 +20,7 @@ function product(backend: Backend, kind: Product, M: number, K: number, N: numbe
   const b = heap.alloc(K * N * 4);
   const bias = heap.alloc(N * 4);
   const out = heap.alloc(M * N * 4);
-  const scratch = heap.alloc(gemmScratchBytes(K));
+  const scratch = heap.alloc(gemmScratchBytes(K, M));
   heap.f32.set(normalMatrix(M, K, 1), a >> 2);
   heap.f32.set(normalMatrix(K, N, 2), b >> 2);
   heap.f32.set(normalMatrix(1, N, 3), bias >> 2);
