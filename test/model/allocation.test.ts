@@ -1,0 +1,99 @@
+// A steady-state training step allocates no typed arrays, views, closures or arena growth. Checked by
+// running many steps, once the code is optimized, and watching the young generation of the heap. The only allocations V8
+// makes per step are boxed doubles: the loss as a wasm export returns it and as trainStep returns it
+// (16 bytes each). More than 40 bytes a step means something else came into the hot path (a view is
+// about 100 bytes, a closure 32 or more). No scavenge may run meanwhile either.
+import { PerformanceObserver } from 'node:perf_hooks';
+import { getHeapSpaceStatistics } from 'node:v8';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { dense, init, Sequential, SGD, type BackendName } from '../../src/index.js';
+import { normalMatrix, randomLabels } from './setup.js';
+
+const collect = (globalThis as { gc?: () => void }).gc;
+
+beforeAll(async () => {
+  await init({ threads: 2 });
+});
+
+/** Bytes a step may allocate: two boxed doubles (the loss, twice). */
+const BOXED_LOSS = 40;
+
+// JS objects are born in the young generation; code the JIT compiles meanwhile goes elsewhere.
+function youngGenerationBytes(): number {
+  return getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')!.space_used_size;
+}
+
+async function allocationDuring(run: () => void): Promise<{ collections: number; heapGrowth: number }> {
+  let collections = 0;
+  const observer = new PerformanceObserver((list) => (collections += list.getEntries().length));
+  collect!();
+  const before = youngGenerationBytes();
+  observer.observe({ entryTypes: ['gc'] });
+  run();
+  const heapGrowth = youngGenerationBytes() - before;
+  // gc entries are delivered asynchronously.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  observer.disconnect();
+  return { collections, heapGrowth };
+}
+
+describe.each(['wasm', 'js'] as BackendName[])('a training step on the %s backend', (backend) => {
+  const steps = backend === 'wasm' ? 20_000 : 5_000;
+  // The JS twins need more calls than the wasm glue before V8 optimizes them (unoptimized code boxes doubles).
+  const warmUp = backend === 'wasm' ? 3_000 : 20_000;
+
+  it('allocates no more than its loss in trainStep', async () => {
+    expect(collect, 'vitest.config.ts starts workers with --expose-gc').toBeTypeOf('function');
+    const model = new Sequential([dense(16, 32, 'relu'), dense(32, 32, 'gelu'), dense(32, 4)], { seed: 1, backend });
+    const optimizer = new SGD(model, { lr: 0.01, momentum: 0.9, nesterov: true });
+    const x = normalMatrix(8, 16, 2);
+    const labels = randomLabels(8, 4, 3);
+    const options = { loss: 'softmaxCrossEntropy' as const, optimizer };
+    for (let i = 0; i < warmUp; i++) model.trainStep(x, labels, options);
+    const { collections, heapGrowth } = await allocationDuring(() => {
+      for (let i = 0; i < steps; i++) model.trainStep(x, labels, options);
+    });
+    expect(collections).toBe(0);
+    expect(heapGrowth / steps).toBeLessThan(BOXED_LOSS);
+    model.dispose();
+  });
+
+  it('allocates no more than the loss in zeroGrad, forward, loss, backward, step', async () => {
+    const model = new Sequential([dense(6, 8, 'tanh'), dense(8, 3, 'sigmoid')], { seed: 4, backend });
+    const optimizer = new SGD(model, { lr: 0.01 });
+    const x = normalMatrix(5, 6, 5);
+    const y = normalMatrix(5, 3, 6).map((v) => (v > 0 ? 1 : 0));
+    const step = (): void => {
+      optimizer.zeroGrad();
+      model.forward(x);
+      model.loss('bce', y);
+      model.backward();
+      optimizer.step();
+    };
+    for (let i = 0; i < warmUp; i++) step();
+    const { collections, heapGrowth } = await allocationDuring(() => {
+      for (let i = 0; i < steps; i++) step();
+    });
+    expect(collections).toBe(0);
+    expect(heapGrowth / steps).toBeLessThan(BOXED_LOSS);
+    model.dispose();
+  });
+});
+
+it('a large model on two threads allocates no more per step, and its arena does not grow', async () => {
+  const model = new Sequential([dense(256, 256, 'relu'), dense(256, 10)], { seed: 7 });
+  expect(model.backend.threads).toBe(2);
+  const optimizer = new SGD(model, { lr: 0.01, momentum: 0.9 });
+  const x = normalMatrix(64, 256, 8);
+  const labels = randomLabels(64, 10, 9);
+  const options = { loss: 'softmaxCrossEntropy' as const, optimizer };
+  for (let i = 0; i < 200; i++) model.trainStep(x, labels, options);
+  const inUse = model.backend.heap.inUseBytes;
+  const { collections, heapGrowth } = await allocationDuring(() => {
+    for (let i = 0; i < 1000; i++) model.trainStep(x, labels, options);
+  });
+  expect(collections).toBe(0);
+  expect(heapGrowth / 1000).toBeLessThan(BOXED_LOSS);
+  expect(model.backend.heap.inUseBytes).toBe(inUse);
+  model.dispose();
+});
