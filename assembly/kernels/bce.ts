@@ -1,44 +1,72 @@
 // Binary cross-entropy over n float32 elements, on probabilities and on logits. Both return the mean
-// loss and write its gradient. The log terms are scalar float64: these run on the output layer only.
-import { lane0, vsigmoid } from './vmath';
+// loss (per-element terms in float32, summed in float64) and write its gradient.
+import { horizontalSum, lane0, vexp, vlog, vsigmoid } from './vmath';
+
+// −(y·max(log p, −100) + (1 − y)·max(log(1 − p), −100)) per lane.
+@inline function bceLoss(p: v128, y: v128): v128 {
+  const one = f32x4.splat(1);
+  const floor = f32x4.splat(-100);
+  const logP = f32x4.max(vlog(p), floor);
+  const logQ = f32x4.max(vlog(f32x4.sub(one, p)), floor);
+  return f32x4.neg(f32x4.add(f32x4.mul(y, logP), f32x4.mul(f32x4.sub(one, y), logQ)));
+}
+
+// (p − y)/max(p(1 − p), 1e-12)·scale per lane.
+@inline function bceGrad(p: v128, y: v128, scale: v128): v128 {
+  const variance = f32x4.max(f32x4.mul(p, f32x4.sub(f32x4.splat(1), p)), f32x4.splat(1e-12));
+  return f32x4.mul(f32x4.div(f32x4.sub(p, y), variance), scale);
+}
 
 /**
  * Loss = mean of −(y·max(log p, −100) + (1−y)·max(log(1−p), −100)) — PyTorch's clamp, so log never
  * sees 0; grad = (p − y)/max(p(1 − p), 1e-12)/n.  "="
  */
 export function bce(grad: usize, probs: usize, targets: usize, n: i32): f64 {
-  const inverseN: f64 = 1 / <f64>n;
+  const scale = f32x4.splat(1 / <f32>n);
   let loss: f64 = 0;
-  for (let i = 0; i < n; i++) {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
     const offset = <usize>i << 2;
-    const p = <f64>load<f32>(probs + offset);
-    const y = <f64>load<f32>(targets + offset);
-    loss -= y * Math.max(Math.log(p), -100) + (1 - y) * Math.max(Math.log(1 - p), -100);
-    store<f32>(grad + offset, <f32>((p - y) / Math.max(p * (1 - p), 1e-12) * inverseN));
+    const p = v128.load(probs + offset);
+    const y = v128.load(targets + offset);
+    v128.store(grad + offset, bceGrad(p, y, scale));
+    loss += <f64>horizontalSum(bceLoss(p, y));
   }
-  return loss * inverseN;
+  for (; i < n; i++) {
+    const offset = <usize>i << 2;
+    const p = f32x4.splat(load<f32>(probs + offset));
+    const y = f32x4.splat(load<f32>(targets + offset));
+    store<f32>(grad + offset, lane0(bceGrad(p, y, scale)));
+    loss += <f64>lane0(bceLoss(p, y));
+  }
+  return loss / <f64>n;
+}
+
+// max(z, 0) − z·y + log(1 + e^−|z|) per lane: never overflows, whatever z.
+@inline function logitsLoss(z: v128, y: v128): v128 {
+  const softplus = vlog(f32x4.add(f32x4.splat(1), vexp(f32x4.neg(f32x4.abs(z)))));
+  return f32x4.add(f32x4.sub(f32x4.max(z, f32x4.splat(0)), f32x4.mul(z, y)), softplus);
 }
 
 /** Loss = mean of max(z,0) − z·y + log(1 + e^−|z|), stable for any z; grad = (σ(z) − y)/n.  "=" */
 export function bce_with_logits(grad: usize, logits: usize, targets: usize, n: i32): f64 {
   const inverseN: f32 = 1 / <f32>n;
   const inverseNs = f32x4.splat(inverseN);
+  let loss: f64 = 0;
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const offset = <usize>i << 2;
-    const delta = f32x4.sub(vsigmoid(v128.load(logits + offset)), v128.load(targets + offset));
-    v128.store(grad + offset, f32x4.mul(delta, inverseNs));
+    const z = v128.load(logits + offset);
+    const y = v128.load(targets + offset);
+    v128.store(grad + offset, f32x4.mul(f32x4.sub(vsigmoid(z), y), inverseNs));
+    loss += <f64>horizontalSum(logitsLoss(z, y));
   }
   for (; i < n; i++) {
     const offset = <usize>i << 2;
-    const s = lane0(vsigmoid(f32x4.splat(load<f32>(logits + offset))));
-    store<f32>(grad + offset, (s - load<f32>(targets + offset)) * inverseN);
-  }
-  let loss: f64 = 0;
-  for (i = 0; i < n; i++) {
-    const offset = <usize>i << 2;
-    const z = <f64>load<f32>(logits + offset);
-    loss += Math.max(z, 0) - z * <f64>load<f32>(targets + offset) + Math.log1p(Math.exp(-Math.abs(z)));
+    const z = f32x4.splat(load<f32>(logits + offset));
+    const y = f32x4.splat(load<f32>(targets + offset));
+    store<f32>(grad + offset, lane0(f32x4.mul(f32x4.sub(vsigmoid(z), y), inverseNs)));
+    loss += <f64>lane0(logitsLoss(z, y));
   }
   return loss / <f64>n;
 }
