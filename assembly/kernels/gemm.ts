@@ -278,10 +278,16 @@ export function gemm_nt(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, 
 
 /**
  * out[M×N] += a[K×M]ᵀ · b[K×N] — the weight gradient dW += Xᵀ·dZ.  "+="  Rows of a are lda ≥ M floats
- * apart, so a block of output rows (columns of a) can be computed on its own, as threads do. The
- * columns are first transposed into rows in scratch, then multiplied like X·W.
+ * apart, so a block of output rows (columns of a) can be computed on its own, as threads do. Where
+ * there are several panels of output columns, the columns are first transposed into rows in scratch,
+ * then multiplied like X·W.
  */
 export function gemm_tn(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, lda: i32, scratch: usize): void {
+  // With one panel of output columns each element of a is read once: the copy would not pay.
+  if (N <= PANEL) {
+    gemm(out, a, 1, lda, b, false, 0, M, K, N, ACCUMULATE, scratch);
+    return;
+  }
   const rows = scratch + panelScratchBytes(K);
   transposeColumns(rows, a, M, K, lda);
   gemm(out, rows, K, 1, b, false, 0, M, K, N, ACCUMULATE, scratch);
