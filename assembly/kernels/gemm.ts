@@ -102,6 +102,10 @@ const ACCUMULATE: i32 = 2;
   const rowBytes = <usize>N << 2;
   for (let j = 0; j < N; j += PANEL) {
     const width = min(PANEL, N - j);
+    if (width <= 4) {
+      narrowGemm(out, a, rowStride, innerStride, b, transposed, bias, M, K, N, j, width, mode, scratch);
+      return;
+    }
     if (transposed) packTransposed(panel, b, K, j, width);
     else packRows(panel, b, K, N, j, width);
     let start0 = f32x4.splat(0);
@@ -158,32 +162,35 @@ const ACCUMULATE: i32 = 2;
   }
 }
 
-// The same for N ≤ 4 (an output layer of a few units): a 4-wide panel and a 4×4 micro-kernel, so
-// narrow products do not compute, pack and discard the empty half of an 8-wide panel.
+// Columns [j, j + width) of the output for width ≤ 4 — an output layer of a few units, or the last
+// columns of a wider one: a 4-wide panel and a 4×4 micro-kernel, so they are not computed, packed
+// and discarded as part of an 8-wide panel.
 @inline function narrowGemm(
   out: usize, a: usize, rowStride: i32, innerStride: i32, b: usize, transposed: bool, bias: usize,
-  M: i32, K: i32, N: i32, mode: i32, scratch: usize,
+  M: i32, K: i32, N: i32, j: i32, width: i32, mode: i32, scratch: usize,
 ): void {
   const panel = scratch;
   const tile = scratch + <usize>K * PANEL_BYTES + PANEL_BYTES;
   const aStep = <usize>innerStride << 2;
   const aRowBytes = <usize>rowStride << 2;
   const rowBytes = <usize>N << 2;
-  // panel[k][t]: B's element (k, t) for t < N, 0 beyond.
+  // panel[k][t]: B's element (k, j + t) for t < width, 0 beyond.
   for (let k = 0; k < K; k++) {
     const target = panel + (<usize>k << 4);
     v128.store(target, f32x4.splat(0));
-    for (let t = 0; t < N; t++) {
-      const element = transposed ? b + ((<usize>t * <usize>K + <usize>k) << 2) : b + ((<usize>k * <usize>N + <usize>t) << 2);
+    for (let t = 0; t < width; t++) {
+      const column = <usize>(j + t);
+      const element = transposed ? b + ((column * <usize>K + <usize>k) << 2) : b + ((<usize>k * <usize>N + column) << 2);
       store<f32>(target + (<usize>t << 2), load<f32>(element));
     }
   }
   let start = f32x4.splat(0);
   if (mode == WRITE_WITH_BIAS) {
     v128.store(tile, f32x4.splat(0));
-    for (let t = 0; t < N; t++) store<f32>(tile + (<usize>t << 2), load<f32>(bias + (<usize>t << 2)));
+    for (let t = 0; t < width; t++) store<f32>(tile + (<usize>t << 2), load<f32>(bias + (<usize>(j + t) << 2)));
     start = v128.load(tile);
   }
+  const outColumn = out + (<usize>j << 2);
   let i = 0;
   for (; i + 4 <= M; i += 4) {
     let c0 = start, c1 = start, c2 = start, c3 = start;
@@ -198,11 +205,11 @@ const ACCUMULATE: i32 = 2;
       ap += aStep;
       bp += 16;
     }
-    const o = out + <usize>i * rowBytes;
-    finishNarrow(mode, o, c0, N, tile);
-    finishNarrow(mode, o + rowBytes, c1, N, tile);
-    finishNarrow(mode, o + 2 * rowBytes, c2, N, tile);
-    finishNarrow(mode, o + 3 * rowBytes, c3, N, tile);
+    const o = outColumn + <usize>i * rowBytes;
+    finishNarrow(mode, o, c0, width, tile);
+    finishNarrow(mode, o + rowBytes, c1, width, tile);
+    finishNarrow(mode, o + 2 * rowBytes, c2, width, tile);
+    finishNarrow(mode, o + 3 * rowBytes, c3, width, tile);
   }
   for (; i < M; i++) {
     let c0 = start;
@@ -213,7 +220,7 @@ const ACCUMULATE: i32 = 2;
       ap += aStep;
       bp += 16;
     }
-    finishNarrow(mode, out + <usize>i * rowBytes, c0, N, tile);
+    finishNarrow(mode, outColumn + <usize>i * rowBytes, c0, width, tile);
   }
 }
 
@@ -226,24 +233,15 @@ const ACCUMULATE: i32 = 2;
   for (let t = 0; t < width; t++) finishScalar(mode, output + (<usize>t << 2), load<f32>(tile + (<usize>t << 2)));
 }
 
-// Dispatches on the width of the output.
-@inline function gemm(
-  out: usize, a: usize, rowStride: i32, innerStride: i32, b: usize, transposed: bool, bias: usize,
-  M: i32, K: i32, N: i32, mode: i32, scratch: usize,
-): void {
-  if (N <= 4) narrowGemm(out, a, rowStride, innerStride, b, transposed, bias, M, K, N, mode, scratch);
-  else panelGemm(out, a, rowStride, innerStride, b, transposed, bias, M, K, N, mode, scratch);
-}
-
 /** out[M×N] = x[M×K] · w[K×N] (+ bias[N] when bias ≠ 0).  "="  Every GEMM takes (8K + 16)·4 bytes of scratch. */
 export function gemm_nn(out: usize, x: usize, w: usize, bias: usize, M: i32, K: i32, N: i32, scratch: usize): void {
-  if (bias != 0) gemm(out, x, K, 1, w, false, bias, M, K, N, WRITE_WITH_BIAS, scratch);
-  else gemm(out, x, K, 1, w, false, 0, M, K, N, WRITE, scratch);
+  if (bias != 0) panelGemm(out, x, K, 1, w, false, bias, M, K, N, WRITE_WITH_BIAS, scratch);
+  else panelGemm(out, x, K, 1, w, false, 0, M, K, N, WRITE, scratch);
 }
 
 /** out[M×N] = a[M×K] · b[N×K]ᵀ — the input gradient dX = dZ·Wᵀ with W stored [in × out].  "=" */
 export function gemm_nt(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, scratch: usize): void {
-  gemm(out, a, K, 1, b, true, 0, M, K, N, WRITE, scratch);
+  panelGemm(out, a, K, 1, b, true, 0, M, K, N, WRITE, scratch);
 }
 
 // rows[i][k] = a[k·lda + i] for i < M, k < K: the first M columns of a [K × lda] matrix as M rows.
@@ -285,10 +283,10 @@ export function gemm_nt(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, 
 export function gemm_tn(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, lda: i32, scratch: usize): void {
   // With one panel of output columns each element of a is read once: the copy would not pay.
   if (N <= PANEL) {
-    gemm(out, a, 1, lda, b, false, 0, M, K, N, ACCUMULATE, scratch);
+    panelGemm(out, a, 1, lda, b, false, 0, M, K, N, ACCUMULATE, scratch);
     return;
   }
   const rows = scratch + panelScratchBytes(K);
   transposeColumns(rows, a, M, K, lda);
-  gemm(out, rows, K, 1, b, false, 0, M, K, N, ACCUMULATE, scratch);
+  panelGemm(out, rows, K, 1, b, false, 0, M, K, N, ACCUMULATE, scratch);
 }
