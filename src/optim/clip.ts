@@ -1,0 +1,28 @@
+// Gradient clipping over the whole flat gradient block, PyTorch's clip_grad_norm_ semantics.
+import { SimdpropError, describe } from '../errors.js';
+import type { Sequential } from '../sequential.js';
+
+export interface ClipNormOptions {
+  /** Throw instead of clipping when the norm is NaN or infinite (default false, as PyTorch). */
+  errorIfNonfinite?: boolean;
+}
+
+/**
+ * Scales every gradient by maxNorm / (‖g‖ + 1e-6) when the L2 norm of all gradients together exceeds
+ * maxNorm; returns that norm as it was before clipping. One reduction and one scale over the block.
+ */
+export function clipGradNorm(model: Sequential, maxNorm: number, options: ClipNormOptions = {}): number {
+  if (!(typeof maxNorm === 'number' && maxNorm > 0 && Number.isFinite(maxNorm))) {
+    throw new SimdpropError('OPTION', `maxNorm must be a positive finite number, got ${describe(maxNorm)}`);
+  }
+  const { kernels } = model.backend;
+  const grads = model.gradsPointer;
+  const total = Math.sqrt(kernels.sum_squares(grads, model.sectionFloats));
+  if (!Number.isFinite(total) && options.errorIfNonfinite) {
+    throw new SimdpropError('NOT_FINITE',
+      `the total gradient norm is ${total}: a gradient is NaN or infinite, so clipping cannot help (gradients left as they were)`);
+  }
+  const scale = maxNorm / (total + 1e-6);
+  if (scale < 1) kernels.scale(grads, model.sectionFloats, scale);
+  return total;
+}
