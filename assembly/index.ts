@@ -13,5 +13,7 @@ export { huber } from './kernels/huber';
 export { bias_grad, sum_squares, count_nonfinite } from './kernels/reduce';
 export { fill, scale, axpy, copy } from './kernels/elementwise';
 export { sgd_update } from './kernels/sgd';
+export { adam_update } from './kernels/adam';
+export { rmsprop_update } from './kernels/rmsprop';
 // 1 in the relaxed-SIMD build (fused multiply-add in the GEMMs), 0 in the baseline SIMD build.
 export const relaxed_simd: i32 = ASC_FEATURE_RELAXED_SIMD ? 1 : 0;

@@ -82,6 +82,29 @@ export interface Kernels {
     params: number, grads: number, velocity: number, n: number,
     lr: number, momentum: number, dampening: number, nesterov: number, weightDecay: number, firstStep: number,
   ): void;
+  /**
+   * PyTorch's Adam and AdamW. Weight decay (none when weightDecay = 0): decoupled = 0 (Adam) g = grad + weightDecay·p;
+   * decoupled = 1 (AdamW) p = p·(1 − lr·weightDecay) first, g = grad. Then
+   * expAvg = β1·expAvg + (1 − β1)·g, expAvgSq = β2·expAvgSq + ((1 − β2)·g)·g, and with bc1 = 1 − β1^step,
+   * bc2 = 1 − β2^step (step counts from 1): p = p − ((lr/bc1)·expAvg) / (√expAvgSq/√bc2 + eps).
+   * The scalar constants (lr/bc1, √bc2, 1 − β, 1 − lr·weightDecay) are formed in float64 once per call, then
+   * used in float32, as PyTorch forms them in Python floats. Grads are not modified.
+   */
+  adam_update(
+    params: number, grads: number, expAvg: number, expAvgSq: number, n: number,
+    lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, decoupled: number, step: number,
+  ): void;
+  /**
+   * PyTorch's RMSprop: g = grad + weightDecay·p (none when weightDecay = 0); squareAvg = α·squareAvg + ((1 − α)·g)·g;
+   * centered ≠ 0: gradAvg = α·gradAvg + (1 − α)·g and avg = √(squareAvg − gradAvg²) + eps, else avg = √squareAvg + eps;
+   * momentum μ > 0: momentumBuffer = μ·momentumBuffer + g/avg and p = p − lr·momentumBuffer, else p = p − (lr·g)/avg.
+   * gradAvg is 0 unless centered, momentumBuffer 0 unless μ > 0. Constants (1 − α) are formed in float64, used in
+   * float32. Grads are not modified.
+   */
+  rmsprop_update(
+    params: number, grads: number, squareAvg: number, gradAvg: number, momentumBuffer: number, n: number,
+    lr: number, alpha: number, eps: number, weightDecay: number, momentum: number, centered: number,
+  ): void;
 }
 
 export type KernelName = keyof Kernels;

@@ -9,13 +9,14 @@ import type { ThreadPool } from './pool.js';
 
 /** Below this many multiply-adds a GEMM runs on one thread (~1 MFLOP, some 30 µs). */
 const MIN_SPLIT_MACS = 1 << 19;
-/** Below this many parameters the SGD update runs on one thread. */
+/** Below this many parameters an optimizer update runs on one thread. */
 const MIN_SPLIT_PARAMS = 1 << 16;
 
 export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, kernelNames: readonly KernelName[]): Kernels {
   const threads = pool.size + 1;
   const number = (name: KernelName): number => kernelNames.indexOf(name) + 1;
   const [NN, NT, TN, SGD] = [number('gemm_nn'), number('gemm_nt'), number('gemm_tn'), number('sgd_update')];
+  const [ADAM, RMSPROP] = [number('adam_update'), number('rmsprop_update')];
   // Each worker packs its own panels: one scratch block per worker, grown when a larger K comes.
   const scratch: number[] = [];
   let scratchBytes = 0;
@@ -32,6 +33,10 @@ export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, k
   const alone = (work: number): boolean => work < 0 || pool.closed;
   // Rows per share: a multiple of 4 (the micro-kernel's height), so shares split no row block.
   const shareOf = (rows: number): number => Math.ceil(rows / threads / 4) * 4;
+  // Elements per share of an optimizer update: a multiple of 16, so every share keeps the range's 64-byte alignment.
+  const rangeOf = (n: number): number => Math.ceil(n / threads / 16) * 16;
+  // An optional buffer (0: none) advanced by `bytes`.
+  const shifted = (pointer: number, bytes: number): number => (pointer === 0 ? 0 : pointer + bytes);
 
   return {
     ...single,
@@ -84,18 +89,58 @@ export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, k
       if (alone(n - MIN_SPLIT_PARAMS)) {
         return single.sgd_update(params, grads, velocity, n, lr, momentum, dampening, nesterov, weightDecay, firstStep);
       }
-      const share = Math.ceil(n / threads / 16) * 16;
+      const share = rangeOf(n);
       let start = 0;
       for (let worker = 0; start + share < n && worker < pool.size; worker++, start += share) {
         const offset = start * 4;
-        pool.assign(worker, SGD, params + offset, grads + offset, velocity === 0 ? 0 : velocity + offset, share,
+        pool.assign(worker, SGD, params + offset, grads + offset, shifted(velocity, offset), share,
           lr, momentum, dampening, nesterov, weightDecay, firstStep);
       }
       pool.begin();
       try {
         const offset = start * 4;
-        single.sgd_update(params + offset, grads + offset, velocity === 0 ? 0 : velocity + offset, n - start,
+        single.sgd_update(params + offset, grads + offset, shifted(velocity, offset), n - start,
           lr, momentum, dampening, nesterov, weightDecay, firstStep);
+      } finally {
+        pool.finish();
+      }
+    },
+    adam_update(params, grads, expAvg, expAvgSq, n, lr, beta1, beta2, eps, weightDecay, decoupled, step) {
+      if (alone(n - MIN_SPLIT_PARAMS)) {
+        return single.adam_update(params, grads, expAvg, expAvgSq, n, lr, beta1, beta2, eps, weightDecay, decoupled, step);
+      }
+      const share = rangeOf(n);
+      let start = 0;
+      for (let worker = 0; start + share < n && worker < pool.size; worker++, start += share) {
+        const offset = start * 4;
+        pool.assign(worker, ADAM, params + offset, grads + offset, expAvg + offset, expAvgSq + offset, share,
+          lr, beta1, beta2, eps, weightDecay, decoupled, step);
+      }
+      pool.begin();
+      try {
+        const offset = start * 4;
+        single.adam_update(params + offset, grads + offset, expAvg + offset, expAvgSq + offset, n - start,
+          lr, beta1, beta2, eps, weightDecay, decoupled, step);
+      } finally {
+        pool.finish();
+      }
+    },
+    rmsprop_update(params, grads, squareAvg, gradAvg, momentumBuffer, n, lr, alpha, eps, weightDecay, momentum, centered) {
+      if (alone(n - MIN_SPLIT_PARAMS)) {
+        return single.rmsprop_update(params, grads, squareAvg, gradAvg, momentumBuffer, n, lr, alpha, eps, weightDecay, momentum, centered);
+      }
+      const share = rangeOf(n);
+      let start = 0;
+      for (let worker = 0; start + share < n && worker < pool.size; worker++, start += share) {
+        const offset = start * 4;
+        pool.assign(worker, RMSPROP, params + offset, grads + offset, squareAvg + offset, shifted(gradAvg, offset),
+          shifted(momentumBuffer, offset), share, lr, alpha, eps, weightDecay, momentum, centered);
+      }
+      pool.begin();
+      try {
+        const offset = start * 4;
+        single.rmsprop_update(params + offset, grads + offset, squareAvg + offset, shifted(gradAvg, offset),
+          shifted(momentumBuffer, offset), n - start, lr, alpha, eps, weightDecay, momentum, centered);
       } finally {
         pool.finish();
       }

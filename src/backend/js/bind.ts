@@ -3,6 +3,7 @@
 // binds its heap's float32 view; the gradient check binds a float64 copy of a model's block.
 import type { Kernels } from '../kernels.js';
 import type { Floats } from './floats.js';
+import { adam_update } from './adam.js';
 import { bce, bce_with_logits } from './bce.js';
 import { axpy, copy, fill, scale } from './elementwise.js';
 import { gelu_backward, gelu_forward } from './gelu.js';
@@ -12,6 +13,7 @@ import { leaky_relu_backward, leaky_relu_forward } from './leaky_relu.js';
 import { mse } from './mse.js';
 import { bias_grad, count_nonfinite, sum_squares } from './reduce.js';
 import { relu_backward, relu_forward } from './relu.js';
+import { rmsprop_update } from './rmsprop.js';
 import { sgd_update } from './sgd.js';
 import { sigmoid_backward, sigmoid_forward } from './sigmoid.js';
 import { softmax_backward, softmax_forward } from './softmax.js';
@@ -69,5 +71,11 @@ export function bindTwins(floats: () => Floats, ints: () => Int32Array): Kernels
     sgd_update: (params, grads, velocity, n, lr, momentum, dampening, nesterov, weightDecay, firstStep) =>
       sgd_update(floats(), at(params), at(grads), atOptional(velocity), n,
         lr, momentum, dampening, nesterov, weightDecay, firstStep),
+    adam_update: (params, grads, expAvg, expAvgSq, n, lr, beta1, beta2, eps, weightDecay, decoupled, step) =>
+      adam_update(floats(), at(params), at(grads), at(expAvg), at(expAvgSq), n,
+        lr, beta1, beta2, eps, weightDecay, decoupled, step),
+    rmsprop_update: (params, grads, squareAvg, gradAvg, momentumBuffer, n, lr, alpha, eps, weightDecay, momentum, centered) =>
+      rmsprop_update(floats(), at(params), at(grads), at(squareAvg), atOptional(gradAvg), atOptional(momentumBuffer), n,
+        lr, alpha, eps, weightDecay, momentum, centered),
   };
 }

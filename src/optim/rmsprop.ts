@@ -1,0 +1,61 @@
+// RMSprop with PyTorch's semantics: optional L2 weight decay, momentum and the centered variant. State
+// slots: the square average always, the gradient average when centered, the momentum buffer when momentum > 0.
+import type { Sequential } from '../sequential.js';
+import { Optimizer, checkNumber } from './optimizer.js';
+
+export interface RMSpropOptions {
+  /** Default 1e-2. */
+  lr?: number;
+  /** Decay rate of the moving averages, in [0, 1) (default 0.99). */
+  alpha?: number;
+  /** Added to the denominator √v (default 1e-8). */
+  eps?: number;
+  /** L2 penalty added to the gradient (default 0). */
+  weightDecay?: number;
+  /** Default 0: no momentum buffer. */
+  momentum?: number;
+  /** Normalize by an estimate of the gradient's variance, √(E[g²] − E[g]²), instead of √E[g²] (default false). */
+  centered?: boolean;
+}
+
+export class RMSprop extends Optimizer {
+  readonly alpha: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+  readonly momentum: number;
+  readonly centered: boolean;
+  private readonly squareAvgSlot: number;
+  private readonly gradAvgSlot: number;
+  private readonly momentumBufferSlot: number;
+
+  constructor(model: Sequential, options: RMSpropOptions = {}) {
+    super(model, options.lr ?? 1e-2);
+    this.alpha = checkNumber('alpha', options.alpha ?? 0.99, 0, 1);
+    this.eps = checkNumber('eps', options.eps ?? 1e-8, 0, Infinity);
+    this.weightDecay = checkNumber('weightDecay', options.weightDecay ?? 0, 0, Infinity);
+    this.momentum = checkNumber('momentum', options.momentum ?? 0, 0, Infinity);
+    this.centered = options.centered ?? false;
+    this.squareAvgSlot = model.reserveStateSlots(1);
+    this.gradAvgSlot = this.centered ? model.reserveStateSlots(1) : -1;
+    this.momentumBufferSlot = this.momentum > 0 ? model.reserveStateSlots(1) : -1;
+  }
+
+  /** One update of every trainable parameter; frozen layers are left exactly as they are. */
+  step(): void {
+    const model = this.model;
+    const kernels = model.backend.kernels;
+    const count = model.trainableRanges(this.ranges);
+    for (let r = 0; r < count; r++) {
+      const offset = this.ranges[2 * r] * 4;
+      const n = this.ranges[2 * r + 1] - this.ranges[2 * r];
+      const gradAvg = this.gradAvgSlot >= 0 ? model.statePointer(this.gradAvgSlot) + offset : 0;
+      const momentumBuffer = this.momentumBufferSlot >= 0 ? model.statePointer(this.momentumBufferSlot) + offset : 0;
+      kernels.rmsprop_update(
+        model.paramsPointer + offset, model.gradsPointer + offset, model.statePointer(this.squareAvgSlot) + offset,
+        gradAvg, momentumBuffer, n,
+        this.lr, this.alpha, this.eps, this.weightDecay, this.momentum, this.centered ? 1 : 0,
+      );
+    }
+    this.stepCount++;
+  }
+}

@@ -1,0 +1,155 @@
+import { describe, it } from 'vitest';
+import { rmsprop_update } from '../../src/backend/js/rmsprop.js';
+import { createBackendPair, onBoth, TAIL_SIZES } from '../harness.js';
+import { createRandom, mixedValues } from '../random.js';
+import { expectClose, FLOAT32_EPSILON, relative, type Tolerance } from '../tolerance.js';
+
+const pair = await createBackendPair();
+
+interface RmspropSettings {
+  readonly name: string;
+  readonly lr: number;
+  readonly alpha: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+  readonly momentum: number;
+  readonly centered: number;
+}
+
+const RMSPROP = { lr: 0.01, alpha: 0.99, eps: 1e-8, weightDecay: 0, momentum: 0, centered: 0 };
+const SETTINGS: RmspropSettings[] = [
+  { name: 'plain', ...RMSPROP },
+  { name: 'weight decay', ...RMSPROP, weightDecay: 0.01 },
+  { name: 'momentum', ...RMSPROP, momentum: 0.9 },
+  { name: 'centered', ...RMSPROP, centered: 1 },
+  { name: 'centered with momentum and weight decay', ...RMSPROP, alpha: 0.9, momentum: 0.5, weightDecay: 0.01, centered: 1 },
+  { name: 'small alpha and a large eps', ...RMSPROP, lr: 0.1, alpha: 0.5, eps: 1e-3 },
+];
+
+// Hand-computed from PyTorch's formulas, in float64 (the twin runs over a Float64Array here).
+// m at index 0: param, grad, squareAvg, gradAvg, momentumBuffer. lr 0.01, alpha 0.9, eps 1e-8.
+describe('rmsprop twin on hand-computed steps', () => {
+  function run(grads: number[], weightDecay: number, momentum: number, centered: number): number[][] {
+    const m = Float64Array.of(1, NaN, 0, 0, 0);
+    return grads.map((grad) => {
+      m[1] = grad;
+      rmsprop_update(m, 0, 1, 2, centered ? 3 : -1, momentum > 0 ? 4 : -1, 1, 0.01, 0.9, 1e-8, weightDecay, momentum, centered);
+      return [m[0], m[2], m[3], m[4]];
+    });
+  }
+
+  it('three plain steps with grads 0.5, −0.25, 0.125', () => {
+    const [first, second, third] = run([0.5, -0.25, 0.125], 0, 0, 0);
+    // Step 1: sq = 0.1·0.25 = 0.025; avg = √0.025 + 1e-8 = 0.158113893…; p = 1 − 0.01·0.5/avg.
+    expectClose(first, [0.968377225398316, 0.025, 0, 0], relative(1e-14), 'step 1');
+    // Step 2: sq = 0.0225 + 0.00625 = 0.02875; avg = 0.169558259…; p = 0.968377… + 0.01·0.25/avg.
+    expectClose(second, [0.9831214201442406, 0.02875, 0, 0], relative(1e-14), 'step 2');
+    // Step 3: sq = 0.025875 + 0.0015625 = 0.0274375; avg = 0.165642697…; p = 0.983121… − 0.01·0.125/avg.
+    expectClose(third, [0.9755750566939092, 0.0274375, 0, 0], relative(1e-14), 'step 3');
+  });
+
+  it('centered, with momentum 0.5 and weight decay 0.1', () => {
+    const [first, second] = run([0.5, -0.25], 0.1, 0.5, 1);
+    // Step 1: g = 0.5 + 0.1·1 = 0.6; sq = 0.036, ga = 0.06; avg = √(0.036 − 0.0036) + 1e-8 = 0.18000001;
+    // buf = 0.6/avg = 3.33333314…; p = 1 − 0.01·buf.
+    expectClose(first, [0.9666666685185185, 0.036, 0.06, 3.333333148148159], relative(1e-14), 'step 1');
+    // Step 2: g = −0.25 + 0.1·0.96666666… = −0.15333333…; sq = 0.0324 + 0.00235111… = 0.03475111…;
+    // ga = 0.054 − 0.01533333… = 0.03866666…; avg = √(sq − ga²) + 1e-8 = 0.18236228…;
+    // buf = 0.5·3.33333314… + g/avg = 0.82584945…; p = 0.96666666… − 0.01·buf.
+    expectClose(second, [0.958408173998616, 0.03475111110543209, 0.038666666685185175, 0.8258494519902406], relative(1e-14), 'step 2');
+  });
+});
+
+/**
+ * How far float32 may stray from the exact update, element by element: each result's error, carried
+ * through the formula's operations, each adding up to `ROUNDING` of the magnitudes it combines (its own
+ * rounding and that of its float32 constants). The square root's error is at most √(error) where
+ * its argument is near 0. Measured: the kernels stay within 2ε, and 1ε fails.
+ */
+const ROUNDING = 4 * FLOAT32_EPSILON;
+
+interface RmspropState {
+  params: Float32Array;
+  squareAvg: Float32Array;
+  gradAvg: Float32Array;
+  momentumBuffer: Float32Array;
+}
+
+function rmspropBounds(settings: RmspropSettings, start: RmspropState, grads: Float32Array, result: RmspropState): Record<keyof RmspropState, Tolerance> {
+  const { lr, alpha, eps, weightDecay, momentum, centered } = settings;
+  const n = grads.length;
+  const [paramBounds, squareBounds, meanBounds, bufferBounds] = [0, 0, 0, 0].map(() => new Float64Array(n));
+  for (let i = 0; i < n; i++) {
+    const param = start.params[i];
+    const g = grads[i] + weightDecay * param;
+    const gradScale = Math.abs(grads[i]) + weightDecay * Math.abs(param);
+    const gradBound = ROUNDING * gradScale;
+    squareBounds[i] = ROUNDING * (alpha * start.squareAvg[i] + (1 - alpha) * gradScale * gradScale);
+    let variance = result.squareAvg[i];
+    let varianceBound = squareBounds[i];
+    if (centered) {
+      const mean = result.gradAvg[i];
+      meanBounds[i] = ROUNDING * (alpha * Math.abs(start.gradAvg[i]) + (1 - alpha) * gradScale);
+      variance -= mean * mean;
+      varianceBound += 2 * Math.abs(mean) * meanBounds[i] + ROUNDING * (result.squareAvg[i] + mean * mean);
+    }
+    const root = Math.sqrt(Math.max(variance, 0));
+    const rootBound = root === 0 ? Math.sqrt(varianceBound) : Math.min(varianceBound / (2 * root), Math.sqrt(varianceBound));
+    const avg = root + eps;
+    const avgBound = rootBound + ROUNDING * avg;
+    const quotient = Math.abs(g) / avg;
+    const quotientBound = gradBound / avg + quotient * (avgBound / avg + ROUNDING);
+    let updateBound = lr * quotientBound;
+    if (momentum > 0) {
+      bufferBounds[i] = ROUNDING * (momentum * Math.abs(start.momentumBuffer[i]) + quotient) + quotientBound;
+      updateBound = lr * bufferBounds[i] + ROUNDING * lr * Math.abs(result.momentumBuffer[i]);
+    }
+    paramBounds[i] = ROUNDING * (Math.abs(param) + Math.abs(result.params[i])) + updateBound;
+  }
+  const bound = (bounds: Float64Array, what: string): Tolerance => ({
+    description: `the float32 error bound of ${what}`,
+    allowance: (_expected, index) => bounds[index],
+  });
+  return {
+    params: bound(paramBounds, 'params'),
+    squareAvg: bound(squareBounds, 'squareAvg'),
+    gradAvg: bound(meanBounds, 'gradAvg'),
+    momentumBuffer: bound(bufferBounds, 'momentumBuffer'),
+  };
+}
+
+describe('rmsprop_update: wasm against js', () => {
+  function compareStep(settings: RmspropSettings, n: number, misalignment: number): void {
+    const what = `rmsprop ${settings.name} n=${n}${misalignment ? ' misaligned' : ''}`;
+    const random = createRandom(what);
+    const { lr, alpha, eps, weightDecay, momentum, centered } = settings;
+    const params = mixedValues(random, n);
+    const grads = mixedValues(random, n);
+    const gradAvg = centered ? mixedValues(random, n, 0.5) : new Float32Array(0);
+    // Squares (an exact 0 one time in ten); centered, at least gradAvg² + 0.01 so that the variance stays positive.
+    const squareAvg = mixedValues(random, n, 0.5).map((x, i) => x * x + (centered ? gradAvg[i] * gradAvg[i] + 0.01 : 0));
+    const momentumBuffer = momentum > 0 ? mixedValues(random, n) : new Float32Array(0);
+    const start = { params, squareAvg, gradAvg, momentumBuffer };
+    const results = onBoth(pair, (kernels, buffers) => {
+      const at = {
+        params: buffers.output(n, params),
+        squareAvg: buffers.output(n, squareAvg),
+        gradAvg: centered ? buffers.output(n, gradAvg) : 0,
+        momentumBuffer: momentum > 0 ? buffers.output(n, momentumBuffer) : 0,
+      };
+      kernels.rmsprop_update(at.params, buffers.input(grads), at.squareAvg, at.gradAvg, at.momentumBuffer, n,
+        lr, alpha, eps, weightDecay, momentum, centered);
+      const read = (offset: number): Float32Array => (offset === 0 ? new Float32Array(0) : buffers.read(offset));
+      return { params: read(at.params), squareAvg: read(at.squareAvg), gradAvg: read(at.gradAvg), momentumBuffer: read(at.momentumBuffer) };
+    }, misalignment);
+    const bounds = rmspropBounds(settings, start, grads, results.js);
+    for (const name of ['squareAvg', 'gradAvg', 'momentumBuffer', 'params'] as const) {
+      expectClose(results.wasm[name], results.js[name], bounds[name], `${what} ${name}`);
+    }
+  }
+
+  for (const settings of SETTINGS) {
+    it.each(TAIL_SIZES)(`${settings.name}: n=%i`, (n) => compareStep(settings, n, 0));
+    it(`${settings.name}: buffers one element off alignment`, () => compareStep(settings, 127, 1));
+  }
+});
