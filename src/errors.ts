@@ -11,7 +11,8 @@ export type ErrorCode =
   | 'OPTION' // a bad hyper-parameter or option value
   | 'DISPOSED' // a model used after dispose()
   | 'ORDER' // calls out of order (loss before forward, backward before loss)
-  | 'BACKEND'; // a backend that is not loaded, or a model and optimizer on different backends
+  | 'BACKEND' // a backend that is not loaded, or a model and optimizer on different backends
+  | 'FILE'; // a model file that is corrupt, truncated, or does not fit the model
 
 export class SimdpropError extends Error {
   constructor(

@@ -8,6 +8,8 @@ export { ACTIVATIONS, type ActivationName } from './activations.js';
 export { LOSSES, type LossName, type LossOptions } from './losses.js';
 export { Optimizer } from './optim/optimizer.js';
 export { SGD, type SGDOptions } from './optim/sgd.js';
+export { Adam, AdamW, type AdamOptions } from './optim/adam.js';
+export { RMSprop, type RMSpropOptions } from './optim/rmsprop.js';
 export type { FitOptions, History } from './fit.js';
 export { gradCheck, type GradCheckOptions, type GradCheckResult, type ParameterCheck } from './gradcheck.js';
 export { SimdpropError, type ErrorCode } from './errors.js';

@@ -14,6 +14,7 @@ import { Dense } from './layers/dense.js';
 import { checkLoss, checkLossFitsOutput, huberDelta, runLoss, targetsAreProbabilities, type LossName, type LossOptions } from './losses.js';
 import { Rng } from './rng.js';
 import { fit, type FitOptions, type History } from './fit.js';
+import { loadModel, saveModel, type LoadOptions } from './io/model-file.js';
 import type { Optimizer } from './optim/optimizer.js';
 
 export interface SequentialOptions {
@@ -537,6 +538,24 @@ export class Sequential {
       return { name, norm: Math.sqrt(squares) };
     });
     return { total: Math.sqrt(sum), byParameter };
+  }
+
+  /**
+   * The model as safetensors bytes: tensors named and laid out like the equivalent PyTorch
+   * nn.Sequential's state_dict ("0.weight" [out, in], "0.bias"), the architecture and simdprop's
+   * version in the header's __metadata__.
+   */
+  save(): Uint8Array {
+    this.checkAlive();
+    return saveModel(this);
+  }
+
+  /**
+   * A model from safetensors bytes written by save() — bit-identical parameters — or by PyTorch
+   * (safetensors.torch.save_file(model.state_dict(), …)), naming the activations in `options`.
+   */
+  static load(bytes: Uint8Array, options?: LoadOptions): Sequential {
+    return loadModel(bytes, options);
   }
 
   /** Returns the model's memory to its backend; any later call throws. */
