@@ -16,3 +16,8 @@ export { SimdpropError, type ErrorCode } from './errors.js';
 export { Rng } from './rng.js';
 export type { Matrix, Targets } from './data.js';
 export { linearlySeparable, noisyPrototypes } from './datasets.js';
+export { StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, ReduceLROnPlateau, LRScheduler, type CosineOptions, type PlateauOptions } from './optim/schedulers.js';
+export { clipGradNorm, type ClipNormOptions } from './optim/clip.js';
+export type { LoadOptions } from './io/model-file.js';
+export { VERSION } from './version.js';
+export { saveModelFile, loadModelFile } from './io/node.js';

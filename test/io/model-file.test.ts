@@ -129,3 +129,20 @@ describe('bad model files fail with a named error and make no model', () => {
 it('VERSION matches package.json', () => {
   expect(VERSION).toBe(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version);
 });
+
+it('saveModelFile and loadModelFile round-trip through the file system', async () => {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { saveModelFile, loadModelFile } = await import('../../src/index.js');
+  const folder = await mkdtemp(join(tmpdir(), 'simdprop-'));
+  try {
+    const model = new Sequential([dense(3, 4, 'relu'), dense(4, 2)], { seed: 8, backend: 'js' });
+    await saveModelFile(model, join(folder, 'model.safetensors'));
+    const loaded = await loadModelFile(join(folder, 'model.safetensors'), { backend: 'js' });
+    const x = normalMatrix(3, 3, 1);
+    expect(sameBits(loaded.predict(x), model.predict(x))).toBe(true);
+  } finally {
+    await rm(folder, { recursive: true });
+  }
+});
