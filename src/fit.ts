@@ -1,12 +1,17 @@
-// The training loop: the data set is checked once and copied into the backend's memory, then each
-// mini-batch is gathered into the model's input and targets regions and trained in one step.
-import { matrixRows, nonFiniteError, targetsAreLabels, writeLabels, writeMatrix, writeTargets, type Matrix, type Targets } from './data.js';
+// The training loop and evaluation. The data set is checked once and copied into the backend's memory;
+// each mini-batch is gathered into the model's input and targets regions and trained in one step.
+import type { Matrix, Targets } from './data.js';
 import { SimdpropError, describe } from './errors.js';
-import { checkLoss, checkLossFitsOutput, huberDelta, targetsAreProbabilities, type LossName, type LossOptions } from './losses.js';
-import type { Optimizer } from './optim/optimizer.js';
-import { checkNumber } from './optim/optimizer.js';
+import { checkLoss, checkLossFitsOutput, huberDelta, type LossName, type LossOptions } from './losses.js';
+import { clipGradNorm } from './optim/clip.js';
+import { checkNumber, type Optimizer } from './optim/optimizer.js';
+import { LRScheduler, ReduceLROnPlateau } from './optim/schedulers.js';
 import { Rng } from './rng.js';
 import type { Sequential } from './sequential.js';
+import type { BatchLogs, Callback, EpochLogs, FitContext } from './train/callbacks.js';
+import { Metric, type MetricName } from './train/metrics.js';
+import { progress } from './train/progress.js';
+import { StagedData } from './train/staged.js';
 
 export interface FitOptions extends LossOptions {
   loss: LossName;
@@ -19,15 +24,47 @@ export interface FitOptions extends LossOptions {
   shuffle?: boolean;
   /** Seed of the shuffling (default 0). */
   seed?: number;
-  /** Print the loss every this many epochs (default 0: never). */
+  /** Hold out this fraction of the rows — the last ones, before shuffling, as Keras does — for validation. */
+  validationSplit?: number;
+  /** Validation data, as { x, y } or [x, y] (instead of validationSplit). */
+  validationData?: { x: Matrix; y: Targets } | [Matrix, Targets];
+  /** Metrics to report per epoch besides the loss, for training and validation data. */
+  metrics?: MetricName[];
+  callbacks?: Callback[];
+  /** Clip the gradients' total L2 norm to this before each step (clipGradNorm). */
+  clipNorm?: number;
+  /** A schedule stepped after each epoch; ReduceLROnPlateau gets valLoss (or loss). */
+  scheduler?: LRScheduler | ReduceLROnPlateau;
+  /** 0 silent (default), 1 a progress bar on a terminal and a line per epoch elsewhere, 2 a line per epoch. */
+  verbose?: 0 | 1 | 2;
+  /** Print a line every this many epochs (default 0: as verbose says). logEvery: n is verbose 2 every n epochs. */
   logEvery?: number;
-  /** Called after each epoch with its index (from 0) and mean loss. */
-  onEpochEnd?: (epoch: number, loss: number) => void;
+  /** Stops fit between batches; the history holds the epochs completed. */
+  signal?: AbortSignal;
+  /** Called after each epoch with its index (from 0) and its logs. */
+  onEpochEnd?: (epoch: number, logs: Readonly<EpochLogs>) => void;
 }
 
 export interface History {
   /** Mean training loss of each epoch, weighted by rows, so a short last batch counts for what it holds. */
   loss: number[];
+  /** Mean validation loss of each epoch, when there is validation data. */
+  valLoss?: number[];
+  /** Each metric per epoch: training under its name, validation as val + Name (e.g. valAccuracy). */
+  metrics: Record<string, number[]>;
+  /** The learning rate each epoch trained with. */
+  lr: number[];
+  /** Epochs completed. */
+  epochs: number;
+  /** Why fit ended early: 'earlyStopping', 'nan', 'aborted' or a callback's own reason. */
+  stopReason?: string;
+}
+
+export interface EvaluateOptions extends LossOptions {
+  loss: LossName;
+  metrics?: MetricName[];
+  /** Rows per forward pass (default: the model's current capacity, at least 256). */
+  batchSize?: number;
 }
 
 // Hand the event loop a turn this often, so a page or server stays responsive during fit().
@@ -45,86 +82,169 @@ function checkCount(what: string, value: unknown, fallback: number): number {
   return count;
 }
 
+function capitalized(name: string): string {
+  return name[0].toUpperCase() + name.slice(1);
+}
+
+// Loss and metrics of rows [start, start + count) of staged data, batch by batch, no gradients.
+function evaluateStaged(
+  model: Sequential, data: StagedData, start: number, count: number, batchSize: number,
+  loss: LossName, delta: number, metrics: Metric[],
+): number {
+  const { heap, kernels } = model.backend;
+  metrics.forEach((metric) => metric.reset());
+  let total = 0;
+  for (let offset = 0; offset < count; offset += batchSize) {
+    const rows = Math.min(batchSize, count - offset);
+    data.gather(start + offset, rows);
+    model.runForward(kernels, model.paramsPointer, rows);
+    total += model.runLoss(kernels, model.paramsPointer, rows, loss, data.labels, delta) * rows;
+    for (const metric of metrics) {
+      metric.add(heap.f32, heap.i32, model.outputPointer >> 2, model.targetsPointer >> 2, data.labels, rows, model.outputSize);
+    }
+  }
+  return total / count;
+}
+
+/** The loss (averaged over rows) and metrics of the model on x, y; parameters and gradients are untouched. */
+export function evaluate(model: Sequential, x: Matrix, y: Targets, options: EvaluateOptions): EpochLogs {
+  const loss = checkLoss(options?.loss);
+  checkLossFitsOutput(loss, model.layers[model.layers.length - 1].activation);
+  const delta = huberDelta(options);
+  const metrics = (options.metrics ?? []).map((name) => Metric.of(name, loss));
+  const data = StagedData.stage(model, x, y, loss);
+  try {
+    const batchSize = checkCount('batchSize', options.batchSize, Math.max(model.rowCapacity, 256)) || 1;
+    model.reserveRows(Math.min(batchSize, data.rows));
+    const logs: EpochLogs = { loss: evaluateStaged(model, data, 0, data.rows, Math.min(batchSize, data.rows), loss, delta, metrics) };
+    for (const metric of metrics) logs[metric.name] = metric.value();
+    return logs;
+  } finally {
+    data.free();
+    model.forgetActivations();
+  }
+}
+
 export async function fit(model: Sequential, x: Matrix, y: Targets, options: FitOptions): Promise<History> {
   const loss = checkLoss(options?.loss);
   checkLossFitsOutput(loss, model.layers[model.layers.length - 1].activation);
   const delta = huberDelta(options);
-  model.checkOptimizer(options.optimizer);
+  const optimizer = options.optimizer;
+  model.checkOptimizer(optimizer);
   const epochs = checkCount('epochs', options.epochs, 1);
   const batchSize = checkCount('batchSize', options.batchSize, 32);
   if (batchSize === 0) throw new SimdpropError('OPTION', 'batchSize must be at least 1');
   const logEvery = checkCount('logEvery', options.logEvery, 0);
   const seed = checkNumber('seed', options.seed ?? 0, -(2 ** 31), 2 ** 32);
   const shuffle = options.shuffle ?? true;
+  const clipNorm = options.clipNorm === undefined ? 0 : checkNumber('clipNorm', options.clipNorm, Number.MIN_VALUE, Infinity);
+  const split = options.validationSplit === undefined ? 0 : checkNumber('validationSplit', options.validationSplit, 0, 1);
+  if (split > 0 && options.validationData) throw new SimdpropError('OPTION', 'give validationSplit or validationData, not both');
+  const verbose = options.verbose ?? 0;
+  if (verbose !== 0 && verbose !== 1 && verbose !== 2) throw new SimdpropError('OPTION', `verbose must be 0, 1 or 2, got ${describe(verbose)}`);
+  const scheduler = options.scheduler;
+  if (scheduler !== undefined && !(scheduler instanceof LRScheduler || scheduler instanceof ReduceLROnPlateau)) {
+    throw new SimdpropError('OPTION', `scheduler must be a learning-rate schedule (StepLR, CosineAnnealingLR, ReduceLROnPlateau …), got ${describe(scheduler)}`);
+  }
+  if (scheduler && scheduler.optimizer !== optimizer) throw new SimdpropError('OPTION', 'scheduler must schedule the optimizer fit uses');
+  const metrics = (options.metrics ?? []).map((name) => Metric.of(name, loss));
+  const validationMetrics = (options.metrics ?? []).map((name) => Metric.of(name, loss));
 
-  const rows = matrixRows(x, model.inputSize, 'x');
-  const inputWidth = model.inputSize;
-  const outputWidth = model.outputSize;
-  const labels = loss === 'softmaxCrossEntropy' && targetsAreLabels(y);
-  const targetWidth = labels ? 1 : outputWidth;
-  const { heap, kernels } = model.backend;
-
-  // Stage the data set: x, then the targets, in a block of their own, freed when fit ends.
-  const xBytes = rows * inputWidth * 4;
-  const data = heap.alloc(xBytes + rows * targetWidth * 4);
+  // Everything is checked and staged before the first step: a bad argument changes nothing.
+  const data = StagedData.stage(model, x, y, loss);
+  let validation: StagedData | undefined;
   try {
-    writeMatrix(heap.f32, data >> 2, x, inputWidth, 'x');
-    if (kernels.count_nonfinite(data, rows * inputWidth) !== 0) throw nonFiniteError(heap.f32, data >> 2, rows * inputWidth, inputWidth, 'x');
-    const targets = data + xBytes;
-    if (labels) writeLabels(heap.i32, targets >> 2, y as Int32Array | number[], rows, outputWidth, 'y');
-    else writeTargets(heap.f32, targets >> 2, y, rows, outputWidth, targetsAreProbabilities(loss), 'y');
-    model.reserveRows(Math.min(batchSize, rows));
+    if (options.validationData) {
+      const given = options.validationData;
+      const [vx, vy] = Array.isArray(given) ? given : [given.x, given.y];
+      validation = StagedData.stage(model, vx, vy, loss, 'validationData x', 'validationData y');
+    }
+  } catch (error) {
+    data.free();
+    throw error;
+  }
+  const validationRows = split > 0 ? Math.floor(data.rows * split) : 0;
+  const trainRows = data.rows - validationRows;
+  if (trainRows === 0) {
+    data.free();
+    validation?.free();
+    throw new SimdpropError('OPTION', `validationSplit ${split} leaves no rows to train on (${data.rows} rows)`);
+  }
 
-    const order = new Int32Array(rows);
-    for (let r = 0; r < rows; r++) order[r] = r;
+  const callbacks: Callback[] = [...(options.callbacks ?? [])];
+  if (verbose !== 0 || logEvery > 0) callbacks.push(progress(logEvery > 0 ? 2 : verbose as 1 | 2, trainRows, Math.max(logEvery, 1)));
+  let stopReason: string | undefined;
+  const context: FitContext = {
+    model, optimizer, epochs,
+    stop(reason: string) {
+      stopReason ??= reason;
+    },
+  };
+  const history: History = { loss: [], metrics: {}, lr: [], epochs: 0 };
+  const batchLogs: BatchLogs = { loss: 0, rows: 0 };
+  try {
+    model.reserveRows(Math.min(batchSize, trainRows));
+    const order = new Int32Array(trainRows);
+    for (let r = 0; r < trainRows; r++) order[r] = r;
     const rng = new Rng(seed);
-    const history: History = { loss: [] };
+    const { heap } = model.backend;
+    for (const callback of callbacks) await callback.onTrainBegin?.(context);
     let lastYield = Date.now();
-    for (let epoch = 0; epoch < epochs; epoch++) {
+    for (let epoch = 0; epoch < epochs && stopReason === undefined; epoch++) {
+      for (const callback of callbacks) await callback.onEpochBegin?.(epoch, context);
       if (shuffle) rng.shuffle(order);
+      metrics.forEach((metric) => metric.reset());
+      history.lr.push(optimizer.lr);
       let total = 0;
-      for (let start = 0; start < rows; start += batchSize) {
-        const batch = Math.min(batchSize, rows - start);
-        // The model's block may have moved (memory growth): read its regions each batch.
-        gatherRows(model, data, targets, order, start, batch, inputWidth, targetWidth, labels);
-        total += model.trainStaged(batch, loss, labels, delta, options.optimizer) * batch;
+      let batch = 0;
+      for (let start = 0; start < trainRows; start += batchSize, batch++) {
+        if (options.signal?.aborted) {
+          context.stop('aborted');
+          break;
+        }
+        const rows = Math.min(batchSize, trainRows - start);
+        data.gather(start, rows, order);
+        const batchLoss = model.trainStaged(rows, loss, data.labels, delta, optimizer, clipNorm);
+        total += batchLoss * rows;
+        for (const metric of metrics) {
+          metric.add(heap.f32, heap.i32, model.outputPointer >> 2, model.targetsPointer >> 2, data.labels, rows, model.outputSize);
+        }
+        batchLogs.loss = batchLoss;
+        batchLogs.rows = rows;
+        for (const callback of callbacks) callback.onBatchEnd?.(batch, batchLogs, context);
+        if (stopReason !== undefined) break;
         if (Date.now() - lastYield >= YIELD_EVERY_MS) {
           await yieldToEventLoop();
           lastYield = Date.now();
         }
       }
-      const epochLoss = total / rows;
-      history.loss.push(epochLoss);
-      if (logEvery > 0 && ((epoch + 1) % logEvery === 0 || epoch === epochs - 1)) {
-        console.log(`epoch ${String(epoch + 1).padStart(String(epochs).length)}/${epochs}  loss ${epochLoss.toFixed(6)}`);
+      if (stopReason === 'aborted') break;
+      const logs: EpochLogs = { loss: total / trainRows };
+      for (const metric of metrics) logs[metric.name] = metric.value();
+      const validationBatch = Math.max(batchSize, 256);
+      if (validation || validationRows > 0) {
+        model.reserveRows(Math.min(validationBatch, validation?.rows ?? validationRows));
+        logs.valLoss = validation
+          ? evaluateStaged(model, validation, 0, validation.rows, validationBatch, loss, delta, validationMetrics)
+          : evaluateStaged(model, data, trainRows, validationRows, validationBatch, loss, delta, validationMetrics);
+        for (const metric of validationMetrics) logs[`val${capitalized(metric.name)}`] = metric.value();
       }
-      options.onEpochEnd?.(epoch, epochLoss);
+      history.loss.push(logs.loss);
+      if (logs.valLoss !== undefined) (history.valLoss ??= []).push(logs.valLoss);
+      for (const [name, value] of Object.entries(logs)) {
+        if (name !== 'loss' && name !== 'valLoss') (history.metrics[name] ??= []).push(value);
+      }
+      history.epochs = epoch + 1;
+      if (scheduler instanceof ReduceLROnPlateau) scheduler.step(logs.valLoss ?? logs.loss);
+      else scheduler?.step();
+      for (const callback of callbacks) await callback.onEpochEnd?.(epoch, logs, context);
+      options.onEpochEnd?.(epoch, logs);
     }
-    return history;
+    for (const callback of callbacks) await callback.onTrainEnd?.(context);
   } finally {
-    heap.free(data);
+    data.free();
+    validation?.free();
   }
-}
-
-// Copies rows order[start … start + batch) of the staged data into the model's input and targets regions.
-function gatherRows(
-  model: Sequential, data: number, targets: number, order: Int32Array, start: number, batch: number,
-  inputWidth: number, targetWidth: number, labels: boolean,
-): void {
-  const { kernels, heap } = model.backend;
-  const input = model.inputPointer;
-  const targetRegion = model.targetsPointer;
-  const inputRowBytes = inputWidth * 4;
-  const targetRowBytes = targetWidth * 4;
-  if (labels) {
-    const i32 = heap.i32;
-    const from = targets >> 2;
-    const to = targetRegion >> 2;
-    for (let r = 0; r < batch; r++) i32[to + r] = i32[from + order[start + r]];
-  }
-  for (let r = 0; r < batch; r++) {
-    const row = order[start + r];
-    kernels.copy(input + r * inputRowBytes, data + row * inputRowBytes, inputWidth);
-    if (!labels) kernels.copy(targetRegion + r * targetRowBytes, targets + row * targetRowBytes, targetWidth);
-  }
+  if (stopReason !== undefined) history.stopReason = stopReason;
+  return history;
 }

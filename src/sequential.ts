@@ -13,7 +13,9 @@ import { getBackend } from './init.js';
 import { Dense } from './layers/dense.js';
 import { checkLoss, checkLossFitsOutput, huberDelta, runLoss, targetsAreProbabilities, type LossName, type LossOptions } from './losses.js';
 import { Rng } from './rng.js';
-import { fit, type FitOptions, type History } from './fit.js';
+import { evaluate, fit, type EvaluateOptions, type FitOptions, type History } from './fit.js';
+import { clipGradNorm } from './optim/clip.js';
+import type { EpochLogs } from './train/callbacks.js';
 import { loadModel, saveModel, type LoadOptions } from './io/model-file.js';
 import type { Optimizer } from './optim/optimizer.js';
 
@@ -470,14 +472,15 @@ export class Sequential {
     return this.trainStaged(rows, kind, labels, delta, options.optimizer);
   }
 
-  /** @internal One step on rows already in the input and targets regions. */
-  trainStaged(rows: number, loss: LossName, labels: boolean, delta: number, optimizer: Optimizer): number {
+  /** @internal One step on rows already in the input and targets regions; clipNorm > 0 clips the gradients first. */
+  trainStaged(rows: number, loss: LossName, labels: boolean, delta: number, optimizer: Optimizer, clipNorm = 0): number {
     const kernels = this.kernels;
     const base = this.cell.block;
     kernels.fill(base + this.sectionFloats * 4, this.sectionFloats, 0);
     this.runForward(kernels, base, rows);
     const value = this.runLoss(kernels, base, rows, loss, labels, delta);
     this.runBackward(kernels, base, rows);
+    if (clipNorm > 0) clipGradNorm(this, clipNorm);
     optimizer.step();
     this.batch = rows;
     this.phase = 'backward';
@@ -495,6 +498,22 @@ export class Sequential {
   /** @internal Grows the activation regions to hold `rows` rows. */
   reserveRows(rows: number): void {
     this.ensureCapacity(rows);
+  }
+
+  /** @internal Rows the activation regions hold now. */
+  get rowCapacity(): number {
+    return this.capacity;
+  }
+
+  /** @internal Byte offset of the network's output (the last layer's activations). */
+  get outputPointer(): number {
+    return this.cell.block + this.placements[this.layers.length - 1].a;
+  }
+
+  /** @internal Marks the activations as not from a forward() of the caller's (after evaluation runs). */
+  forgetActivations(): void {
+    this.batch = 0;
+    this.phase = 'none';
   }
 
   /** @internal Byte offsets of the input and targets regions. */
@@ -515,6 +534,12 @@ export class Sequential {
   fit(x: Matrix, y: Targets, options: FitOptions): Promise<History> {
     this.checkAlive();
     return fit(this, x, y, options);
+  }
+
+  /** The mean loss and the metrics on x, y (in batches, no gradients): { loss, accuracy, … }. */
+  evaluate(x: Matrix, y: Targets, options: EvaluateOptions): EpochLogs {
+    this.checkAlive();
+    return evaluate(this, x, y, options);
   }
 
   /** Every parameter tensor with its gradient (see NamedParameter), in layer order: weight, then bias. */

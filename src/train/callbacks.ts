@@ -1,0 +1,163 @@
+// Hooks into fit(): the Callback interface and the built-in callbacks a practitioner reaches for.
+import { SimdpropError, describe } from '../errors.js';
+import { checkNumber, type Optimizer } from '../optim/optimizer.js';
+import { ReduceLROnPlateau, type PlateauOptions } from '../optim/schedulers.js';
+import type { Sequential } from '../sequential.js';
+
+/** An epoch's results: loss, each metric, and valLoss / valAccuracy … when there is validation data. */
+export type EpochLogs = Record<string, number>;
+
+export interface BatchLogs {
+  /** The batch's mean loss. */
+  loss: number;
+  /** Rows in the batch. */
+  rows: number;
+}
+
+export interface FitContext {
+  readonly model: Sequential;
+  readonly optimizer: Optimizer;
+  readonly epochs: number;
+  /** Ends fit() after the current batch (onBatchEnd) or epoch (onEpochEnd), with a reason for History.stopReason. */
+  stop(reason: string): void;
+}
+
+/**
+ * Called by fit() at each stage. Hooks may be async (fit awaits them). The batch logs object is
+ * reused from batch to batch: copy what you keep.
+ */
+export interface Callback {
+  onTrainBegin?(context: FitContext): void | Promise<void>;
+  onEpochBegin?(epoch: number, context: FitContext): void | Promise<void>;
+  onBatchEnd?(batch: number, logs: Readonly<BatchLogs>, context: FitContext): void;
+  onEpochEnd?(epoch: number, logs: Readonly<EpochLogs>, context: FitContext): void | Promise<void>;
+  onTrainEnd?(context: FitContext): void | Promise<void>;
+}
+
+export interface MonitorOptions {
+  /** The log to watch (default 'valLoss' when there is validation data, else 'loss'). */
+  monitor?: string;
+  /** 'min' (default for losses) or 'max' (for accuracies); default by the monitor's name. */
+  mode?: 'min' | 'max';
+}
+
+function monitored(logs: Readonly<EpochLogs>, monitor: string | undefined, who: string): { name: string; value: number } {
+  const name = monitor ?? ('valLoss' in logs ? 'valLoss' : 'loss');
+  const value = logs[name];
+  if (value === undefined) {
+    throw new SimdpropError('OPTION', `${who} monitors "${name}", which this fit does not log (it logs ${Object.keys(logs).join(', ')})`);
+  }
+  return { name, value };
+}
+
+function modeFor(name: string, mode: 'min' | 'max' | undefined): 'min' | 'max' {
+  if (mode !== undefined && mode !== 'min' && mode !== 'max') throw new SimdpropError('OPTION', `mode must be 'min' or 'max', got ${describe(mode)}`);
+  return mode ?? (/accuracy/i.test(name) ? 'max' : 'min');
+}
+
+export interface EarlyStoppingOptions extends MonitorOptions {
+  /** Epochs without improvement before stopping (default 0). */
+  patience?: number;
+  /** The smallest change that counts as an improvement (default 0). */
+  minDelta?: number;
+  /** Put back the parameters of the best epoch when training stops or ends (default false). */
+  restoreBestWeights?: boolean;
+}
+
+/** Stops fit() when the monitored log stops improving; optionally restores the best epoch's weights bit-exactly. */
+export function earlyStopping(options: EarlyStoppingOptions = {}): Callback {
+  const patience = options.patience ?? 0;
+  if (!Number.isInteger(patience) || patience < 0) throw new SimdpropError('OPTION', `patience must be a whole number ≥ 0, got ${describe(patience)}`);
+  const minDelta = checkNumber('minDelta', options.minDelta ?? 0, 0, Infinity);
+  let best = NaN;
+  let wait = 0;
+  let saved: Float32Array | undefined;
+  let savedFloats = 0;
+  return {
+    onTrainBegin() {
+      best = NaN;
+      wait = 0;
+    },
+    onEpochEnd(_epoch, logs, context) {
+      const { name, value } = monitored(logs, options.monitor, 'earlyStopping');
+      const mode = modeFor(name, options.mode);
+      const improved = Number.isNaN(best) || (mode === 'min' ? value < best - minDelta : value > best + minDelta);
+      if (improved) {
+        best = value;
+        wait = 0;
+        if (options.restoreBestWeights) {
+          const { model } = context;
+          const start = model.paramsPointer >> 2;
+          if (!saved || savedFloats !== model.sectionFloats) {
+            savedFloats = model.sectionFloats;
+            saved = new Float32Array(savedFloats);
+          }
+          saved.set(model.backend.heap.f32.subarray(start, start + savedFloats));
+        }
+        return;
+      }
+      if (++wait > patience) context.stop('earlyStopping');
+    },
+    onTrainEnd(context) {
+      if (options.restoreBestWeights && saved) context.model.backend.heap.f32.set(saved, context.model.paramsPointer >> 2);
+    },
+  };
+}
+
+/** Stops fit() as soon as a batch's loss is NaN or infinite. */
+export function terminateOnNaN(): Callback {
+  return {
+    onBatchEnd(_batch, logs, context) {
+      if (!Number.isFinite(logs.loss)) context.stop('nan');
+    },
+  };
+}
+
+/** ReduceLROnPlateau driven by fit: steps with the monitored log at the end of each epoch. */
+export function reduceLROnPlateau(options: PlateauOptions & { monitor?: string } = {}): Callback {
+  let scheduler: ReduceLROnPlateau | undefined;
+  return {
+    onTrainBegin(context) {
+      scheduler = new ReduceLROnPlateau(context.optimizer, { ...options, mode: options.mode ?? modeFor(options.monitor ?? 'loss', undefined) });
+    },
+    onEpochEnd(_epoch, logs) {
+      scheduler!.step(monitored(logs, options.monitor, 'reduceLROnPlateau').value);
+    },
+  };
+}
+
+export interface CheckpointOptions extends MonitorOptions {
+  /** Receives the model's bytes (model.save()) after an epoch, or pass `path` in Node. */
+  save?: (bytes: Uint8Array, epoch: number, logs: Readonly<EpochLogs>) => void | Promise<void>;
+  /** Node: a file path; "{epoch}" is replaced by the epoch's number (from 1). */
+  path?: string;
+  /** Save only when the monitored log improves (default false: every epoch). */
+  saveBestOnly?: boolean;
+}
+
+/** Saves the model after each epoch (or each improvement) to a function of yours or, in Node, a file. */
+export function modelCheckpoint(options: CheckpointOptions): Callback {
+  if (!options || (typeof options.save !== 'function' && typeof options.path !== 'string')) {
+    throw new SimdpropError('OPTION', 'modelCheckpoint needs { save: (bytes, epoch, logs) => … } or, in Node, { path }');
+  }
+  let best = NaN;
+  return {
+    onTrainBegin() {
+      best = NaN;
+    },
+    async onEpochEnd(epoch, logs, context) {
+      if (options.saveBestOnly) {
+        const { name, value } = monitored(logs, options.monitor, 'modelCheckpoint');
+        const mode = modeFor(name, options.mode);
+        if (!(Number.isNaN(best) || (mode === 'min' ? value < best : value > best))) return;
+        best = value;
+      }
+      const bytes = context.model.save();
+      if (options.save) await options.save(bytes, epoch, logs);
+      if (options.path) {
+        const { writeFile } = await import('node:fs/promises');
+        await writeFile(options.path.replaceAll('{epoch}', String(epoch + 1)), bytes);
+      }
+    },
+  };
+}
