@@ -93,6 +93,7 @@ function evaluateStaged(
 ): number {
   const { heap, kernels } = model.backend;
   metrics.forEach((metric) => metric.reset());
+  model.useDropout(false);
   let total = 0;
   for (let offset = 0; offset < count; offset += batchSize) {
     const rows = Math.min(batchSize, count - offset);
@@ -182,6 +183,9 @@ export async function fit(model: Sequential, x: Matrix, y: Targets, options: Fit
   };
   const history: History = { loss: [], metrics: {}, lr: [], epochs: 0 };
   const batchLogs: BatchLogs = { loss: 0, rows: 0 };
+  // Training batches run in training mode (dropout on), as Keras' fit does; the mode is restored after.
+  const wasTraining = model.training;
+  model.train();
   try {
     model.reserveRows(Math.min(batchSize, trainRows));
     const order = new Int32Array(trainRows);
@@ -242,6 +246,7 @@ export async function fit(model: Sequential, x: Matrix, y: Targets, options: Fit
     }
     for (const callback of callbacks) await callback.onTrainEnd?.(context);
   } finally {
+    model.training = wasTraining;
     data.free();
     validation?.free();
   }

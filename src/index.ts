@@ -23,3 +23,4 @@ export { clipGradNorm, type ClipNormOptions } from './optim/clip.js';
 export type { LoadOptions } from './io/model-file.js';
 export { VERSION } from './version.js';
 export { saveModelFile, loadModelFile } from './io/node.js';
+export { Dropout, dropout } from './layers/dropout.js';

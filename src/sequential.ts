@@ -11,6 +11,7 @@ import {
 import { SimdpropError, describe } from './errors.js';
 import { getBackend } from './init.js';
 import { Dense } from './layers/dense.js';
+import { Dropout } from './layers/dropout.js';
 import { checkLoss, checkLossFitsOutput, huberDelta, runLoss, targetsAreProbabilities, type LossName, type LossOptions } from './losses.js';
 import { Rng } from './rng.js';
 import { evaluate, fit, type EvaluateOptions, type FitOptions, type History } from './fit.js';
@@ -75,6 +76,9 @@ interface LayerPlacement {
   z: number;
   a: number;
   delta: number;
+  /** With dropout after the layer: its output a ⊙ mask, and the mask; else 0. */
+  dropped: number;
+  mask: number;
 }
 
 type Phase = 'none' | 'forward' | 'loss' | 'backward';
@@ -86,8 +90,13 @@ const alignFloats = (count: number): number => Math.ceil(count / ALIGN_FLOATS) *
 const blocks = new FinalizationRegistry<{ backend: Backend; block: number }>((cell) => cell.backend.heap.free(cell.block));
 
 export class Sequential {
+  /** The dense layers (dropout is a property of the layer it follows: see dropoutRates). */
   readonly layers: readonly Dense[];
+  /** Dropout rate after each dense layer (0: none). */
+  readonly dropoutRates: readonly number[];
   readonly backend: Backend;
+  /** Training mode (the default) applies dropout; eval mode does not. predict() and evaluate() always evaluate. */
+  training = true;
   /** Number of trainable scalars (weights and biases). */
   readonly parameterCount: number;
   /** @internal Floats in each of the params, grads and state sections (tensors padded to 64 bytes). */
@@ -106,24 +115,40 @@ export class Sequential {
   private phase: Phase = 'none';
   private inputGradReady = false;
   private disposed = false;
+  private readonly seed: number;
+  private dropoutActive = false;
+  private dropoutStream = 0;
   private outputView: Float32Array | undefined;
   private inputGradView: Float32Array | undefined;
 
-  constructor(layers: Dense[], options: SequentialOptions = {}) {
-    if (!Array.isArray(layers) || layers.length === 0) {
-      throw new SimdpropError('OPTION', `Sequential needs a non-empty array of layers, got ${describe(layers)}`);
+  constructor(stack: (Dense | Dropout)[], options: SequentialOptions = {}) {
+    if (!Array.isArray(stack) || stack.length === 0) {
+      throw new SimdpropError('OPTION', `Sequential needs a non-empty array of layers, got ${describe(stack)}`);
     }
-    layers.forEach((layer, i) => {
-      if (!(layer instanceof Dense)) throw new SimdpropError('TYPE', `layers[${i}] must be a layer made by dense(), got ${describe(layer)}`);
-      if (i > 0 && layer.inputSize !== layers[i - 1].outputSize) {
-        throw new SimdpropError('SHAPE',
-          `layers[${i}] takes ${layer.inputSize} inputs but layers[${i - 1}] gives ${layers[i - 1].outputSize}`);
+    const layers: Dense[] = [];
+    const rates: number[] = [];
+    stack.forEach((layer, i) => {
+      if (layer instanceof Dropout) {
+        if (layers.length === 0) throw new SimdpropError('OPTION', `layers[${i}] is dropout, which must follow a dense layer`);
+        if (rates[layers.length - 1] !== 0) throw new SimdpropError('OPTION', `layers[${i}] is a second dropout after one dense layer`);
+        rates[layers.length - 1] = layer.rate;
+        return;
       }
+      if (!(layer instanceof Dense)) throw new SimdpropError('TYPE', `layers[${i}] must be a layer made by dense() or dropout(), got ${describe(layer)}`);
+      const previous = layers[layers.length - 1];
+      if (previous && layer.inputSize !== previous.outputSize) {
+        throw new SimdpropError('SHAPE',
+          `layers[${i}] takes ${layer.inputSize} inputs but the dense layer before it gives ${previous.outputSize}`);
+      }
+      layers.push(layer);
+      rates.push(0);
     });
     const seed = options.seed ?? 0;
     if (!Number.isInteger(seed)) throw new SimdpropError('OPTION', `seed must be an integer, got ${describe(seed)}`);
     this.backend = getBackend(options.backend);
-    this.layers = layers.slice();
+    this.layers = layers;
+    this.dropoutRates = rates;
+    this.seed = seed;
     let floats = 0;
     let count = 0;
     this.placements = this.layers.map((layer) => {
@@ -132,7 +157,7 @@ export class Sequential {
       const bias = floats * 4;
       if (layer.hasBias) floats += alignFloats(layer.outputSize);
       count += layer.weightCount + (layer.hasBias ? layer.outputSize : 0);
-      return { weight, bias, z: 0, a: 0, delta: 0 };
+      return { weight, bias, z: 0, a: 0, delta: 0, dropped: 0, mask: 0 };
     });
     this.sectionFloats = floats;
     this.parameterCount = count;
@@ -226,6 +251,8 @@ export class Sequential {
       placement.z = region(rows);
       placement.a = layer.activation === 'linear' || !keepsPreActivation(layer.activation) ? placement.z : region(rows);
       placement.delta = region(rows);
+      placement.dropped = this.dropoutRates[i] > 0 ? region(rows) : 0;
+      placement.mask = this.dropoutRates[i] > 0 ? region(rows) : 0;
     });
     this.outputGradAt = region(capacity * this.outputSize);
     this.targetsAt = region(capacity * this.outputSize);
@@ -309,6 +336,26 @@ export class Sequential {
       `y must be class labels (Int32Array or number[]) or targets (Float32Array or number[][]), got ${describe(y)}`);
   }
 
+  // Where layer i's output sits (relative to the block): after dropout when dropout is on.
+  private outputOf(i: number): number {
+    const at = this.placements[i];
+    return this.dropoutActive && at.dropped !== 0 ? at.dropped : at.a;
+  }
+
+  /** @internal Whether the next forward passes apply dropout (with the masks last drawn). */
+  useDropout(active: boolean): void {
+    this.dropoutActive = active && this.dropoutRates.some((rate) => rate > 0);
+  }
+
+  // Draws new dropout masks for `rows` rows (a training forward): a new stream of the model's seed each time.
+  private drawMasks(rows: number): void {
+    if (!this.dropoutActive) return;
+    for (let i = 0; i < this.layers.length; i++) {
+      const rate = this.dropoutRates[i];
+      if (rate > 0) this.kernels.dropout_mask(this.cell.block + this.placements[i].mask, rows * this.layers[i].outputSize, rate, this.seed, this.dropoutStream++);
+    }
+  }
+
   /** @internal Runs the layers on `rows` rows of the input region of the block at `base`. */
   runForward(kernels: Kernels, base: number, rows: number): void {
     let x = base + this.inputAt;
@@ -319,13 +366,14 @@ export class Sequential {
       const at = this.placements[i];
       kernels.gemm_nn(base + at.z, x, params + at.weight, layer.hasBias ? params + at.bias : 0, rows, layer.inputSize, layer.outputSize, scratch);
       activationForward(kernels, layer.activation, base + at.a, base + at.z, rows, layer.outputSize, layer.negativeSlope);
-      x = base + at.a;
+      if (this.dropoutActive && at.dropped !== 0) kernels.mul(base + at.dropped, base + at.a, base + at.mask, rows * layer.outputSize);
+      x = base + this.outputOf(i);
     }
   }
 
   /** @internal The loss of the output against the targets region; writes dL/d(output). */
   runLoss(kernels: Kernels, base: number, rows: number, loss: LossName, labels: boolean, delta: number): number {
-    const output = base + this.placements[this.layers.length - 1].a;
+    const output = base + this.outputOf(this.layers.length - 1);
     return runLoss(kernels, loss, base + this.outputGradAt, output, base + this.targetsAt, labels, rows, this.outputSize, delta);
   }
 
@@ -337,11 +385,15 @@ export class Sequential {
     for (let i = last; i >= 0; i--) {
       const layer = this.layers[i];
       const at = this.placements[i];
-      const da = i === last ? base + this.outputGradAt : base + at.delta;
+      let da = i === last ? base + this.outputGradAt : base + at.delta;
+      if (this.dropoutActive && at.dropped !== 0) {
+        kernels.mul(base + at.delta, da, base + at.mask, rows * layer.outputSize);
+        da = base + at.delta;
+      }
       const dz = layer.activation === 'linear' ? da : base + at.delta;
       activationBackward(kernels, layer.activation, dz, da, base + at.z, base + at.a, rows, layer.outputSize, layer.negativeSlope);
       if (layer.trainable) {
-        const x = i === 0 ? base + this.inputAt : base + this.placements[i - 1].a;
+        const x = i === 0 ? base + this.inputAt : base + this.outputOf(i - 1);
         kernels.gemm_tn(grads + at.weight, x, dz, layer.inputSize, rows, layer.outputSize, layer.inputSize, scratch);
         if (layer.hasBias) kernels.bias_grad(grads + at.bias, dz, rows, layer.outputSize);
       }
@@ -360,6 +412,8 @@ export class Sequential {
   forward(x: Matrix): Float32Array {
     this.checkAlive();
     const rows = this.stageInput(x, 'x');
+    this.useDropout(this.training);
+    this.drawMasks(rows);
     this.runForward(this.kernels, this.cell.block, rows);
     this.batch = rows;
     this.phase = 'forward';
@@ -369,7 +423,7 @@ export class Sequential {
 
   private outputFor(rows: number): Float32Array {
     const heap = this.backend.heap;
-    const start = (this.cell.block + this.placements[this.layers.length - 1].a) >> 2;
+    const start = (this.cell.block + this.outputOf(this.layers.length - 1)) >> 2;
     const view = this.outputView;
     if (view && view.buffer === heap.f32.buffer && view.byteOffset === start * 4 && view.length === rows * this.outputSize) return view;
     return (this.outputView = heap.f32.subarray(start, start + rows * this.outputSize));
@@ -443,15 +497,33 @@ export class Sequential {
     const rows = matrixRows(x, this.inputSize, 'x');
     const result = new Float32Array(rows * this.outputSize);
     const chunk = Math.max(this.capacity, Math.min(rows, 1024));
-    for (let start = 0; start < rows; start += chunk) {
-      const end = Math.min(rows, start + chunk);
-      const part = x instanceof Float32Array
-        ? x.subarray(start * this.inputSize, end * this.inputSize)
-        : x.slice(start, end);
-      result.set(this.forward(part), start * this.outputSize);
+    const training = this.training;
+    this.training = false;
+    try {
+      for (let start = 0; start < rows; start += chunk) {
+        const end = Math.min(rows, start + chunk);
+        const part = x instanceof Float32Array
+          ? x.subarray(start * this.inputSize, end * this.inputSize)
+          : x.slice(start, end);
+        result.set(this.forward(part), start * this.outputSize);
+      }
+    } finally {
+      this.training = training;
     }
     this.phase = 'none';
     return result;
+  }
+
+  /** Training mode: dropout on (PyTorch's model.train()). Returns the model. */
+  train(): this {
+    this.training = true;
+    return this;
+  }
+
+  /** Eval mode: dropout off (PyTorch's model.eval()). Returns the model. */
+  eval(): this {
+    this.training = false;
+    return this;
   }
 
   /** Sets every parameter gradient to zero: one fill over the grads section. */
@@ -477,6 +549,8 @@ export class Sequential {
     const kernels = this.kernels;
     const base = this.cell.block;
     kernels.fill(base + this.sectionFloats * 4, this.sectionFloats, 0);
+    this.useDropout(this.training);
+    this.drawMasks(rows);
     this.runForward(kernels, base, rows);
     const value = this.runLoss(kernels, base, rows, loss, labels, delta);
     this.runBackward(kernels, base, rows);
@@ -507,7 +581,7 @@ export class Sequential {
 
   /** @internal Byte offset of the network's output (the last layer's activations). */
   get outputPointer(): number {
-    return this.cell.block + this.placements[this.layers.length - 1].a;
+    return this.cell.block + this.outputOf(this.layers.length - 1);
   }
 
   /** @internal Marks the activations as not from a forward() of the caller's (after evaluation runs). */

@@ -72,6 +72,15 @@ export interface Kernels {
   /** y += a·x */
   axpy(y: number, x: number, n: number, a: number): void;
   copy(dst: number, src: number, n: number): void;
+  /** out = a ⊙ b (out may be a or b). */
+  mul(out: number, a: number, b: number, n: number): void;
+
+  // ---- dropout ----
+  /**
+   * mask[i] = 1/(1 − rate) where fmix32(i·0x9e3779b1 + (seed ⊕ stream·0x85ebca77)) ≥ ⌊rate·2³²⌋ (unsigned),
+   * else 0: inverted dropout from a counter-based hash, the same bits on every backend.
+   */
+  dropout_mask(mask: number, n: number, rate: number, seed: number, stream: number): void;
 
   // ---- optimizers, over the whole flat parameter block ----
   /**

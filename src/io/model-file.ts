@@ -5,6 +5,7 @@ import { ACTIVATIONS, type ActivationName } from '../activations.js';
 import type { BackendName } from '../backend/backend.js';
 import { SimdpropError } from '../errors.js';
 import { Dense } from '../layers/dense.js';
+import { Dropout } from '../layers/dropout.js';
 import { Sequential } from '../sequential.js';
 import { VERSION } from '../version.js';
 import { parseSafetensors, readTensor, writeSafetensors, type TensorEntry } from './safetensors.js';
@@ -15,14 +16,19 @@ interface LayerRecord {
   activation: ActivationName;
   bias: boolean;
   negativeSlope: number;
+  /** Dropout after the layer (0: none); files from before dropout existed have none. */
+  dropout?: number;
 }
 
-/** The nn.Sequential index of each dense layer: activations other than linear take an index too. */
-export function torchModuleIndices(activations: readonly ActivationName[]): number[] {
+/**
+ * The nn.Sequential index of each dense layer: an activation other than linear takes an index after
+ * its Linear, and so does a Dropout.
+ */
+export function torchModuleIndices(layers: readonly { activation: ActivationName; dropout?: number }[]): number[] {
   let index = 0;
-  return activations.map((activation) => {
+  return layers.map(({ activation, dropout }) => {
     const at = index;
-    index += activation === 'linear' ? 1 : 2;
+    index += 1 + (activation === 'linear' ? 0 : 1) + (dropout ? 1 : 0);
     return at;
   });
 }
@@ -33,17 +39,21 @@ const TORCH_MODULES: Record<ActivationName, string> = {
   gelu: "nn.GELU(approximate='tanh')", softmax: 'nn.Softmax(dim=1)',
 };
 
-export function torchDescription(layers: readonly Dense[]): string {
-  const modules = layers.flatMap((layer) => {
+export function torchDescription(layers: readonly Dense[], dropoutRates: readonly number[]): string {
+  const modules = layers.flatMap((layer, i) => {
     const linear = `nn.Linear(${layer.inputSize}, ${layer.outputSize}${layer.hasBias ? '' : ', bias=False'})`;
     const activation = TORCH_MODULES[layer.activation].replace('{slope}', String(layer.negativeSlope));
-    return activation ? [linear, activation] : [linear];
+    return [linear, ...(activation ? [activation] : []), ...(dropoutRates[i] > 0 ? [`nn.Dropout(p=${dropoutRates[i]})`] : [])];
   });
   return `nn.Sequential(${modules.join(', ')})`;
 }
 
 export function saveModel(model: Sequential): Uint8Array {
-  const indices = torchModuleIndices(model.layers.map((layer) => layer.activation));
+  const architecture: LayerRecord[] = model.layers.map((layer, i) => ({
+    inputSize: layer.inputSize, outputSize: layer.outputSize, activation: layer.activation,
+    bias: layer.hasBias, negativeSlope: layer.negativeSlope, dropout: model.dropoutRates[i],
+  }));
+  const indices = torchModuleIndices(architecture);
   const parameters = model.namedParameters();
   const tensors: [string, TensorEntry][] = [];
   let p = 0;
@@ -57,12 +67,8 @@ export function saveModel(model: Sequential): Uint8Array {
     tensors.push([`${indices[i]}.weight`, { dtype: 'F32', shape: [layer.outputSize, layer.inputSize], data: transposed }]);
     if (layer.hasBias) tensors.push([`${indices[i]}.bias`, { dtype: 'F32', shape: [layer.outputSize], data: parameters[p++].value.slice() }]);
   });
-  const architecture: LayerRecord[] = model.layers.map((layer) => ({
-    inputSize: layer.inputSize, outputSize: layer.outputSize, activation: layer.activation,
-    bias: layer.hasBias, negativeSlope: layer.negativeSlope,
-  }));
   return writeSafetensors(tensors, {
-    format: 'simdprop', version: VERSION, architecture: JSON.stringify(architecture), pytorch: torchDescription(model.layers),
+    format: 'simdprop', version: VERSION, architecture: JSON.stringify(architecture), pytorch: torchDescription(model.layers, model.dropoutRates),
   });
 }
 
@@ -73,6 +79,8 @@ export interface LoadOptions {
    * which name only tensors. Default: none, which fits a file whose Linear modules are consecutive.
    */
   activations?: ActivationName[];
+  /** Likewise the dropout rate after each Linear (0 for none), for files without simdprop's metadata. */
+  dropout?: number[];
 }
 
 function checkRecord(value: unknown, i: number): LayerRecord {
@@ -80,7 +88,8 @@ function checkRecord(value: unknown, i: number): LayerRecord {
   const sizeOk = (size: unknown): boolean => Number.isInteger(size) && (size as number) > 0 && (size as number) < 2 ** 26;
   if (typeof record !== 'object' || record === null || !sizeOk(record.inputSize) || !sizeOk(record.outputSize)
     || !ACTIVATIONS.includes(record.activation as ActivationName) || typeof record.bias !== 'boolean'
-    || typeof record.negativeSlope !== 'number') {
+    || typeof record.negativeSlope !== 'number'
+    || (record.dropout !== undefined && !(typeof record.dropout === 'number' && record.dropout >= 0 && record.dropout < 1))) {
     throw new SimdpropError('FILE', `the file's architecture has a bad layer ${i}: ${JSON.stringify(value)}`);
   }
   return record as LayerRecord;
@@ -108,23 +117,30 @@ function architectureOf(file: ReturnType<typeof parseSafetensors>, options: Load
   if (activations.length !== linear.length) {
     throw new SimdpropError('OPTION', `the file has ${linear.length} Linear layers, but ${activations.length} activations were given`);
   }
-  const expected = torchModuleIndices(activations);
+  const dropout = options.dropout ?? activations.map(() => 0);
+  if (dropout.length !== linear.length) {
+    throw new SimdpropError('OPTION', `the file has ${linear.length} Linear layers, but ${dropout.length} dropout rates were given`);
+  }
+  const expected = torchModuleIndices(activations.map((activation, i) => ({ activation, dropout: dropout[i] })));
   if (expected.some((index, i) => index !== linear[i])) {
     throw new SimdpropError('FILE',
       `the file's Linear modules sit at nn.Sequential indices ${linear.join(', ')}, but these activations put them at ` +
-      `${expected.join(', ')}: pass { activations: [...] } naming the activation after each Linear`);
+      `${expected.join(', ')}: pass { activations: [...] } naming the activation after each Linear (and { dropout: [...] })`);
   }
   return linear.map((index, i) => {
     const shape = file.tensors.get(`${index}.weight`)!.shape;
     if (shape.length !== 2) throw new SimdpropError('FILE', `tensor "${index}.weight" has shape [${shape.join(', ')}], expected [out, in]`);
-    return { inputSize: shape[1], outputSize: shape[0], activation: activations[i], bias: file.tensors.has(`${index}.bias`), negativeSlope: 0.01 };
+    return {
+      inputSize: shape[1], outputSize: shape[0], activation: activations[i], bias: file.tensors.has(`${index}.bias`),
+      negativeSlope: 0.01, dropout: dropout[i],
+    };
   });
 }
 
 export function loadModel(bytes: Uint8Array, options: LoadOptions = {}): Sequential {
   const file = parseSafetensors(bytes);
   const records = architectureOf(file, options);
-  const indices = torchModuleIndices(records.map((record) => record.activation));
+  const indices = torchModuleIndices(records);
   // Every tensor is read and checked before the model is made: a bad file allocates no model.
   const values = records.map((record, i) => ({
     weight: readTensor(file, `${indices[i]}.weight`, [record.outputSize, record.inputSize]),
@@ -133,9 +149,10 @@ export function loadModel(bytes: Uint8Array, options: LoadOptions = {}): Sequent
   const known = new Set(records.flatMap((record, i) => (record.bias ? [`${indices[i]}.weight`, `${indices[i]}.bias`] : [`${indices[i]}.weight`])));
   const unknown = [...file.tensors.keys()].filter((name) => !known.has(name));
   if (unknown.length > 0) throw new SimdpropError('FILE', `the file has tensors this architecture does not use: ${unknown.join(', ')}`);
-  const layers = records.map((record) => new Dense(record.inputSize, record.outputSize, record.activation, {
-    bias: record.bias, negativeSlope: record.negativeSlope,
-  }));
+  const layers = records.flatMap((record) => [
+    new Dense(record.inputSize, record.outputSize, record.activation, { bias: record.bias, negativeSlope: record.negativeSlope }),
+    ...(record.dropout ? [new Dropout(record.dropout)] : []),
+  ]);
   const model = new Sequential(layers, { backend: options.backend });
   const parameters = model.namedParameters();
   let p = 0;

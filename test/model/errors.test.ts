@@ -112,7 +112,7 @@ describe.each(BACKENDS)('bad input on the %s backend', (backend) => {
   });
 
   it('layers that do not chain', () => {
-    expectError(() => new Sequential([dense(2, 3), dense(4, 1)], { backend }), 'SHAPE', /layers\[1\] takes 4 inputs but layers\[0\] gives 3/);
+    expectError(() => new Sequential([dense(2, 3), dense(4, 1)], { backend }), 'SHAPE', /layers\[1\] takes 4 inputs but the dense layer before it gives 3/);
   });
 
   it('use after dispose', () => {
