@@ -11,7 +11,7 @@ export { bce, bce_with_logits } from './kernels/bce';
 export { mse } from './kernels/mse';
 export { huber } from './kernels/huber';
 export { bias_grad, sum_squares, count_nonfinite } from './kernels/reduce';
-export { fill, scale, axpy, copy } from './kernels/elementwise';
+export { fill, scale, axpy, copy, clamp } from './kernels/elementwise';
 export { sgd_update } from './kernels/sgd';
 export { adam_update } from './kernels/adam';
 export { rmsprop_update } from './kernels/rmsprop';

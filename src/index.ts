@@ -6,7 +6,7 @@ export { Sequential, NamedParameter, type SequentialOptions, type TrainStepOptio
 export { Dense, dense, type DenseOptions } from './layers/dense.js';
 export { ACTIVATIONS, type ActivationName } from './activations.js';
 export { LOSSES, type LossName, type LossOptions } from './losses.js';
-export { Optimizer } from './optim/optimizer.js';
+export { Optimizer, type ParamGroup } from './optim/optimizer.js';
 export { SGD, type SGDOptions } from './optim/sgd.js';
 export { Adam, AdamW, type AdamOptions } from './optim/adam.js';
 export { RMSprop, type RMSpropOptions } from './optim/rmsprop.js';
@@ -19,7 +19,7 @@ export { Rng } from './rng.js';
 export type { Matrix, Targets } from './data.js';
 export { linearlySeparable, noisyPrototypes } from './datasets.js';
 export { StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, ReduceLROnPlateau, LRScheduler, type CosineOptions, type PlateauOptions } from './optim/schedulers.js';
-export { clipGradNorm, type ClipNormOptions } from './optim/clip.js';
+export { clipGradNorm, clipGradValue, type ClipNormOptions } from './optim/clip.js';
 export type { LoadOptions } from './io/model-file.js';
 export { VERSION } from './version.js';
 export { saveModelFile, loadModelFile } from './io/node.js';

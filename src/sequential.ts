@@ -102,6 +102,9 @@ export class Sequential {
   /** @internal Floats in each of the params, grads and state sections (tensors padded to 64 bytes). */
   readonly sectionFloats: number;
   private readonly placements: LayerPlacement[];
+  private readonly tensorStarts: number[] = [];
+  private readonly tensorLayers: number[] = [];
+  private readonly tensorBias: boolean[] = [];
   private readonly cell: { backend: Backend; block: number };
   private stateSlots = 0;
   private capacity = 0;
@@ -161,6 +164,13 @@ export class Sequential {
     });
     this.sectionFloats = floats;
     this.parameterCount = count;
+    this.placements.forEach((placement, i) => {
+      for (const bias of this.layers[i].hasBias ? [false, true] : [false]) {
+        this.tensorStarts.push((bias ? placement.bias : placement.weight) >> 2);
+        this.tensorLayers.push(i);
+        this.tensorBias.push(bias);
+      }
+    });
     this.cell = { backend: this.backend, block: 0 };
     this.relayout(1, 0);
     this.initializeWeights(new Rng(seed));
@@ -203,27 +213,29 @@ export class Sequential {
     return this.cell.block + (2 + slot) * this.sectionFloats * 4;
   }
 
-  /**
-   * @internal Writes the trainable parts of the params section as [start, end) float offsets into
-   * `ranges` (consecutive trainable layers merged); returns how many ranges. Allocates nothing.
-   */
-  trainableRanges(ranges: Int32Array): number {
-    let count = 0;
-    let start = -1;
-    for (let i = 0; i < this.layers.length; i++) {
-      const at = this.placements[i].weight >> 2;
-      if (this.layers[i].trainable && start < 0) start = at;
-      if (!this.layers[i].trainable && start >= 0) {
-        ranges[2 * count] = start;
-        ranges[2 * count++ + 1] = at;
-        start = -1;
-      }
-    }
-    if (start >= 0) {
-      ranges[2 * count] = start;
-      ranges[2 * count++ + 1] = this.sectionFloats;
-    }
-    return count;
+  /** @internal How many parameter tensors (weights and biases) the model has. */
+  get tensorCount(): number {
+    return this.tensorStarts.length;
+  }
+
+  /** @internal The dense layer tensor t belongs to. */
+  tensorLayer(t: number): number {
+    return this.tensorLayers[t];
+  }
+
+  /** @internal Whether tensor t is a bias. */
+  tensorIsBias(t: number): boolean {
+    return this.tensorBias[t];
+  }
+
+  /** @internal Float offset of tensor t in the params section. */
+  tensorStart(t: number): number {
+    return this.tensorStarts[t];
+  }
+
+  /** @internal Where tensor t's span ends: the next tensor's start (padding included), or the section's end. */
+  tensorEnd(t: number): number {
+    return t + 1 < this.tensorStarts.length ? this.tensorStarts[t + 1] : this.sectionFloats;
   }
 
   /** @internal Adds `count` zeroed state slots for an optimizer; returns the first slot's index. */
@@ -512,6 +524,73 @@ export class Sequential {
     }
     this.phase = 'none';
     return result;
+  }
+
+  /** Freezes dense layers (all when no index is given): no gradients, no updates. Returns the model. */
+  freeze(...indices: number[]): this {
+    for (const i of this.layerIndices(indices, 'freeze')) this.layers[i].trainable = false;
+    return this;
+  }
+
+  /** Makes dense layers trainable again (all when no index is given). Returns the model. */
+  unfreeze(...indices: number[]): this {
+    for (const i of this.layerIndices(indices, 'unfreeze')) this.layers[i].trainable = true;
+    return this;
+  }
+
+  private layerIndices(indices: number[], what: string): number[] {
+    if (indices.length === 0) return this.layers.map((_, i) => i);
+    for (const i of indices) {
+      if (!Number.isInteger(i) || i < 0 || i >= this.layers.length) {
+        throw new SimdpropError('OPTION', `${what}: ${describe(i)} is not a dense layer index (0 to ${this.layers.length - 1})`);
+      }
+    }
+    return indices;
+  }
+
+  /**
+   * Each dense layer's values from the last forward (and backward), as zero-copy views of rows ×
+   * outputSize valid until the next forward: z (pre-activation), a (activation), output (after
+   * dropout, what the next layer reads) and, after backward, dz (the loss's gradient w.r.t. z).
+   */
+  inspect(): { layer: number; z: Float32Array; a: Float32Array; output: Float32Array; dz?: Float32Array }[] {
+    this.checkAlive();
+    if (this.phase === 'none') throw new SimdpropError('ORDER', 'inspect() needs a forward() first');
+    const f32 = this.backend.heap.f32;
+    const base = this.cell.block;
+    return this.layers.map((layer, i) => {
+      const n = this.batch * layer.outputSize;
+      const at = this.placements[i];
+      const view = (offset: number): Float32Array => f32.subarray((base + offset) >> 2, ((base + offset) >> 2) + n);
+      const last = i === this.layers.length - 1;
+      // dz sits in the layer's delta region, or for a linear last layer without dropout in the output gradient.
+      const dzAt = layer.activation === 'linear' && last && !(this.dropoutActive && at.dropped !== 0) ? this.outputGradAt : at.delta;
+      return {
+        layer: i, z: view(at.z), a: view(at.a), output: view(this.outputOf(i)),
+        ...(this.phase === 'backward' ? { dz: view(dzAt) } : {}),
+      };
+    });
+  }
+
+  /** A table of the layers, their shapes and parameter counts, and the memory the model holds. */
+  summary(): string {
+    this.checkAlive();
+    const rows: string[][] = [['#', 'layer', 'output', 'parameters', 'trainable']];
+    this.layers.forEach((layer, i) => {
+      const count = layer.weightCount + (layer.hasBias ? layer.outputSize : 0);
+      const name = `dense ${layer.inputSize}→${layer.outputSize} ${layer.activation}${layer.hasBias ? '' : ' (no bias)'}`;
+      rows.push([String(i), name, `[batch, ${layer.outputSize}]`, count.toLocaleString('en-US'), layer.trainable ? 'yes' : 'frozen']);
+      if (this.dropoutRates[i] > 0) rows.push(['', `dropout ${this.dropoutRates[i]}`, `[batch, ${layer.outputSize}]`, '0', '']);
+    });
+    const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
+    const line = (row: string[]): string => row.map((cell, c) => (c === 3 ? cell.padStart(widths[c]) : cell.padEnd(widths[c]))).join('  ').trimEnd();
+    const trainable = this.layers.reduce((sum, layer) => sum + (layer.trainable ? layer.weightCount + (layer.hasBias ? layer.outputSize : 0) : 0), 0);
+    return [
+      line(rows[0]), '-'.repeat(line(rows[0]).length), ...rows.slice(1).map(line), '',
+      `parameters: ${this.parameterCount.toLocaleString('en-US')} (${trainable.toLocaleString('en-US')} trainable)`,
+      `memory: ${this.blockBytes.toLocaleString('en-US')} bytes on ${this.backend.description} ` +
+      `(params, grads, ${this.stateSlots} optimizer state slot${this.stateSlots === 1 ? '' : 's'}, activations for ${this.capacity} rows)`,
+    ].join('\n');
   }
 
   /** Training mode: dropout on (PyTorch's model.train()). Returns the model. */

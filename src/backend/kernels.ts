@@ -72,6 +72,8 @@ export interface Kernels {
   /** y += a·x */
   axpy(y: number, x: number, n: number, a: number): void;
   copy(dst: number, src: number, n: number): void;
+  /** x = min(max(x, low), high); NaN stays NaN. */
+  clamp(x: number, n: number, low: number, high: number): void;
   /** out = a ⊙ b (out may be a or b). */
   mul(out: number, a: number, b: number, n: number): void;
 

@@ -3,7 +3,7 @@
 // gradient (expAvg) and of its square (expAvgSq).
 import type { Sequential } from '../sequential.js';
 import { SimdpropError, describe } from '../errors.js';
-import { Optimizer, checkNumber } from './optimizer.js';
+import { Optimizer, checkNumber, type ParamGroup } from './optimizer.js';
 
 export interface AdamOptions {
   /** Default 1e-3. */
@@ -19,6 +19,8 @@ export interface AdamOptions {
    * weightDecay·p to the gradient (default false; AdamW sets it).
    */
   decoupledWeightDecay?: boolean;
+  /** Per-layer or per-kind overrides of lr and weightDecay, e.g. [{ params: 'bias', weightDecay: 0 }]. */
+  groups?: ParamGroup[];
 }
 
 export class Adam extends Optimizer {
@@ -33,7 +35,7 @@ export class Adam extends Optimizer {
   private readonly beta2: number;
 
   constructor(model: Sequential, options: AdamOptions = {}) {
-    super(model, options.lr ?? 1e-3);
+    super(model, options.lr ?? 1e-3, options.groups);
     const betas = options.betas ?? [0.9, 0.999];
     if (!Array.isArray(betas) || betas.length !== 2) {
       throw new SimdpropError('OPTION', `betas must be an array [beta1, beta2], got ${describe(betas)}`);
@@ -51,15 +53,18 @@ export class Adam extends Optimizer {
   step(): void {
     const model = this.model;
     const kernels = model.backend.kernels;
-    const count = model.trainableRanges(this.ranges);
+    const count = this.fillSegments(this.weightDecay);
+    const segments = this.segments;
     const step = this.stepCount + 1;
     for (let r = 0; r < count; r++) {
-      const offset = this.ranges[2 * r] * 4;
-      const n = this.ranges[2 * r + 1] - this.ranges[2 * r];
+      const offset = segments[4 * r] * 4;
+      const n = segments[4 * r + 1] - segments[4 * r];
+      const lr = this.lr * segments[4 * r + 2];
+      const weightDecay = segments[4 * r + 3];
       kernels.adam_update(
         model.paramsPointer + offset, model.gradsPointer + offset,
         model.statePointer(this.expAvgSlot) + offset, model.statePointer(this.expAvgSlot + 1) + offset, n,
-        this.lr, this.beta1, this.beta2, this.eps, this.weightDecay, this.decoupledWeightDecay ? 1 : 0, step,
+        lr, this.beta1, this.beta2, this.eps, weightDecay, this.decoupledWeightDecay ? 1 : 0, step,
       );
     }
     this.stepCount = step;

@@ -26,3 +26,11 @@ export function clipGradNorm(model: Sequential, maxNorm: number, options: ClipNo
   if (scale < 1) kernels.scale(grads, model.sectionFloats, scale);
   return total;
 }
+
+/** Clamps every gradient to [−clipValue, clipValue] (PyTorch's clip_grad_value_): one pass over the block. */
+export function clipGradValue(model: Sequential, clipValue: number): void {
+  if (!(typeof clipValue === 'number' && clipValue > 0 && Number.isFinite(clipValue))) {
+    throw new SimdpropError('OPTION', `clipValue must be a positive finite number, got ${describe(clipValue)}`);
+  }
+  model.backend.kernels.clamp(model.gradsPointer, model.sectionFloats, -clipValue, clipValue);
+}

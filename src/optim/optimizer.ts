@@ -3,15 +3,86 @@
 import type { Sequential } from '../sequential.js';
 import { SimdpropError, describe } from '../errors.js';
 
+/**
+ * Different hyper-parameters for some tensors, like PyTorch's parameter groups: e.g.
+ * `{ params: 'bias', weightDecay: 0 }` (no decay on biases) or `{ layers: [0], lrScale: 0.1 }`.
+ * Later groups override earlier ones where they overlap.
+ */
+export interface ParamGroup {
+  /** Indices of the dense layers the group covers (default: all). */
+  layers?: number[];
+  /** Which tensors of those layers: 'weight' or 'bias' (default: both). */
+  params?: 'weight' | 'bias';
+  /** A factor on the optimizer's lr for these tensors (default 1), so schedules scale every group alike. */
+  lrScale?: number;
+  weightDecay?: number;
+}
+
+// Floats of one segment row: start, end, lr scale, weight decay.
+const SEGMENT = 4;
+
 export abstract class Optimizer {
   /** Steps taken so far. */
   stepCount = 0;
-  /** [start, end) float offsets of the trainable parts of the parameter block, filled each step. */
-  protected readonly ranges: Int32Array;
+  readonly groups: readonly ParamGroup[];
+  /**
+   * Rows of [start, end, lrScale, weightDecay]: the trainable parts of the parameter block in float
+   * offsets, adjacent tensors with equal settings merged, refilled each step (frozen layers may change).
+   */
+  protected readonly segments: Float64Array;
 
-  constructor(readonly model: Sequential, public lr: number) {
+  constructor(readonly model: Sequential, public lr: number, groups: ParamGroup[] = []) {
     checkNumber('lr', lr, 0, Infinity);
-    this.ranges = new Int32Array(2 * model.layers.length);
+    if (!Array.isArray(groups)) throw new SimdpropError('OPTION', `groups must be an array, got ${describe(groups)}`);
+    groups.forEach((group, g) => {
+      if (typeof group !== 'object' || group === null) throw new SimdpropError('OPTION', `groups[${g}] must be an object, got ${describe(group)}`);
+      group.layers?.forEach((layer, i) => {
+        if (!Number.isInteger(layer) || layer < 0 || layer >= model.layers.length) {
+          throw new SimdpropError('OPTION', `groups[${g}].layers[${i}] is ${describe(layer)}: the model has dense layers 0 to ${model.layers.length - 1}`);
+        }
+      });
+      if (group.params !== undefined && group.params !== 'weight' && group.params !== 'bias') {
+        throw new SimdpropError('OPTION', `groups[${g}].params must be 'weight' or 'bias', got ${describe(group.params)}`);
+      }
+      if (group.lrScale !== undefined) checkNumber(`groups[${g}].lrScale`, group.lrScale, 0, Infinity);
+      if (group.weightDecay !== undefined) checkNumber(`groups[${g}].weightDecay`, group.weightDecay, 0, Infinity);
+    });
+    this.groups = groups.map((group) => ({ ...group }));
+    this.segments = new Float64Array(SEGMENT * 2 * model.layers.length);
+  }
+
+  /** Fills `segments` for this step (weightDecay: the optimizer's own); returns how many rows. */
+  protected fillSegments(weightDecay: number): number {
+    const segments = this.segments;
+    const layers = this.model.layers;
+    let count = 0;
+    for (let t = 0; t < this.model.tensorCount; t++) {
+      const layer = this.model.tensorLayer(t);
+      if (!layers[layer].trainable) continue;
+      const kind = this.model.tensorIsBias(t) ? 'bias' : 'weight';
+      let lrScale = 1;
+      let decay = weightDecay;
+      for (let g = 0; g < this.groups.length; g++) {
+        const group = this.groups[g];
+        if (group.params !== undefined && group.params !== kind) continue;
+        if (group.layers !== undefined && !group.layers.includes(layer)) continue;
+        if (group.lrScale !== undefined) lrScale = group.lrScale;
+        if (group.weightDecay !== undefined) decay = group.weightDecay;
+      }
+      const start = this.model.tensorStart(t);
+      const end = this.model.tensorEnd(t);
+      const last = SEGMENT * (count - 1);
+      if (count > 0 && segments[last + 1] === start && segments[last + 2] === lrScale && segments[last + 3] === decay) {
+        segments[last + 1] = end;
+        continue;
+      }
+      const row = SEGMENT * count++;
+      segments[row] = start;
+      segments[row + 1] = end;
+      segments[row + 2] = lrScale;
+      segments[row + 3] = decay;
+    }
+    return count;
   }
 
   /** Sets the model's parameter gradients to zero (they accumulate across backward() calls). */

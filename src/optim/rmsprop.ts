@@ -1,7 +1,7 @@
 // RMSprop with PyTorch's semantics: optional L2 weight decay, momentum and the centered variant. State
 // slots: the square average always, the gradient average when centered, the momentum buffer when momentum > 0.
 import type { Sequential } from '../sequential.js';
-import { Optimizer, checkNumber } from './optimizer.js';
+import { Optimizer, checkNumber, type ParamGroup } from './optimizer.js';
 
 export interface RMSpropOptions {
   /** Default 1e-2. */
@@ -16,6 +16,8 @@ export interface RMSpropOptions {
   momentum?: number;
   /** Normalize by an estimate of the gradient's variance, √(E[g²] − E[g]²), instead of √E[g²] (default false). */
   centered?: boolean;
+  /** Per-layer or per-kind overrides of lr and weightDecay, e.g. [{ params: 'bias', weightDecay: 0 }]. */
+  groups?: ParamGroup[];
 }
 
 export class RMSprop extends Optimizer {
@@ -29,7 +31,7 @@ export class RMSprop extends Optimizer {
   private readonly momentumBufferSlot: number;
 
   constructor(model: Sequential, options: RMSpropOptions = {}) {
-    super(model, options.lr ?? 1e-2);
+    super(model, options.lr ?? 1e-2, options.groups);
     this.alpha = checkNumber('alpha', options.alpha ?? 0.99, 0, 1);
     this.eps = checkNumber('eps', options.eps ?? 1e-8, 0, Infinity);
     this.weightDecay = checkNumber('weightDecay', options.weightDecay ?? 0, 0, Infinity);
@@ -44,16 +46,19 @@ export class RMSprop extends Optimizer {
   step(): void {
     const model = this.model;
     const kernels = model.backend.kernels;
-    const count = model.trainableRanges(this.ranges);
+    const count = this.fillSegments(this.weightDecay);
+    const segments = this.segments;
     for (let r = 0; r < count; r++) {
-      const offset = this.ranges[2 * r] * 4;
-      const n = this.ranges[2 * r + 1] - this.ranges[2 * r];
+      const offset = segments[4 * r] * 4;
+      const n = segments[4 * r + 1] - segments[4 * r];
+      const lr = this.lr * segments[4 * r + 2];
+      const weightDecay = segments[4 * r + 3];
       const gradAvg = this.gradAvgSlot >= 0 ? model.statePointer(this.gradAvgSlot) + offset : 0;
       const momentumBuffer = this.momentumBufferSlot >= 0 ? model.statePointer(this.momentumBufferSlot) + offset : 0;
       kernels.rmsprop_update(
         model.paramsPointer + offset, model.gradsPointer + offset, model.statePointer(this.squareAvgSlot) + offset,
         gradAvg, momentumBuffer, n,
-        this.lr, this.alpha, this.eps, this.weightDecay, this.momentum, this.centered ? 1 : 0,
+        lr, this.alpha, this.eps, weightDecay, this.momentum, this.centered ? 1 : 0,
       );
     }
     this.stepCount++;

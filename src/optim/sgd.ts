@@ -1,7 +1,7 @@
 // Stochastic gradient descent with PyTorch's semantics for momentum, dampening, Nesterov and weight decay.
 import type { Sequential } from '../sequential.js';
 import { SimdpropError } from '../errors.js';
-import { Optimizer, checkNumber } from './optimizer.js';
+import { Optimizer, checkNumber, type ParamGroup } from './optimizer.js';
 
 export interface SGDOptions {
   lr: number;
@@ -9,6 +9,8 @@ export interface SGDOptions {
   dampening?: number;
   nesterov?: boolean;
   weightDecay?: number;
+  /** Per-layer or per-kind overrides of lr and weightDecay, e.g. [{ params: 'bias', weightDecay: 0 }]. */
+  groups?: ParamGroup[];
 }
 
 export class SGD extends Optimizer {
@@ -19,7 +21,7 @@ export class SGD extends Optimizer {
   private readonly velocitySlot: number;
 
   constructor(model: Sequential, options: SGDOptions) {
-    super(model, options?.lr);
+    super(model, options?.lr, options?.groups);
     this.momentum = checkNumber('momentum', options.momentum ?? 0, 0, Infinity);
     this.dampening = checkNumber('dampening', options.dampening ?? 0, 0, Infinity);
     this.weightDecay = checkNumber('weightDecay', options.weightDecay ?? 0, 0, Infinity);
@@ -34,14 +36,17 @@ export class SGD extends Optimizer {
   step(): void {
     const model = this.model;
     const kernels = model.backend.kernels;
-    const count = model.trainableRanges(this.ranges);
+    const count = this.fillSegments(this.weightDecay);
+    const segments = this.segments;
     for (let r = 0; r < count; r++) {
-      const offset = this.ranges[2 * r] * 4;
-      const n = this.ranges[2 * r + 1] - this.ranges[2 * r];
+      const offset = segments[4 * r] * 4;
+      const n = segments[4 * r + 1] - segments[4 * r];
+      const lr = this.lr * segments[4 * r + 2];
+      const weightDecay = segments[4 * r + 3];
       const velocity = this.velocitySlot >= 0 ? model.statePointer(this.velocitySlot) + offset : 0;
       kernels.sgd_update(
         model.paramsPointer + offset, model.gradsPointer + offset, velocity, n,
-        this.lr, this.momentum, this.dampening, this.nesterov ? 1 : 0, this.weightDecay, this.stepCount === 0 ? 1 : 0,
+        lr, this.momentum, this.dampening, this.nesterov ? 1 : 0, weightDecay, this.stepCount === 0 ? 1 : 0,
       );
     }
     this.stepCount++;

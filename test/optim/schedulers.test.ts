@@ -1,7 +1,7 @@
 // Learning-rate schedules against PyTorch's closed forms, and gradient-norm clipping.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { dense, init, Sequential, SGD, SimdpropError } from '../../src/index.js';
-import { clipGradNorm } from '../../src/optim/clip.js';
+import { clipGradNorm, clipGradValue } from '../../src/optim/clip.js';
 import { CosineAnnealingLR, ExponentialLR, MultiStepLR, ReduceLROnPlateau, StepLR } from '../../src/optim/schedulers.js';
 import { BACKENDS, normalMatrix } from '../model/setup.js';
 
@@ -131,6 +131,16 @@ describe.each(BACKENDS)('clipGradNorm on the %s backend', (backend) => {
     model.namedParameters().forEach((p, i) => expect(p.grad).toEqual(grads[i]));
     expect(clipGradNorm(model, 1)).toBeNaN();
     expect(() => clipGradNorm(model, 0)).toThrow(/maxNorm must be a positive finite number/);
+    model.dispose();
+  });
+
+  it('clipGradValue clamps each gradient to ±value', () => {
+    const model = withGradients();
+    const grads = model.namedParameters().map((p) => p.grad.slice());
+    const limit = Math.max(...grads.flatMap((g) => Array.from(g, Math.abs))) / 3;
+    clipGradValue(model, limit);
+    model.namedParameters().forEach((p, i) => p.grad.forEach((g, j) => expect(g).toBe(Math.max(-Math.fround(limit), Math.min(Math.fround(limit), grads[i][j])))));
+    expect(() => clipGradValue(model, -1)).toThrow(/clipValue must be a positive finite number/);
     model.dispose();
   });
 });

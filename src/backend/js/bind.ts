@@ -5,7 +5,7 @@ import type { Kernels } from '../kernels.js';
 import type { Floats } from './floats.js';
 import { adam_update } from './adam.js';
 import { bce, bce_with_logits } from './bce.js';
-import { axpy, copy, fill, scale } from './elementwise.js';
+import { axpy, clamp, copy, fill, scale } from './elementwise.js';
 import { dropout_mask, mul } from './dropout.js';
 import { gelu_backward, gelu_forward } from './gelu.js';
 import { gemm_nn, gemm_nt, gemm_tn } from './gemm.js';
@@ -69,6 +69,7 @@ export function bindTwins(floats: () => Floats, ints: () => Int32Array): Kernels
     axpy: (y, x, n, a) => axpy(floats(), at(y), at(x), n, a),
     copy: (dst, src, n) => copy(floats(), at(dst), at(src), n),
     mul: (out, a, b, n) => mul(floats(), at(out), at(a), at(b), n),
+    clamp: (x, n, low, high) => clamp(floats(), at(x), n, low, high),
     dropout_mask: (mask, n, rate, seed, stream) => dropout_mask(floats(), at(mask), n, rate, seed, stream),
 
     sgd_update: (params, grads, velocity, n, lr, momentum, dampening, nesterov, weightDecay, firstStep) =>

@@ -19,3 +19,13 @@ export function axpy(m: Floats, y: number, x: number, n: number, a: number): voi
 export function copy(m: Floats, dst: number, src: number, n: number): void {
   m.copyWithin(dst, src, src + n);
 }
+
+/** x = min(max(x, low), high); NaN stays NaN.  "=" */
+export function clamp(m: Floats, x: number, n: number, low: number, high: number): void {
+  const lo = Math.fround(low);
+  const hi = Math.fround(high);
+  for (let i = 0; i < n; i++) {
+    const value = m[x + i];
+    m[x + i] = value < lo ? lo : value > hi ? hi : value;
+  }
+}

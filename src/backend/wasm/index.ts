@@ -32,7 +32,7 @@ export const KERNEL_NAMES: readonly KernelName[] = [
   'softmax_cross_entropy_labels', 'softmax_cross_entropy_targets',
   'bce', 'bce_with_logits', 'mse', 'huber',
   'bias_grad', 'sum_squares', 'count_nonfinite',
-  'fill', 'scale', 'axpy', 'copy', 'mul', 'dropout_mask', 'sgd_update', 'adam_update', 'rmsprop_update',
+  'fill', 'scale', 'axpy', 'copy', 'mul', 'clamp', 'dropout_mask', 'sgd_update', 'adam_update', 'rmsprop_update',
 ];
 
 /** A tiny module using one SIMD instruction: validates only where WebAssembly SIMD is supported. */
