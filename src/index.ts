@@ -20,7 +20,7 @@ export type { Matrix, Targets } from './data.js';
 export { linearlySeparable, noisyPrototypes } from './datasets.js';
 export { StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, ReduceLROnPlateau, LRScheduler, type CosineOptions, type PlateauOptions } from './optim/schedulers.js';
 export { clipGradNorm, clipGradValue, type ClipNormOptions } from './optim/clip.js';
-export type { LoadOptions } from './io/model-file.js';
+export type { LoadOptions, SaveOptions } from './io/model-file.js';
 export { VERSION } from './version.js';
 export { saveModelFile, loadModelFile } from './io/node.js';
 export { Dropout, dropout } from './layers/dropout.js';

@@ -17,7 +17,7 @@ import { Rng } from './rng.js';
 import { evaluate, fit, type EvaluateOptions, type FitOptions, type History } from './fit.js';
 import { clipGradNorm } from './optim/clip.js';
 import type { EpochLogs } from './train/callbacks.js';
-import { loadModel, saveModel, type LoadOptions } from './io/model-file.js';
+import { loadModel, saveModel, type LoadOptions, type SaveOptions } from './io/model-file.js';
 import type { Optimizer } from './optim/optimizer.js';
 
 export interface SequentialOptions {
@@ -721,11 +721,11 @@ export class Sequential {
   /**
    * The model as safetensors bytes: tensors named and laid out like the equivalent PyTorch
    * nn.Sequential's state_dict ("0.weight" [out, in], "0.bias"), the architecture and simdprop's
-   * version in the header's __metadata__.
+   * version in the header's __metadata__; with { optimizer }, its state too (see Optimizer.loadState).
    */
-  save(): Uint8Array {
+  save(options?: SaveOptions): Uint8Array {
     this.checkAlive();
-    return saveModel(this);
+    return saveModel(this, options);
   }
 
   /**

@@ -7,6 +7,7 @@ import { SimdpropError } from '../errors.js';
 import { Dense } from '../layers/dense.js';
 import { Dropout } from '../layers/dropout.js';
 import { Sequential } from '../sequential.js';
+import type { Optimizer } from '../optim/optimizer.js';
 import { VERSION } from '../version.js';
 import { parseSafetensors, readTensor, writeSafetensors, type TensorEntry } from './safetensors.js';
 
@@ -48,11 +49,20 @@ export function torchDescription(layers: readonly Dense[], dropoutRates: readonl
   return `nn.Sequential(${modules.join(', ')})`;
 }
 
-export function saveModel(model: Sequential): Uint8Array {
-  const architecture: LayerRecord[] = model.layers.map((layer, i) => ({
+export interface SaveOptions {
+  /** Also save this optimizer's state (moments, step count, lr), for optimizer.loadState() to resume exactly. */
+  optimizer?: Optimizer;
+}
+
+function describeArchitecture(model: Sequential): LayerRecord[] {
+  return model.layers.map((layer, i) => ({
     inputSize: layer.inputSize, outputSize: layer.outputSize, activation: layer.activation,
     bias: layer.hasBias, negativeSlope: layer.negativeSlope, dropout: model.dropoutRates[i],
   }));
+}
+
+export function saveModel(model: Sequential, options: SaveOptions = {}): Uint8Array {
+  const architecture = describeArchitecture(model);
   const indices = torchModuleIndices(architecture);
   const parameters = model.namedParameters();
   const tensors: [string, TensorEntry][] = [];
@@ -67,9 +77,16 @@ export function saveModel(model: Sequential): Uint8Array {
     tensors.push([`${indices[i]}.weight`, { dtype: 'F32', shape: [layer.outputSize, layer.inputSize], data: transposed }]);
     if (layer.hasBias) tensors.push([`${indices[i]}.bias`, { dtype: 'F32', shape: [layer.outputSize], data: parameters[p++].value.slice() }]);
   });
-  return writeSafetensors(tensors, {
+  const metadata: Record<string, string> = {
     format: 'simdprop', version: VERSION, architecture: JSON.stringify(architecture), pytorch: torchDescription(model.layers, model.dropoutRates),
-  });
+  };
+  if (options.optimizer) {
+    if (options.optimizer.model !== model) throw new SimdpropError('OPTION', 'save({ optimizer }) takes an optimizer made for this model');
+    const state = options.optimizer.stateForSaving();
+    metadata.optimizer = JSON.stringify(state.metadata);
+    state.slots.forEach((slot, i) => tensors.push([`optimizer.slot${i}`, { dtype: 'F32', shape: [slot.length], data: slot }]));
+  }
+  return writeSafetensors(tensors, metadata);
 }
 
 export interface LoadOptions {
@@ -147,7 +164,7 @@ export function loadModel(bytes: Uint8Array, options: LoadOptions = {}): Sequent
     bias: record.bias ? readTensor(file, `${indices[i]}.bias`, [record.outputSize]) : undefined,
   }));
   const known = new Set(records.flatMap((record, i) => (record.bias ? [`${indices[i]}.weight`, `${indices[i]}.bias`] : [`${indices[i]}.weight`])));
-  const unknown = [...file.tensors.keys()].filter((name) => !known.has(name));
+  const unknown = [...file.tensors.keys()].filter((name) => !known.has(name) && !name.startsWith('optimizer.'));
   if (unknown.length > 0) throw new SimdpropError('FILE', `the file has tensors this architecture does not use: ${unknown.join(', ')}`);
   const layers = records.flatMap((record) => [
     new Dense(record.inputSize, record.outputSize, record.activation, { bias: record.bias, negativeSlope: record.negativeSlope }),
@@ -165,4 +182,25 @@ export function loadModel(bytes: Uint8Array, options: LoadOptions = {}): Sequent
     if (record.bias) parameters[p++].value.set(values[i].bias!);
   });
   return model;
+}
+
+/** The optimizer state in a model file: its settings and slots, each checked against the model's block. */
+export function readOptimizerState(bytes: Uint8Array, model: Sequential): { kind: string; stepCount: number; lr: number; slots: Float32Array[] } {
+  const file = parseSafetensors(bytes);
+  if (file.metadata.optimizer === undefined) throw new SimdpropError('FILE', 'the file holds no optimizer state: save it with model.save({ optimizer })');
+  if (file.metadata.architecture !== JSON.stringify(describeArchitecture(model))) {
+    throw new SimdpropError('FILE', `the file's optimizer state is for another architecture (${file.metadata.pytorch ?? 'unknown'}), not this model's`);
+  }
+  let saved: { kind?: unknown; stepCount?: unknown; lr?: unknown; slots?: unknown };
+  try {
+    saved = JSON.parse(file.metadata.optimizer);
+  } catch {
+    throw new SimdpropError('FILE', 'the file\'s optimizer metadata is not JSON');
+  }
+  const { kind, stepCount, lr, slots } = saved;
+  if (typeof kind !== 'string' || !Number.isInteger(stepCount) || typeof lr !== 'number' || !Number.isInteger(slots)) {
+    throw new SimdpropError('FILE', `the file's optimizer metadata is incomplete: ${file.metadata.optimizer}`);
+  }
+  const values = Array.from({ length: slots as number }, (_, i) => readTensor(file, `optimizer.slot${i}`, [model.sectionFloats]));
+  return { kind, stepCount: stepCount as number, lr, slots: values };
 }

@@ -46,7 +46,7 @@ export class Adam extends Optimizer {
     this.eps = checkNumber('eps', options.eps ?? 1e-8, 0, Infinity);
     this.weightDecay = checkNumber('weightDecay', options.weightDecay ?? 0, 0, Infinity);
     this.decoupledWeightDecay = options.decoupledWeightDecay ?? false;
-    this.expAvgSlot = model.reserveStateSlots(2);
+    this.expAvgSlot = this.reserveSlots(2);
   }
 
   /** One update of every trainable parameter; frozen layers are left exactly as they are. */

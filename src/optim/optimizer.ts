@@ -2,6 +2,7 @@
 // in slots laid out like the params, so a step is one kernel call over the whole parameter block.
 import type { Sequential } from '../sequential.js';
 import { SimdpropError, describe } from '../errors.js';
+import { readOptimizerState } from '../io/model-file.js';
 
 /**
  * Different hyper-parameters for some tensors, like PyTorch's parameter groups: e.g.
@@ -83,6 +84,42 @@ export abstract class Optimizer {
       segments[row + 3] = decay;
     }
     return count;
+  }
+
+  /** The model's state slots this optimizer keeps (moments, velocities …), in the order it reserved them. */
+  private readonly slots: number[] = [];
+
+  /** Reserves `count` zeroed state slots in the model's block; returns the first one's index. */
+  protected reserveSlots(count: number): number {
+    const first = this.model.reserveStateSlots(count);
+    for (let i = 0; i < count; i++) this.slots.push(first + i);
+    return first;
+  }
+
+  /** @internal The optimizer's state for model.save({ optimizer }): settings, and each slot's floats. */
+  stateForSaving(): { metadata: Record<string, unknown>; slots: Float32Array[] } {
+    const { model } = this;
+    const f32 = model.backend.heap.f32;
+    const slots = this.slots.map((slot) => f32.slice(model.statePointer(slot) >> 2, (model.statePointer(slot) >> 2) + model.sectionFloats));
+    return { metadata: { kind: this.constructor.name, stepCount: this.stepCount, lr: this.lr, slots: slots.length }, slots };
+  }
+
+  /**
+   * Restores state saved with model.save({ optimizer }) into this optimizer, which must be of the same
+   * kind, made for a model of the same architecture: training then continues exactly where it stopped.
+   */
+  loadState(bytes: Uint8Array): void {
+    const saved = readOptimizerState(bytes, this.model);
+    if (saved.kind !== this.constructor.name) {
+      throw new SimdpropError('FILE', `the file holds the state of a ${saved.kind}, not of a ${this.constructor.name}`);
+    }
+    if (saved.slots.length !== this.slots.length) {
+      throw new SimdpropError('FILE', `the file holds ${saved.slots.length} state slots, this ${this.constructor.name} keeps ${this.slots.length}: its options differ (momentum, centered …)`);
+    }
+    const { model } = this;
+    this.slots.forEach((slot, i) => model.backend.heap.f32.set(saved.slots[i], model.statePointer(slot) >> 2));
+    this.stepCount = saved.stepCount;
+    this.lr = saved.lr;
   }
 
   /** Sets the model's parameter gradients to zero (they accumulate across backward() calls). */

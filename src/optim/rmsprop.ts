@@ -37,9 +37,9 @@ export class RMSprop extends Optimizer {
     this.weightDecay = checkNumber('weightDecay', options.weightDecay ?? 0, 0, Infinity);
     this.momentum = checkNumber('momentum', options.momentum ?? 0, 0, Infinity);
     this.centered = options.centered ?? false;
-    this.squareAvgSlot = model.reserveStateSlots(1);
-    this.gradAvgSlot = this.centered ? model.reserveStateSlots(1) : -1;
-    this.momentumBufferSlot = this.momentum > 0 ? model.reserveStateSlots(1) : -1;
+    this.squareAvgSlot = this.reserveSlots(1);
+    this.gradAvgSlot = this.centered ? this.reserveSlots(1) : -1;
+    this.momentumBufferSlot = this.momentum > 0 ? this.reserveSlots(1) : -1;
   }
 
   /** One update of every trainable parameter; frozen layers are left exactly as they are. */

@@ -29,7 +29,7 @@ export class SGD extends Optimizer {
     if (this.nesterov && (this.momentum === 0 || this.dampening !== 0)) {
       throw new SimdpropError('OPTION', 'nesterov needs momentum > 0 and dampening 0 (as in PyTorch)');
     }
-    this.velocitySlot = this.momentum !== 0 ? model.reserveStateSlots(1) : -1;
+    this.velocitySlot = this.momentum !== 0 ? this.reserveSlots(1) : -1;
   }
 
   /** One update of every trainable parameter; frozen layers are left exactly as they are. */

@@ -2,7 +2,7 @@
 // files written elsewhere, and every kind of bad file failing with a named error before anything is made.
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { dense, getBackend, init, Sequential, SimdpropError } from '../../src/index.js';
+import { Adam, dense, getBackend, init, RMSprop, Sequential, SGD, SimdpropError } from '../../src/index.js';
 import { parseSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
 import { VERSION } from '../../src/version.js';
 import { BACKENDS, normalMatrix, sameBits } from '../model/setup.js';
@@ -145,4 +145,45 @@ it('saveModelFile and loadModelFile round-trip through the file system', async (
   } finally {
     await rm(folder, { recursive: true });
   }
+});
+
+describe.each(BACKENDS)('resuming from a file with optimizer state on the %s backend', (backend) => {
+  const steps = (model: Sequential, optimizer: { step(): void } & Parameters<Sequential['trainStep']>[2]['optimizer'], from: number, to: number): void => {
+    for (let step = from; step < to; step++) {
+      model.trainStep(normalMatrix(8, 5, step), normalMatrix(8, 2, 100 + step), { loss: 'mse', optimizer });
+    }
+  };
+
+  it.each([
+    ['Adam', (m: Sequential) => new Adam(m, { lr: 0.01, weightDecay: 1e-3 })],
+    ['SGD with momentum', (m: Sequential) => new SGD(m, { lr: 0.05, momentum: 0.9, nesterov: true })],
+    ['RMSprop, centered with momentum', (m: Sequential) => new RMSprop(m, { lr: 0.01, centered: true, momentum: 0.5 })],
+  ])('%s: save after 5 steps, load, 5 more = 10 steps straight, bit for bit', (_name, make) => {
+    const straight = new Sequential([dense(5, 6, 'tanh'), dense(6, 2)], { seed: 3, backend });
+    steps(straight, make(straight), 0, 10);
+
+    const first = new Sequential([dense(5, 6, 'tanh'), dense(6, 2)], { seed: 3, backend });
+    const firstOptimizer = make(first);
+    steps(first, firstOptimizer, 0, 5);
+    const bytes = first.save({ optimizer: firstOptimizer });
+    const resumed = Sequential.load(bytes, { backend });
+    const resumedOptimizer = make(resumed);
+    resumedOptimizer.loadState(bytes);
+    expect(resumedOptimizer.stepCount).toBe(5);
+    steps(resumed, resumedOptimizer, 5, 10);
+    resumed.namedParameters().forEach((p, i) => expect(sameBits(p.value, straight.namedParameters()[i].value)).toBe(true));
+    [straight, first, resumed].forEach((m) => m.dispose());
+  });
+
+  it('refuses state of another kind or shape', () => {
+    const model = new Sequential([dense(5, 2)], { seed: 1, backend });
+    const adam = new Adam(model);
+    const bytes = model.save({ optimizer: adam });
+    expect(() => new SGD(model, { lr: 0.1, momentum: 0.9 }).loadState(bytes)).toThrow(/state of a Adam, not of a SGD/);
+    expect(() => new Adam(model).loadState(model.save())).toThrow(/holds no optimizer state/);
+    const other = new Sequential([dense(5, 3)], { seed: 1, backend });
+    expect(() => new Adam(other).loadState(bytes)).toThrow(/for another architecture \(nn\.Sequential\(nn\.Linear\(5, 2\)\)\)/);
+    model.dispose();
+    other.dispose();
+  });
 });
