@@ -109,6 +109,23 @@ describe.each(BACKENDS)('fit on the %s backend', (backend) => {
       callbacks: [modelCheckpoint({ save: (bytes, epoch) => void (Sequential.load(bytes, { backend }).dispose(), saved.push(epoch)) })],
     });
     expect(saved).toEqual([0, 1, 2, 3, 4, 5]);
+    // In Node, to files: only the epochs that improved the loss, each loadable.
+    const { mkdtemp, readdir, readFile, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const folder = await mkdtemp(join(tmpdir(), 'simdprop-checkpoints-'));
+    try {
+      const history = await model.fit(x, y, {
+        epochs: 4, batchSize: 50, loss: 'bce', optimizer: new SGD(model, { lr: 0.5 }),
+        callbacks: [modelCheckpoint({ path: join(folder, 'model-{epoch}.safetensors'), monitor: 'loss', saveBestOnly: true })],
+      });
+      const files = (await readdir(folder)).sort();
+      const improving = history.loss.flatMap((loss, i) => (history.loss.slice(0, i).every((earlier) => loss < earlier) ? [`model-${i + 1}.safetensors`] : []));
+      expect(files).toEqual(improving.sort());
+      Sequential.load(await readFile(join(folder, files[0])), { backend }).dispose();
+    } finally {
+      await rm(folder, { recursive: true });
+    }
     model.dispose();
   });
 
