@@ -49,25 +49,13 @@ export class Adam extends Optimizer {
     this.expAvgSlot = this.reserveSlots(2);
   }
 
-  /** One update of every trainable parameter; frozen layers are left exactly as they are. */
-  step(): void {
+  protected update(offset: number, n: number, lr: number, weightDecay: number, step: number): void {
     const model = this.model;
-    const kernels = model.backend.kernels;
-    const count = this.fillSegments(this.weightDecay);
-    const segments = this.segments;
-    const step = this.stepCount + 1;
-    for (let r = 0; r < count; r++) {
-      const offset = segments[4 * r] * 4;
-      const n = segments[4 * r + 1] - segments[4 * r];
-      const lr = this.lr * segments[4 * r + 2];
-      const weightDecay = segments[4 * r + 3];
-      kernels.adam_update(
-        model.paramsPointer + offset, model.gradsPointer + offset,
-        model.statePointer(this.expAvgSlot) + offset, model.statePointer(this.expAvgSlot + 1) + offset, n,
-        lr, this.beta1, this.beta2, this.eps, weightDecay, this.decoupledWeightDecay ? 1 : 0, step,
-      );
-    }
-    this.stepCount = step;
+    model.backend.kernels.adam_update(
+      model.paramsPointer + offset, model.gradsPointer + offset,
+      model.statePointer(this.expAvgSlot) + offset, model.statePointer(this.expAvgSlot + 1) + offset, n,
+      lr, this.beta1, this.beta2, this.eps, weightDecay, this.decoupledWeightDecay ? 1 : 0, step,
+    );
   }
 }
 

@@ -127,8 +127,26 @@ export abstract class Optimizer {
     this.model.zeroGrad();
   }
 
-  /** Updates every trainable parameter from its gradient. */
-  abstract step(): void;
+  /** The optimizer's own weight decay (groups may override it). */
+  abstract readonly weightDecay: number;
+
+  /** Updates every trainable parameter from its gradient; frozen layers are left exactly as they are. */
+  step(): void {
+    const count = this.fillSegments(this.weightDecay);
+    const segments = this.segments;
+    const step = this.stepCount + 1;
+    for (let row = 0; row < count * SEGMENT; row += SEGMENT) {
+      const start = segments[row];
+      this.update(start * 4, segments[row + 1] - start, this.lr * segments[row + 2], segments[row + 3], step);
+    }
+    this.stepCount = step;
+  }
+
+  /**
+   * Updates n parameters from byte `offset` of the params section (the grads and every state slot at
+   * the same offset of theirs) with the segment's lr and weight decay; `step` counts from 1.
+   */
+  protected abstract update(offset: number, n: number, lr: number, weightDecay: number, step: number): void;
 }
 
 /** Throws an OPTION error unless value is a finite number in [min, max). */

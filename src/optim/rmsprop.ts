@@ -42,25 +42,14 @@ export class RMSprop extends Optimizer {
     this.momentumBufferSlot = this.momentum > 0 ? this.reserveSlots(1) : -1;
   }
 
-  /** One update of every trainable parameter; frozen layers are left exactly as they are. */
-  step(): void {
+  protected update(offset: number, n: number, lr: number, weightDecay: number): void {
     const model = this.model;
-    const kernels = model.backend.kernels;
-    const count = this.fillSegments(this.weightDecay);
-    const segments = this.segments;
-    for (let r = 0; r < count; r++) {
-      const offset = segments[4 * r] * 4;
-      const n = segments[4 * r + 1] - segments[4 * r];
-      const lr = this.lr * segments[4 * r + 2];
-      const weightDecay = segments[4 * r + 3];
-      const gradAvg = this.gradAvgSlot >= 0 ? model.statePointer(this.gradAvgSlot) + offset : 0;
-      const momentumBuffer = this.momentumBufferSlot >= 0 ? model.statePointer(this.momentumBufferSlot) + offset : 0;
-      kernels.rmsprop_update(
-        model.paramsPointer + offset, model.gradsPointer + offset, model.statePointer(this.squareAvgSlot) + offset,
-        gradAvg, momentumBuffer, n,
-        lr, this.alpha, this.eps, weightDecay, this.momentum, this.centered ? 1 : 0,
-      );
-    }
-    this.stepCount++;
+    const gradAvg = this.gradAvgSlot >= 0 ? model.statePointer(this.gradAvgSlot) + offset : 0;
+    const momentumBuffer = this.momentumBufferSlot >= 0 ? model.statePointer(this.momentumBufferSlot) + offset : 0;
+    model.backend.kernels.rmsprop_update(
+      model.paramsPointer + offset, model.gradsPointer + offset, model.statePointer(this.squareAvgSlot) + offset,
+      gradAvg, momentumBuffer, n,
+      lr, this.alpha, this.eps, weightDecay, this.momentum, this.centered ? 1 : 0,
+    );
   }
 }

@@ -32,23 +32,12 @@ export class SGD extends Optimizer {
     this.velocitySlot = this.momentum !== 0 ? this.reserveSlots(1) : -1;
   }
 
-  /** One update of every trainable parameter; frozen layers are left exactly as they are. */
-  step(): void {
+  protected update(offset: number, n: number, lr: number, weightDecay: number, step: number): void {
     const model = this.model;
-    const kernels = model.backend.kernels;
-    const count = this.fillSegments(this.weightDecay);
-    const segments = this.segments;
-    for (let r = 0; r < count; r++) {
-      const offset = segments[4 * r] * 4;
-      const n = segments[4 * r + 1] - segments[4 * r];
-      const lr = this.lr * segments[4 * r + 2];
-      const weightDecay = segments[4 * r + 3];
-      const velocity = this.velocitySlot >= 0 ? model.statePointer(this.velocitySlot) + offset : 0;
-      kernels.sgd_update(
-        model.paramsPointer + offset, model.gradsPointer + offset, velocity, n,
-        lr, this.momentum, this.dampening, this.nesterov ? 1 : 0, weightDecay, this.stepCount === 0 ? 1 : 0,
-      );
-    }
-    this.stepCount++;
+    const velocity = this.velocitySlot >= 0 ? model.statePointer(this.velocitySlot) + offset : 0;
+    model.backend.kernels.sgd_update(
+      model.paramsPointer + offset, model.gradsPointer + offset, velocity, n,
+      lr, this.momentum, this.dampening, this.nesterov ? 1 : 0, weightDecay, step === 1 ? 1 : 0,
+    );
   }
 }
