@@ -1,11 +1,23 @@
-// simdprop benchmark: the wasm and js backends side by side in one process, on one thread — GEMM
-// kernels called directly, then trainStep throughput. `--quick` for a smoke run, `--json` for JSON lines.
+// simdprop benchmark: simdprop's wasm backend against its js twin, a plain hand-written JS baseline,
+// tfjs-cpu and tfjs-wasm, in one process on one thread — GEMM in the three layouts of a dense layer,
+// then training throughput — with the measured SIMD ceiling. `--quick` for a smoke run, `--json` for JSON lines.
 import os from 'node:os';
-import { getBackend, init, type BackendName } from '../src/index.js';
-import { AGREEMENT, GEMM_KERNELS, checkAgreement, gemmFlops, timeGemm } from './gemm.js';
-import type { Budget } from './measure.js';
-import { jsonLines, milliseconds, perSecond, table, type Measured, type Row } from './report.js';
-import { CLASSIFIERS, TOY_STEPS, timeClassifier, timeToy } from './training.js';
+import { Rng, getBackend, init } from '../src/index.js';
+import { CEILING_OPS, CEILING_SHAPES, RELAXED_UNAVAILABLE, compileCeilings, loadCeiling, type CeilingShape } from './ceiling.js';
+import {
+  AGREEMENT, GEMM_KERNELS, GEMM_PRODUCTS, checkAgreement, gemmFlops, gemmValues, preparePlain, prepareSimdprop,
+  type GemmKernel, type GemmValues, type PreparedGemm,
+} from './gemm.js';
+import { median, timeCall, type Budget } from './measure.js';
+import { loadTfjs, prepareTfjsGemm, tfjsTrainer, useTfjsBackend, type TfjsPeer } from './peers/tfjs.js';
+import {
+  BACKENDS, PEERS, ceilingJsonLine, formatValue, jsonLines, milliseconds, perSecond, table,
+  type BackendId, type Measured, type Row,
+} from './report.js';
+import {
+  TOY_STEPS, TRAINING_WORKLOADS, checkLearns, plainTrainer, simdpropTrainer,
+  trainingCall, trainingData, type Trainer, type TrainingData, type TrainingWorkload,
+} from './training.js';
 
 const FLAGS = ['--quick', '--json'];
 const args = process.argv.slice(2);
@@ -19,35 +31,127 @@ const quick = args.includes('--quick');
 const asJson = args.includes('--json');
 
 const SIZES = quick ? [128, 256] : [128, 256, 512, 1024];
-const GEMM_BUDGET: Budget = quick ? { maxTime: 0.5, minSamples: 3 } : { maxTime: 2, minSamples: 5 };
-const TRAIN_BUDGET: Budget = quick ? { maxTime: 0.5, minSamples: 3 } : { maxTime: 3, minSamples: 5 };
-const BACKENDS: readonly BackendName[] = ['wasm', 'js'];
+const CEILING_BUDGET: Budget = quick ? { maxTime: 0.3, minSamples: 3 } : { maxTime: 1, minSamples: 5 };
+// The ceiling again right before each GEMM row: the machine's speed drifts with its neighbours' load.
+const ROW_CEILING_BUDGET: Budget = quick ? { maxTime: 0.1, minSamples: 3 } : { maxTime: 0.3, minSamples: 5 };
+const GEMM_BUDGET: Budget = quick ? { maxTime: 0.3, minSamples: 3 } : { maxTime: 1.5, minSamples: 5 };
+const TRAIN_BUDGET: Budget = quick ? { maxTime: 0.3, minSamples: 2 } : { maxTime: 2.5, minSamples: 5 };
+const AGREEMENT_SIZE = 128;
+// Steps on one batch whose loss must fall before a model is timed.
+const LEARNING_CHECK_STEPS = quick ? 2 : 3;
 
-await init({ backend: 'wasm' });
+// stdout carries only the tables, or only JSON lines; the header and progress go to stderr with --json.
+const say = (line: string): void => console[asJson ? 'error' : 'log'](line);
+const started = performance.now();
+const progress = (line: string): void => console.error(`[${((performance.now() - started) / 1000).toFixed(0)} s] ${line}`);
+
+// One thread: the threads rows will be separate ones.
+await init({ backend: 'wasm', threads: 1 });
 const wasm = getBackend('wasm');
 const js = getBackend('js');
-// A benchmark of a wrong kernel is worthless: the run stops here unless both backends agree.
-const disagreement = checkAgreement(wasm, js, 128);
+const tfjs = await loadTfjs();
+const present = BACKENDS.filter((backend) => !backend.startsWith('tfjs-') || tfjs.available.has(backend as TfjsPeer));
+const peers = PEERS.filter((peer) => present.includes(peer));
+
+async function activate(backend: BackendId): Promise<void> {
+  if (backend === 'tfjs-cpu' || backend === 'tfjs-wasm') await useTfjsBackend(tfjs.tf!, backend);
+}
+
+/** How each backend prepares a GEMM; tfjs's uses the active tfjs backend (see activate). */
+function gemmPreparer(backend: BackendId): (kernel: GemmKernel, values: GemmValues) => PreparedGemm {
+  if (backend === 'simdprop-wasm') return (kernel, values) => prepareSimdprop(wasm, kernel, values);
+  if (backend === 'simdprop-js') return (kernel, values) => prepareSimdprop(js, kernel, values);
+  if (backend === 'plain-js') return preparePlain;
+  return (kernel, values) => prepareTfjsGemm(tfjs.tf!, kernel, values);
+}
+
+function trainer(backend: BackendId, workload: TrainingWorkload, data: TrainingData): Trainer {
+  if (backend === 'simdprop-wasm') return simdpropTrainer(workload, data, 'wasm');
+  if (backend === 'simdprop-js') return simdpropTrainer(workload, data, 'js');
+  if (backend === 'plain-js') return plainTrainer(workload, data);
+  const rng = new Rng(7);
+  return tfjsTrainer(tfjs.tf!, workload, data, () => rng.uniform());
+}
+
+// A benchmark of a wrong product is worthless: the run stops here unless every backend agrees with
+// simdprop's js twin on all three products.
+const agreement: string[] = [];
+for (const backend of present.filter((name) => name !== 'simdprop-js')) {
+  await activate(backend);
+  const worst = checkAgreement(AGREEMENT_SIZE, gemmPreparer('simdprop-js'), backend, gemmPreparer(backend));
+  agreement.push(`${backend} ${worst.toExponential(1)}`);
+}
+
+await compileCeilings();
+progress('ready: GEMM agreement checked, ceiling kernels compiled');
 
 const cpus = os.cpus();
-const header = [
+say([
   `# simdprop bench — ${new Date().toISOString()}${quick ? ' (--quick)' : ''}`,
   `node ${process.version} (V8 ${process.versions.v8}) · ${cpus[0]?.model ?? 'unknown CPU'} · ${cpus.length} cores · ` +
-    `1 thread · ${wasm.description} vs ${js.description}`,
-  `wasm and js agree on gemm_nn, gemm_nt, gemm_tn at n=128: max|wasm − js| / max|js| = ${disagreement.toExponential(1)} (limit ${AGREEMENT})`,
-];
-// stdout carries only the table, or only JSON lines; the header and progress go to stderr with --json.
-console[asJson ? 'error' : 'log'](`${header.join('\n')}\n`);
+    `load average ${os.loadavg()[0].toFixed(2)} at start · 1 thread`,
+  `backends: simdprop-wasm = ${wasm.description}, simdprop-js = simdprop's ${js.description} twin, plain-js = bench/baselines/plain.ts` +
+    [...tfjs.available].map(([peer, description]) => `, ${peer} = ${description}`).join(''),
+  ...tfjs.problems,
+  `GEMM agreement with the js twin at n=${AGREEMENT_SIZE}, max|x − js| / max|js| over the three products (limit ${AGREEMENT}): ` +
+    agreement.join(', '),
+  `every model's loss fell over ${LEARNING_CHECK_STEPS} steps on one batch before it was timed`,
+  '',
+].join('\n'));
+
+// Every register tile of both builds is timed; the fastest tile of the build simdprop runs is the
+// ceiling, re-measured before each GEMM row. simdprop's GEMM is held against its own build's ceiling.
+const simdpropRelaxed = wasm.description.includes('relaxed');
+let measureRowCeiling: (() => number) | undefined;
+let ceilingSummary = '';
+for (const kind of ['simd128', 'relaxed'] as const) {
+  const ceiling = await loadCeiling(kind);
+  if (!ceiling) {
+    say(RELAXED_UNAVAILABLE);
+    continue;
+  }
+  let best: { shape: CeilingShape; measured: Measured } | undefined;
+  const parts: string[] = [];
+  for (const shape of CEILING_SHAPES) {
+    const measured = ceiling.measure(shape, CEILING_BUDGET);
+    const workload = `ceiling ${kind} ${shape.name}`;
+    if (asJson) console.log(ceilingJsonLine(workload, measured));
+    parts.push(`${shape.name} ${formatValue(measured.median)}`);
+    if (!best || measured.median > best.measured.median) best = { shape, measured };
+  }
+  const { shape, measured } = best as { shape: CeilingShape; measured: Measured };
+  say(`ceiling, ${CEILING_OPS[kind]} (${kind} build), rows×vectors tiles of independent accumulators, one core, L1-resident: ` +
+    `${parts.join(', ')} GFLOP/s → ${formatValue(measured.median)} (${shape.name})`);
+  if (kind === (simdpropRelaxed ? 'relaxed' : 'simd128')) {
+    measureRowCeiling = () => ceiling.measure(shape, ROW_CEILING_BUDGET).median;
+    ceilingSummary = `the ${kind} ceiling (${shape.name} tile)`;
+  }
+}
+if (!measureRowCeiling) throw new Error(`bench: simdprop runs its ${simdpropRelaxed ? 'relaxed' : 'simd128'} build but that ceiling did not load`);
+say(`% ceiling: simdprop-wasm's GEMM median / ${ceilingSummary}, re-measured right before the row ` +
+  `(simdprop-wasm runs its ${simdpropRelaxed ? 'relaxed-SIMD' : 'SIMD128'} build)\n`);
 
 const rows: Row[] = [];
 
-/** Measures one workload on both backends, wasm first, and reports it as it completes. */
-function measureRow(workload: string, unit: string, measure: (backend: BackendName) => Measured): void {
-  const [wasmResult, jsResult] = BACKENDS.map(measure);
-  const row = { workload, unit, wasm: wasmResult, js: jsResult };
-  rows.push(row);
-  if (asJson) for (const line of jsonLines(row)) console.log(line);
-  console.error(`${workload}: wasm ${wasmResult.median.toPrecision(4)}, js ${jsResult.median.toPrecision(4)} ${unit}`);
+/** Measures one workload on every backend, simdprop-wasm first, and reports it as it completes. */
+async function measureRow(
+  row: Omit<Row, 'cells' | 'percentOfCeiling'>,
+  measure: (backend: BackendId) => Measured,
+): Promise<void> {
+  const complete: Row = { ...row, cells: {} };
+  for (const backend of present) {
+    await activate(backend);
+    complete.cells[backend] = measure(backend);
+  }
+  const ours = complete.cells['simdprop-wasm'] as Measured;
+  if (row.ceiling !== undefined) complete.percentOfCeiling = (100 * ours.median) / row.ceiling;
+  rows.push(complete);
+  if (asJson) for (const line of jsonLines(complete)) console.log(line);
+  const summary = present.map((backend) => {
+    const cell = complete.cells[backend] as Measured;
+    return `${backend} ${formatValue(cell.median)} (${cell.samples})`;
+  });
+  progress(`${row.workload}: ${summary.join(', ')} ${row.unit}`);
 }
 
 /** Results are read back and checked, so neither V8 nor a broken kernel can make the work vanish. */
@@ -56,35 +160,56 @@ function requireFinite(value: number, what: string): void {
 }
 
 for (const kernel of GEMM_KERNELS) {
+  // Seconds per call at the previous size, per backend: 8× that estimates the next size's call.
+  const previous = new Map<BackendId, number>();
   for (const n of SIZES) {
-    measureRow(`${kernel} n=${n}`, 'GFLOP/s', (backend) => {
-      const { timing, checksum } = timeGemm(getBackend(backend), kernel, n, GEMM_BUDGET);
-      requireFinite(checksum, `${kernel} n=${n} ${backend} output`);
+    const workload = `${kernel} ${GEMM_PRODUCTS[kernel]} n=${n}`;
+    const values = gemmValues(n, 0x6e6d + n);
+    const ceiling = measureRowCeiling();
+    await measureRow({ family: 'gemm', workload, unit: 'GFLOP/s', lowerIsBetter: false, ceiling }, (backend) => {
+      const prepared = gemmPreparer(backend)(kernel, values);
+      const estimate = previous.has(backend) ? 8 * (previous.get(backend) as number) : undefined;
+      const timing = timeCall(`${workload} ${backend}`, () => prepared.call(), GEMM_BUDGET, estimate);
+      previous.set(backend, timing.median);
+      requireFinite(prepared.output()[0], `${workload} ${backend} output`);
+      prepared.dispose();
       return perSecond(timing, gemmFlops(n) / 1e9);
     });
   }
 }
 
-for (const workload of CLASSIFIERS) {
-  measureRow(`train ${workload.name} b${workload.batchSize}`, 'samples/s', (backend) => {
-    const { timing, meanLoss } = timeClassifier(workload, backend, TRAIN_BUDGET);
-    requireFinite(meanLoss, `${workload.name} ${backend} loss`);
-    return perSecond(timing, workload.batchSize);
+for (const workload of TRAINING_WORKLOADS) {
+  const data = trainingData(workload);
+  const toy = workload.stepsPerCall > 1;
+  const unit = toy ? `ms/${TOY_STEPS} steps` : 'samples/s';
+  await measureRow({ family: 'training', workload: workload.name, unit, lowerIsBetter: toy }, (backend) => {
+    const model = trainer(backend, workload, data);
+    const secondsPerStep = checkLearns(model, LEARNING_CHECK_STEPS, `${workload.name} ${backend}`);
+    const { call, meanLoss } = trainingCall(workload, model);
+    // The check's steps estimate a one-step call; the toy's first steps (allocation, cold code) cannot.
+    const estimate = workload.stepsPerCall === 1 ? secondsPerStep : undefined;
+    const timing = timeCall(`${workload.name} ${backend}`, call, TRAIN_BUDGET, estimate);
+    requireFinite(meanLoss(), `${workload.name} ${backend} loss`);
+    model.dispose();
+    return toy ? milliseconds(timing) : perSecond(timing, workload.batchSize);
   });
 }
 
-measureRow(`train 2-4-1 toy, ${TOY_STEPS} steps`, `ms/${TOY_STEPS} steps`, (backend) => {
-  const { timing, meanLoss } = timeToy(backend, TRAIN_BUDGET);
-  requireFinite(meanLoss, `2-4-1 toy ${backend} loss`);
-  return milliseconds(timing);
-});
-
 if (!asJson) {
-  console.log(table(rows));
+  console.log(`\n## GEMM, one thread, GFLOP/s (2·n³ FLOPs per call, M = K = N = n)\n`);
+  const gemmRows = rows.filter((row) => row.family === 'gemm');
+  console.log(table(gemmRows, peers));
+  const rowCeilings = gemmRows.flatMap((row) => (row.ceiling === undefined ? [] : [row.ceiling])).sort((x, y) => x - y);
+  if (rowCeilings.length > 0) {
+    console.log(`\nThe ceiling measured before each row: median ${formatValue(median(rowCeilings))}, ` +
+      `${formatValue(rowCeilings[0])}–${formatValue(rowCeilings[rowCeilings.length - 1])} GFLOP/s.`);
+  }
+  console.log(`\n## Training, one thread\n`);
+  console.log(table(rows.filter((row) => row.family === 'training'), peers));
   console.log([
     '',
-    'Medians of benchmark.js samples; GEMM counts 2·n³ FLOPs per call (M = K = N = n).',
-    "wasm/js is the ratio of the medians in the row's unit: above 1 means wasm is faster, except in the ms row,",
-    'where below 1 does. A call too slow for the sampling budget gets 3 samples (see the samples column).',
+    'Medians of benchmark.js samples; min–max are simdprop-wasm\'s extreme samples. × is how many times faster',
+    'simdprop-wasm is than the column before it (above 1: simdprop is faster), in every row including the ms row.',
+    'tfjs GEMM rows call tf.matMul with transposeA/transposeB for the backward layouts: whatever tfjs does for them.',
   ].join('\n'));
 }

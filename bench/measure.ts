@@ -1,5 +1,6 @@
-// Timing one workload with benchmark.js: an untimed first call (JIT warm-up, first-call allocation,
-// and a probe of how slow a call is), then benchmark.js samples, reduced to median, min and max.
+// Timing one workload: an untimed first call (JIT warm-up, first-call allocation, and a probe of how
+// slow a call is) unless the call is known to be slow, then benchmark.js samples — or, for a slow
+// call, a few calls timed one by one — reduced to median, min and max.
 import Benchmark from 'benchmark';
 
 /** How long benchmark.js may sample one workload on one backend. */
@@ -17,8 +18,9 @@ export interface Timing {
   samples: number;
 }
 
-// A call slower than this share of the budget gets only SLOW_SAMPLES samples: the js GEMM twin at
-// n = 1024 takes seconds per call, and the full budget would stretch the run to many minutes.
+// A call too slow for minSamples samples within maxTime (the js GEMMs at n = 1024 take seconds) gets
+// SLOW_SAMPLES calls, each timed on its own: benchmark.js would add two calibration calls to them,
+// and a call that long needs no calibration against the clock's resolution.
 const SLOW_SAMPLES = 3;
 
 export function median(sorted: readonly number[]): number {
@@ -26,21 +28,36 @@ export function median(sorted: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
-/** Times `fn` (one call = one unit of work); `fn` must do only the work being measured. */
-export function timeCall(name: string, fn: () => void, budget: Budget): Timing {
-  const probeStart = performance.now();
-  fn();
-  const probeSeconds = (performance.now() - probeStart) / 1000;
-  const slow = probeSeconds * budget.minSamples > budget.maxTime;
-  // No setup/teardown: with either, benchmark.js recompiles fn from its source text, losing its closure.
-  const bench = new Benchmark(name, fn, {
-    async: false,
-    maxTime: slow ? 0 : budget.maxTime,
-    minSamples: slow ? Math.min(SLOW_SAMPLES, budget.minSamples) : budget.minSamples,
-  });
-  bench.run();
-  if (bench.error) throw bench.error;
-  const sorted = (bench.stats.sample as number[]).slice().sort((x, y) => x - y);
+function summarize(name: string, samples: readonly number[]): Timing {
+  const sorted = samples.slice().sort((x, y) => x - y);
   if (sorted.length === 0) throw new Error(`benchmark ${name} collected no samples`);
   return { median: median(sorted), min: sorted[0], max: sorted[sorted.length - 1], samples: sorted.length };
+}
+
+/**
+ * Times `fn` (one call = one unit of work); `fn` must do only the work being measured. `estimate`,
+ * seconds per call known from elsewhere (e.g. the same product at half the size), spares a slow
+ * call the probe: where it says the call is fast, the probe runs anyway.
+ */
+export function timeCall(name: string, fn: () => void, budget: Budget, estimate?: number): Timing {
+  let secondsPerCall = estimate;
+  if (secondsPerCall === undefined || secondsPerCall * budget.minSamples <= budget.maxTime) {
+    const probeStart = performance.now();
+    fn();
+    secondsPerCall = (performance.now() - probeStart) / 1000;
+  }
+  if (secondsPerCall * budget.minSamples > budget.maxTime) {
+    const samples: number[] = [];
+    for (let i = 0; i < Math.min(SLOW_SAMPLES, budget.minSamples); i++) {
+      const start = performance.now();
+      fn();
+      samples.push((performance.now() - start) / 1000);
+    }
+    return summarize(name, samples);
+  }
+  // No setup/teardown: with either, benchmark.js recompiles fn from its source text, losing its closure.
+  const bench = new Benchmark(name, fn, { async: false, maxTime: budget.maxTime, minSamples: budget.minSamples });
+  bench.run();
+  if (bench.error) throw bench.error;
+  return summarize(name, bench.stats.sample as number[]);
 }

@@ -1,29 +1,65 @@
-// Training workloads: model.trainStep on seeded synthetic data, cycling through batches whose
-// Float32Array / Int32Array views are made once, so the timed call does the step and nothing else.
-import { Rng, SGD, Sequential, dense, type BackendName, type Dense } from '../src/index.js';
-import { timeCall, type Budget, type Timing } from './measure.js';
+// Training workloads: the same networks, data and optimizer settings for every backend. A Trainer
+// does one step on one of the batches made once beforehand, so the timed call does the step and
+// nothing else; the toy's timed call is TOY_STEPS full-batch steps.
+import { Adam, Rng, SGD, Sequential, dense, type BackendName } from '../src/index.js';
+import { PlainMlp, type PlainLoss, type PlainOptimizer } from './baselines/plain.js';
 
-export interface ClassifierWorkload {
-  /** e.g. "784-128-10": layer widths. */
+export type OptimizerSpec = PlainOptimizer;
+
+export interface TrainingWorkload {
+  /** The row's name in the table. */
   name: string;
-  layers: () => Dense[];
+  /** Layer widths, input first. Hidden layers use relu; the last is linear (softmax CE) or sigmoid (BCE). */
+  widths: readonly number[];
   batchSize: number;
+  loss: PlainLoss;
+  optimizer: OptimizerSpec;
+  /** Training steps per timed call: 1, or TOY_STEPS for the toy. */
+  stepsPerCall: number;
 }
 
-export const CLASSIFIERS: readonly ClassifierWorkload[] = [
-  { name: '784-128-10', layers: () => [dense(784, 128, 'relu'), dense(128, 10)], batchSize: 64 },
-  { name: '784-512-512-10', layers: () => [dense(784, 512, 'relu'), dense(512, 512, 'relu'), dense(512, 10)], batchSize: 128 },
+/** Inputs and targets of every batch: views made once (labels for softmax CE, floats for BCE). */
+export interface TrainingData {
+  inputs: Float32Array[];
+  targets: (Int32Array | Float32Array)[];
+}
+
+/** One backend's model of a workload. */
+export interface Trainer {
+  /** One training step on batch `batch`; returns its mean loss. */
+  step(batch: number): number;
+  dispose(): void;
+}
+
+const SGD_CLASSIFIER: OptimizerSpec = { kind: 'sgd', lr: 0.01 };
+// PyTorch's defaults, spelled out: tfjs's Adam defaults to epsilon 1e-7.
+const ADAM: OptimizerSpec = { kind: 'adam', lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
+
+/** Steps per timed call of the toy. */
+export const TOY_STEPS = 1000;
+const TOY_ROWS = 100;
+
+export const TRAINING_WORKLOADS: readonly TrainingWorkload[] = [
+  { name: 'train 784-128-10 b64 SGD', widths: [784, 128, 10], batchSize: 64, loss: 'softmaxCrossEntropy', optimizer: SGD_CLASSIFIER, stepsPerCall: 1 },
+  { name: 'train 784-512-512-10 b128 SGD', widths: [784, 512, 512, 10], batchSize: 128, loss: 'softmaxCrossEntropy', optimizer: SGD_CLASSIFIER, stepsPerCall: 1 },
+  { name: 'train 784-512-512-10 b128 Adam', widths: [784, 512, 512, 10], batchSize: 128, loss: 'softmaxCrossEntropy', optimizer: ADAM, stepsPerCall: 1 },
+  // examples/main.ts's classic demo: 100 samples of x0 + x1 > 0, full batch.
+  { name: `train 2-4-1 toy, ${TOY_STEPS} steps`, widths: [2, 4, 1], batchSize: TOY_ROWS, loss: 'bce', optimizer: { kind: 'sgd', lr: 0.1 }, stepsPerCall: TOY_STEPS },
 ];
 
 const INPUT_SIZE = 784;
 const CLASSES = 10;
-/** Distinct batches the timed call cycles through. */
-const BATCH_COUNT = 16;
-const LEARNING_RATE = 0.01;
+/** Distinct batches the classifiers' timed calls cycle through. */
+export const BATCH_COUNT = 16;
+
+/** Seeded data for a workload: digits-like classes for the classifiers, the toy's one full batch. */
+export function trainingData(workload: TrainingWorkload): TrainingData {
+  return workload.loss === 'bce' ? toyData() : classifierData(workload.batchSize);
+}
 
 // Digits-like data: one random prototype per class plus noise, so the loss has something to learn.
-function syntheticBatches(batchSize: number, seed: number): { inputs: Float32Array[]; labels: Int32Array[] } {
-  const rng = new Rng(seed);
+function classifierData(batchSize: number): TrainingData {
+  const rng = new Rng(2024);
   const prototypes = new Float32Array(CLASSES * INPUT_SIZE);
   for (let i = 0; i < prototypes.length; i++) prototypes[i] = rng.uniform();
   const rows = batchSize * BATCH_COUNT;
@@ -34,42 +70,15 @@ function syntheticBatches(batchSize: number, seed: number): { inputs: Float32Arr
     y[r] = label;
     for (let c = 0; c < INPUT_SIZE; c++) x[r * INPUT_SIZE + c] = prototypes[label * INPUT_SIZE + c] + rng.normal();
   }
-  const inputs: Float32Array[] = [];
-  const labels: Int32Array[] = [];
+  const data: TrainingData = { inputs: [], targets: [] };
   for (let b = 0; b < BATCH_COUNT; b++) {
-    inputs.push(x.subarray(b * batchSize * INPUT_SIZE, (b + 1) * batchSize * INPUT_SIZE));
-    labels.push(y.subarray(b * batchSize, (b + 1) * batchSize));
+    data.inputs.push(x.subarray(b * batchSize * INPUT_SIZE, (b + 1) * batchSize * INPUT_SIZE));
+    data.targets.push(y.subarray(b * batchSize, (b + 1) * batchSize));
   }
-  return { inputs, labels };
+  return data;
 }
 
-/** Times one trainStep (softmax cross-entropy on int32 labels, plain SGD) on one backend. */
-export function timeClassifier(workload: ClassifierWorkload, backend: BackendName, budget: Budget): { timing: Timing; meanLoss: number } {
-  const { inputs, labels } = syntheticBatches(workload.batchSize, 2024);
-  const model = new Sequential(workload.layers(), { seed: 7, backend });
-  const options = { loss: 'softmaxCrossEntropy' as const, optimizer: new SGD(model, { lr: LEARNING_RATE }) };
-  let next = 0;
-  let steps = 0;
-  let lossSum = 0;
-  const step = (): void => {
-    lossSum += model.trainStep(inputs[next], labels[next], options);
-    next = next + 1 === BATCH_COUNT ? 0 : next + 1;
-    steps++;
-  };
-  const timing = timeCall(`${workload.name} ${backend}`, step, budget);
-  model.dispose();
-  return { timing, meanLoss: lossSum / steps };
-}
-
-/** Steps per timed call of the toy. */
-export const TOY_STEPS = 1000;
-const TOY_ROWS = 100;
-
-/**
- * Times TOY_STEPS full-batch trainSteps of the 2-4-1 toy (examples/main.ts's classic demo: relu then
- * sigmoid, BCE, SGD lr 0.1, 100 samples of x0 + x1 > 0): per-step overhead, not arithmetic.
- */
-export function timeToy(backend: BackendName, budget: Budget): { timing: Timing; meanLoss: number } {
+function toyData(): TrainingData {
   const rng = new Rng(42);
   const x = new Float32Array(TOY_ROWS * 2);
   const y = new Float32Array(TOY_ROWS);
@@ -78,15 +87,68 @@ export function timeToy(backend: BackendName, budget: Budget): { timing: Timing;
     x[2 * r + 1] = rng.normal();
     y[r] = x[2 * r] + x[2 * r + 1] > 0 ? 1 : 0;
   }
-  const model = new Sequential([dense(2, 4, 'relu'), dense(4, 1, 'sigmoid')], { seed: 1, backend });
-  const options = { loss: 'bce' as const, optimizer: new SGD(model, { lr: 0.1 }) };
-  let calls = 0;
-  let lossSum = 0;
-  const steps = (): void => {
-    for (let s = 0; s < TOY_STEPS; s++) lossSum += model.trainStep(x, y, options);
-    calls++;
+  return { inputs: [x], targets: [y] };
+}
+
+/** simdprop's Sequential.trainStep on one backend. */
+export function simdpropTrainer(workload: TrainingWorkload, data: TrainingData, backend: BackendName): Trainer {
+  const { widths, optimizer: spec } = workload;
+  const last = widths.length - 2;
+  const layers = widths.slice(1).map((outputSize, l) =>
+    dense(widths[l], outputSize, l < last ? 'relu' : workload.loss === 'bce' ? 'sigmoid' : 'linear'));
+  const model = new Sequential(layers, { seed: 7, backend });
+  const optimizer = spec.kind === 'sgd'
+    ? new SGD(model, { lr: spec.lr })
+    : new Adam(model, { lr: spec.lr, betas: [spec.beta1, spec.beta2], eps: spec.epsilon });
+  const options = { loss: workload.loss, optimizer };
+  return {
+    step: (batch) => model.trainStep(data.inputs[batch], data.targets[batch], options),
+    dispose: () => model.dispose(),
   };
-  const timing = timeCall(`2-4-1 toy ${backend}`, steps, budget);
-  model.dispose();
-  return { timing, meanLoss: lossSum / (calls * TOY_STEPS) };
+}
+
+/** The plain hand-written JS baseline. */
+export function plainTrainer(workload: TrainingWorkload, data: TrainingData): Trainer {
+  const rng = new Rng(7);
+  const model = new PlainMlp({
+    widths: workload.widths,
+    loss: workload.loss,
+    optimizer: workload.optimizer,
+    batchSize: workload.batchSize,
+    random: () => rng.uniform(),
+  });
+  return { step: (batch) => model.trainStep(data.inputs[batch], data.targets[batch]), dispose: () => {} };
+}
+
+/**
+ * Runs `steps` (≥ 2) steps on batch 0, proof that the model trains at all: throws unless the last loss
+ * is finite and below the first. Returns the seconds the steps took, on average: an estimate of a
+ * step's cost.
+ */
+export function checkLearns(trainer: Trainer, steps: number, what: string): number {
+  const start = performance.now();
+  const first = trainer.step(0);
+  let last = first;
+  for (let s = 1; s < steps; s++) last = trainer.step(0);
+  if (!(Number.isFinite(last) && last < first)) {
+    throw new Error(`${what}: loss went from ${first} to ${last} in ${steps} steps on one batch: ` +
+      'refusing to benchmark a model that does not train');
+  }
+  return (performance.now() - start) / 1000 / steps;
+}
+
+/** The call that is timed: stepsPerCall steps, cycling through the batches; sums the losses. */
+export function trainingCall(workload: TrainingWorkload, trainer: Trainer): { call: () => void; meanLoss: () => number } {
+  const batches = workload.stepsPerCall === 1 ? BATCH_COUNT : 1;
+  let next = 0;
+  let steps = 0;
+  let lossSum = 0;
+  const call = (): void => {
+    for (let s = 0; s < workload.stepsPerCall; s++) {
+      lossSum += trainer.step(next);
+      next = next + 1 === batches ? 0 : next + 1;
+    }
+    steps += workload.stepsPerCall;
+  };
+  return { call, meanLoss: () => lossSum / steps };
 }

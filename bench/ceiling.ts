@@ -1,0 +1,109 @@
+// The measured ceiling: bench/ceiling/peak.ts (AssemblyScript) compiled with asc into
+// build/ceiling-{simd128,relaxed}.wasm, then timed like any workload; the fastest register tile is
+// the ceiling. The kernels' operands sit in the module's own memory at fixed byte offsets.
+import { readFile, stat } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { timeCall, type Budget } from './measure.js';
+import { perSecond, type Measured } from './report.js';
+
+export type CeilingKind = 'simd128' | 'relaxed';
+
+/** How each build multiplies and adds, for the report. */
+export const CEILING_OPS: Record<CeilingKind, string> = {
+  simd128: 'f32x4.mul + f32x4.add',
+  relaxed: 'f32x4.relaxed_madd',
+};
+
+export const RELAXED_UNAVAILABLE =
+  'relaxed SIMD: not available in this runtime (node --experimental-wasm-relaxed-simd enables it)';
+
+/** The register tiles of bench/ceiling/peak.ts: rows splatted × vectors loaded per step. */
+export interface CeilingShape {
+  name: string;
+  rows: number;
+  vectors: number;
+}
+
+export const CEILING_SHAPES: readonly CeilingShape[] = [
+  { name: '1x12', rows: 1, vectors: 12 },
+  { name: '3x4', rows: 3, vectors: 4 },
+  { name: '4x2', rows: 4, vectors: 2 },
+  { name: '2x4', rows: 2, vectors: 4 },
+];
+
+// At most 64 steps of 4 floats of a and 12 vectors of b (13 KiB): L1-resident, so the loops measure
+// arithmetic, not memory.
+const DEPTH = 64;
+const A_OFFSET = 1024;
+const B_OFFSET = 4096;
+// 1–3 ms per call: long enough that call overhead vanishes.
+const REPEATS = 10_000;
+// Calls before timing, so V8 has tiered each function up to its optimizing compiler.
+const WARM_UP_CALLS = 20;
+
+const root = new URL('../', import.meta.url);
+
+/**
+ * Compiles bench/ceiling/peak.ts once per kind with asc (bench/ceiling/asconfig.json has a target
+ * for each) unless its .wasm is newer than the source and the config; throws on any error.
+ */
+export async function compileCeilings(): Promise<void> {
+  const source = new URL('bench/ceiling/peak.ts', root);
+  const config = new URL('bench/ceiling/asconfig.json', root);
+  for (const kind of ['simd128', 'relaxed'] as const) {
+    const output = new URL(`build/ceiling-${kind}.wasm`, root);
+    const built = await stat(output).catch(() => undefined);
+    const inputs = await Promise.all([stat(source), stat(config)]);
+    if (built && inputs.every((input) => input.mtimeMs <= built.mtimeMs)) continue;
+    // Imported only when needed: loading the compiler and its optimizer takes seconds.
+    const { default: asc } = await import('assemblyscript/asc');
+    let diagnostics = '';
+    const sink = { write: (text: string | Uint8Array): void => void (diagnostics += text.toString()) };
+    const { error } = await asc.main(
+      [fileURLToPath(source), '--config', fileURLToPath(config), '--target', kind],
+      { stdout: sink, stderr: sink },
+    );
+    if (error) throw new Error(`bench: compiling bench/ceiling/peak.ts (${kind}) failed: ${error.message}\n${diagnostics}`);
+  }
+}
+
+/** One build of the ceiling kernels, ready to time; measure() can be called again for any shape. */
+export interface Ceiling {
+  kind: CeilingKind;
+  /** GFLOP/s of one shape's kernel over benchmark.js samples. */
+  measure(shape: CeilingShape, budget: Budget): Measured;
+}
+
+/**
+ * Loads one build of the ceiling kernels, or returns undefined when this runtime does not validate
+ * it (relaxed SIMD on Node 20 without its flag).
+ */
+export async function loadCeiling(kind: CeilingKind): Promise<Ceiling | undefined> {
+  const bytes = await readFile(new URL(`build/ceiling-${kind}.wasm`, root));
+  if (!WebAssembly.validate(bytes)) return undefined;
+  const { instance } = await WebAssembly.instantiate(bytes);
+  const memory = instance.exports.memory as WebAssembly.Memory;
+  // Small normal values: the sums stay far from overflow and from denormals, which would be slow.
+  const floats = new Float32Array(memory.buffer);
+  for (let i = 0; i < DEPTH * 4; i++) floats[(A_OFFSET >> 2) + i] = 1e-3 * (1 + (i % 7));
+  for (let i = 0; i < DEPTH * 12 * 4; i++) floats[(B_OFFSET >> 2) + i] = 1e-2 * (1 + (i % 5));
+  const calls = new Map(CEILING_SHAPES.map((shape) => {
+    const kernel = instance.exports[`madd_${shape.name}`] as (a: number, b: number, depth: number, repeats: number) => number;
+    let checksum = 0;
+    const call = (): void => {
+      checksum += kernel(A_OFFSET, B_OFFSET, DEPTH, REPEATS);
+    };
+    for (let i = 0; i < WARM_UP_CALLS; i++) call();
+    return [shape, { call, checksum: () => checksum }] as const;
+  }));
+  return {
+    kind,
+    measure(shape: CeilingShape, budget: Budget): Measured {
+      const { call, checksum } = calls.get(shape) as { call: () => void; checksum: () => number };
+      const timing = timeCall(`ceiling ${kind} ${shape.name}`, call, budget);
+      if (!Number.isFinite(checksum())) throw new Error(`bench: the ${kind} ${shape.name} ceiling kernel returned ${checksum()}`);
+      const flopsPerCall = REPEATS * DEPTH * shape.rows * shape.vectors * 4 * 2;
+      return perSecond(timing, flopsPerCall / 1e9);
+    },
+  };
+}

@@ -1,0 +1,188 @@
+// TensorFlow.js peers: @tensorflow/tfjs-core with its cpu backend (pure JS) and its wasm backend
+// (XNNPACK, SIMD binary, one thread), loaded with import() so that a missing devDependency skips its
+// columns instead of failing. Models are hand-built from variables, as tfjs-layers' Dense computes them.
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type * as TfCore from '@tensorflow/tfjs-core';
+import type { GemmKernel, GemmValues, PreparedGemm } from '../gemm.js';
+import type { Trainer, TrainingData, TrainingWorkload } from '../training.js';
+
+type Tf = typeof TfCore;
+export type TfjsPeer = 'tfjs-cpu' | 'tfjs-wasm';
+const BACKEND_NAMES: Record<TfjsPeer, string> = { 'tfjs-cpu': 'cpu', 'tfjs-wasm': 'wasm' };
+
+export interface TfjsLoad {
+  tf?: Tf;
+  /** Each backend that loaded, with a description for the header. */
+  available: Map<TfjsPeer, string>;
+  /** One line per package that could not be loaded, saying how to install it. */
+  problems: string[];
+}
+
+function isNotInstalled(error: unknown, packageName: string): boolean {
+  const { code, message } = error as { code?: string; message?: string };
+  return (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && String(message).includes(packageName);
+}
+
+function notInstalled(packageName: string, columns: string): string {
+  return `${packageName.replace('@tensorflow/', '')} not installed: npm install --save-dev ${packageName} (${columns} skipped)`;
+}
+
+/**
+ * tfjs-core registers no gradients by itself: the @tensorflow/tfjs package bundles its
+ * dist/register_all_gradients.js (ES modules Node cannot load as they are) with tfjs-core left
+ * external. This does the same with esbuild into build/ and loads the result; the gradients land in
+ * tfjs's global registry, shared by every copy of tfjs-core's code.
+ */
+async function registerGradients(): Promise<void> {
+  const require = createRequire(import.meta.url);
+  const { build } = await import('esbuild');
+  const outfile = fileURLToPath(new URL('../../build/tfjs-core-gradients.cjs', import.meta.url));
+  await build({
+    entryPoints: [require.resolve('@tensorflow/tfjs-core/dist/register_all_gradients.js')],
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    external: ['@tensorflow/tfjs-core'],
+    outfile,
+    logLevel: 'error',
+  });
+  require(outfile);
+}
+
+/** Loads tfjs-core and whichever backends are installed; never throws for a missing package. */
+export async function loadTfjs(): Promise<TfjsLoad> {
+  const available = new Map<TfjsPeer, string>();
+  const problems: string[] = [];
+  let tf: Tf;
+  try {
+    tf = await import('@tensorflow/tfjs-core');
+  } catch (error) {
+    if (!isNotInstalled(error, '@tensorflow/tfjs-core')) throw error;
+    return { available, problems: [notInstalled('@tensorflow/tfjs-core', 'tfjs-cpu and tfjs-wasm columns')] };
+  }
+  // Production mode drops tfjs's debug-time checks, as a tuned application would (and its warnings).
+  tf.enableProdMode();
+  await registerGradients();
+  try {
+    const cpu = await import('@tensorflow/tfjs-backend-cpu');
+    if (await tf.setBackend('cpu')) available.set('tfjs-cpu', `tfjs-backend-cpu ${cpu.version_cpu}`);
+    else problems.push('tfjs-backend-cpu is installed but failed to initialize (tfjs-cpu column skipped)');
+  } catch (error) {
+    if (!isNotInstalled(error, '@tensorflow/tfjs-backend-cpu')) throw error;
+    problems.push(notInstalled('@tensorflow/tfjs-backend-cpu', 'tfjs-cpu column'));
+  }
+  const uncaught = process.listeners('uncaughtException');
+  const unhandled = process.listeners('unhandledRejection');
+  try {
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    // No network: the .wasm binaries are read from the package's own dist folder.
+    const require = createRequire(import.meta.url);
+    const dist = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep;
+    wasm.setWasmPaths(dist);
+    if (await tf.setBackend('wasm')) {
+      const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
+      const threads = tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT') ? `${wasm.getThreadsCount()} threads` : '1 thread';
+      available.set('tfjs-wasm', `tfjs-backend-wasm ${wasm.version_wasm} (${simd ? 'SIMD' : 'no SIMD'}, ${threads})`);
+    } else {
+      problems.push('tfjs-backend-wasm is installed but failed to initialize (tfjs-wasm column skipped)');
+    }
+    // Its Emscripten runtime rethrows every uncaught error from a handler of its own, which prints a
+    // line of its minified source instead of the error's origin: the bench's own errors should not.
+    for (const listener of process.listeners('uncaughtException')) {
+      if (!uncaught.includes(listener)) process.removeListener('uncaughtException', listener);
+    }
+    for (const listener of process.listeners('unhandledRejection')) {
+      if (!unhandled.includes(listener)) process.removeListener('unhandledRejection', listener);
+    }
+  } catch (error) {
+    if (!isNotInstalled(error, '@tensorflow/tfjs-backend-wasm')) throw error;
+    problems.push(notInstalled('@tensorflow/tfjs-backend-wasm', 'tfjs-wasm column'));
+  }
+  return { tf, available, problems };
+}
+
+/** Makes `peer` tfjs's active backend; tensors made afterwards live there. */
+export async function useTfjsBackend(tf: Tf, peer: TfjsPeer): Promise<void> {
+  if (!(await tf.setBackend(BACKEND_NAMES[peer]))) throw new Error(`bench: tfjs backend ${peer} failed to initialize`);
+}
+
+/**
+ * tf.matMul with transposeA / transposeB for the backward layouts: whatever tfjs does for them
+ * (tfjs-backend-wasm sends only the untransposed product to XNNPACK). No bias: n² adds, not counted.
+ * The timed call is the product alone: both backends compute synchronously inside matMul, and copying
+ * the output out with dataSync() is not part of a GEMM (simdprop's rows do not copy either). The
+ * output of the last call is kept for output() and freed by the next call.
+ */
+export function prepareTfjsGemm(tf: Tf, kernel: GemmKernel, values: GemmValues): PreparedGemm {
+  const { n } = values;
+  const a = tf.tensor2d(values.a, [n, n]);
+  const b = tf.tensor2d(values.b, [n, n]);
+  const transposeA = kernel === 'gemm_tn';
+  const transposeB = kernel === 'gemm_nt';
+  let result: TfCore.Tensor | undefined;
+  return {
+    call: () => {
+      result?.dispose();
+      result = tf.matMul(a, b, transposeA, transposeB);
+    },
+    output: () => {
+      const product = (result as TfCore.Tensor).dataSync() as Float32Array;
+      // The contract's gemm_nn adds the bias and gemm_tn accumulates; tfjs's plain product does neither.
+      if (kernel === 'gemm_nn') return product.map((value, i) => value + values.bias[i % n]);
+      if (kernel === 'gemm_tn') return product.map((value, i) => value + values.start[i]);
+      return product;
+    },
+    dispose: () => tf.dispose([a, b, ...(result ? [result] : [])]),
+  };
+}
+
+/**
+ * A manual model on the active backend: one tf.fused.matMul (bias and relu fused, as tfjs-layers'
+ * Dense does) per layer, optimizer.minimize on the loss. Each step reads its loss back with
+ * dataSync(), like simdprop's trainStep returns it, which also makes the step's work complete.
+ */
+export function tfjsTrainer(tf: Tf, workload: TrainingWorkload, data: TrainingData, random: () => number): Trainer {
+  const { widths, optimizer: spec } = workload;
+  const layers = widths.slice(1).map((outputSize, l) => {
+    const inputSize = widths[l];
+    // He-uniform weights and zero biases, as in the plain baseline.
+    const limit = Math.sqrt(6 / inputSize);
+    const weights = new Float32Array(inputSize * outputSize).map(() => (2 * random() - 1) * limit);
+    return { weight: tf.variable(tf.tensor2d(weights, [inputSize, outputSize])), bias: tf.variable(tf.zeros([outputSize])) };
+  });
+  const rows = workload.batchSize;
+  const inputs = data.inputs.map((x) => tf.tensor2d(x, [rows, widths[0]]));
+  const targets = data.targets.map((y) =>
+    workload.loss === 'softmaxCrossEntropy'
+      ? tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(y as Int32Array, 'int32'), widths[widths.length - 1]), 'float32'))
+      : tf.tensor2d(y as Float32Array, [rows, 1]));
+  const optimizer = spec.kind === 'sgd' ? tf.train.sgd(spec.lr) : tf.train.adam(spec.lr, spec.beta1, spec.beta2, spec.epsilon);
+  const logits = (x: TfCore.Tensor2D): TfCore.Tensor => {
+    let activations: TfCore.Tensor = x;
+    layers.forEach(({ weight, bias }, l) => {
+      const activation = l < layers.length - 1 ? 'relu' : 'linear';
+      activations = tf.fused.matMul({ a: activations as TfCore.Tensor2D, b: weight, bias, activation });
+    });
+    return activations;
+  };
+  const lossOf = (batch: number): TfCore.Scalar => {
+    const z = logits(inputs[batch]);
+    return (workload.loss === 'softmaxCrossEntropy'
+      ? tf.losses.softmaxCrossEntropy(targets[batch], z)
+      : tf.losses.sigmoidCrossEntropy(targets[batch], z)) as TfCore.Scalar;
+  };
+  return {
+    step: (batch) => {
+      const cost = optimizer.minimize(() => lossOf(batch), true) as TfCore.Scalar;
+      const loss = cost.dataSync()[0];
+      cost.dispose();
+      return loss;
+    },
+    dispose: () => {
+      optimizer.dispose();
+      tf.dispose([...layers.flatMap(({ weight, bias }) => [weight, bias]), ...inputs, ...targets]);
+    },
+  };
+}
