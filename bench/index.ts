@@ -9,6 +9,7 @@ import {
   type GemmKernel, type GemmValues, type PreparedGemm,
 } from './gemm.js';
 import { median, timeCall, type Budget } from './measure.js';
+import { availableVariants, measureVariants, variantTable } from './variants.js';
 import { loadTfjs, prepareTfjsGemm, tfjsTrainer, useTfjsBackend, type TfjsPeer } from './peers/tfjs.js';
 import {
   BACKENDS, PEERS, ceilingJsonLine, formatValue, jsonLines, milliseconds, perSecond, table,
@@ -46,7 +47,9 @@ const started = performance.now();
 const progress = (line: string): void => console.error(`[${((performance.now() - started) / 1000).toFixed(0)} s] ${line}`);
 
 // One thread: the threads rows will be separate ones.
-await init({ backend: 'wasm', threads: 1 });
+// The comparison with peers runs the baseline SIMD128 build on one thread; relaxed SIMD and threads
+// have a table of their own (bench/variants.ts).
+await init({ backend: 'wasm', threads: 1, relaxed: false });
 const wasm = getBackend('wasm');
 const js = getBackend('js');
 const tfjs = await loadTfjs();
@@ -195,6 +198,19 @@ for (const workload of TRAINING_WORKLOADS) {
   });
 }
 
+// simdprop's own builds and thread counts, side by side.
+const VARIANT_SIZES = quick ? [256] : [512, 1024];
+const { variants, notes: variantNotes } = await availableVariants();
+const variantRows = await measureVariants(variants, VARIANT_SIZES, GEMM_BUDGET, TRAIN_BUDGET, (workload, variant, measured, unit) => {
+  if (asJson) {
+    console.log(JSON.stringify({
+      workload, backend: variant.relaxed ? 'simdprop-wasm-relaxed' : 'simdprop-wasm', threads: variant.threads,
+      median: measured.median, min: measured.min, max: measured.max, unit, samples: measured.samples,
+    }));
+  }
+  progress(`${workload} ${variant.title}: ${formatValue(measured.median)} ${unit}`);
+});
+
 if (!asJson) {
   console.log(`\n## GEMM, one thread, GFLOP/s (2·n³ FLOPs per call, M = K = N = n)\n`);
   const gemmRows = rows.filter((row) => row.family === 'gemm');
@@ -212,4 +228,8 @@ if (!asJson) {
     'simdprop-wasm is than the column before it (above 1: simdprop is faster), in every row including the ms row.',
     'tfjs GEMM rows call tf.matMul with transposeA/transposeB for the backward layouts: whatever tfjs does for them.',
   ].join('\n'));
+  console.log(`\n## simdprop's builds and threads\n`);
+  for (const note of variantNotes) console.log(`${note}\n`);
+  console.log(variantTable(variantRows, variants));
+  console.log('\n× 1 thread: the 2-thread median over the same build\'s 1-thread median, measured in this run.');
 }

@@ -84,7 +84,7 @@ export function ceilingJsonLine(workload: string, measured: Measured): string {
   return JSON.stringify({ workload, backend: 'ceiling', threads: 1, median, min, max, unit: 'GFLOP/s', samples });
 }
 
-function markdown(header: string[], right: boolean[], cells: string[][]): string {
+export function markdown(header: string[], right: boolean[], cells: string[][]): string {
   const widths = header.map((title, c) => Math.max(title.length, ...cells.map((line) => line[c].length)));
   const line = (values: string[]): string =>
     `| ${values.map((value, c) => (right[c] ? value.padStart(widths[c]) : value.padEnd(widths[c]))).join(' | ')} |`;
