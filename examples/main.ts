@@ -35,14 +35,16 @@ function throughput(backend: BackendName, x: Float32Array, labels: Int32Array, s
   return { samplesPerSecond: (steps * BATCH) / elapsed, loss };
 }
 
-async function throughputDemo(): Promise<void> {
+async function throughputDemo(description: string): Promise<void> {
   const { x, labels } = noisyPrototypes(BATCH * 32, 784, 10, 2, 3);
   console.log('\n784-128-10 relu/softmax cross-entropy, batch 64, SGD momentum 0.9, synthetic data, ~3 s per backend');
   const wasm = throughput('wasm', x, labels, 3);
-  console.log(`  wasm simd128: ${Math.round(wasm.samplesPerSecond).toLocaleString('en-US').padStart(9)} samples/s   (last loss ${wasm.loss.toPrecision(3)})`);
   const js = throughput('js', x, labels, 3);
-  console.log(`  pure JS:      ${Math.round(js.samplesPerSecond).toLocaleString('en-US').padStart(9)} samples/s   (last loss ${js.loss.toPrecision(3)})`);
-  console.log(`  wasm / js:    ${(wasm.samplesPerSecond / js.samplesPerSecond).toFixed(1)}×`);
+  const label = (text: string): string => `  ${text}:`.padEnd(description.length + 10);
+  const rate = (samplesPerSecond: number): string => Math.round(samplesPerSecond).toLocaleString('en-US').padStart(9);
+  console.log(`${label(`wasm (${description})`)}${rate(wasm.samplesPerSecond)} samples/s   (last loss ${wasm.loss.toPrecision(3)})`);
+  console.log(`${label('pure JS')}${rate(js.samplesPerSecond)} samples/s   (last loss ${js.loss.toPrecision(3)})`);
+  console.log(`${label('wasm / js')}${(wasm.samplesPerSecond / js.samplesPerSecond).toFixed(1).padStart(9)}×`);
 }
 
 const report = await init();
@@ -51,4 +53,4 @@ if (report.backend !== 'wasm') {
   console.log('WebAssembly SIMD is not available here: the demo runs on pure JS only.');
 }
 await classicDemo();
-if (report.backend === 'wasm') await throughputDemo();
+if (report.backend === 'wasm') await throughputDemo(report.description);
