@@ -10,6 +10,11 @@ export interface WasmSource {
   module?: WebAssembly.Module;
   bytes?: BufferSource;
   /**
+   * The folder the simdprop*.wasm builds are served from (browsers; default: the package's build/
+   * folder next to the module, as a bundler or a static server lays it out).
+   */
+  wasmUrl?: string | URL;
+  /**
    * With the packaged files: whether to use the relaxed-SIMD build (fused multiply-add) — default:
    * wherever the runtime validates it (Node 20 needs --experimental-wasm-relaxed-simd).
    */
@@ -44,9 +49,20 @@ export function wasmSimdSupported(): boolean {
   return typeof WebAssembly === 'object' && typeof WebAssembly.validate === 'function' && WebAssembly.validate(SIMD_PROBE);
 }
 
-async function readPackaged(file: string): Promise<Uint8Array<ArrayBuffer>> {
-  const url = new URL(`../../../build/${file}`, import.meta.url);
-  if (url.protocol !== 'file:') return new Uint8Array(await (await fetch(url)).arrayBuffer());
+// What a relative wasmUrl is relative to: the page (or worker script) where there is one, else this module.
+function pageUrl(): string {
+  return (globalThis as { location?: { href?: string } }).location?.href ?? import.meta.url;
+}
+
+async function readPackaged(file: string, folder: string | URL | undefined): Promise<Uint8Array<ArrayBuffer>> {
+  const url = folder === undefined
+    ? new URL(`../../../build/${file}`, import.meta.url)
+    : new URL(file, new URL(String(folder).endsWith('/') ? String(folder) : `${folder}/`, pageUrl()));
+  if (url.protocol !== 'file:') {
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`simdprop: ${url} answered ${response.status}: serve the .wasm builds there, or pass init({ wasmUrl })`);
+    return new Uint8Array(await response.arrayBuffer());
+  }
   const { readFile } = await import('node:fs/promises');
   const contents = await readFile(url).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') {
@@ -58,23 +74,23 @@ async function readPackaged(file: string): Promise<Uint8Array<ArrayBuffer>> {
 }
 
 // The relaxed-SIMD build where it is wanted and the runtime accepts it, else the baseline SIMD build.
-async function packagedModule(relaxed: boolean | undefined, threaded: boolean): Promise<WebAssembly.Module> {
+async function packagedModule(relaxed: boolean | undefined, threaded: boolean, folder: string | URL | undefined): Promise<WebAssembly.Module> {
   const name = threaded ? 'simdprop-mt' : 'simdprop';
   if (relaxed !== false) {
-    const bytes = await readPackaged(`${name}-relaxed.wasm`);
+    const bytes = await readPackaged(`${name}-relaxed.wasm`, folder);
     if (WebAssembly.validate(bytes)) return WebAssembly.compile(bytes);
     if (relaxed === true) throw new Error('simdprop: this runtime does not support relaxed SIMD');
   }
-  return WebAssembly.compile(await readPackaged(`${name}.wasm`));
+  return WebAssembly.compile(await readPackaged(`${name}.wasm`, folder));
 }
 
 /** Why this runtime cannot run kernels on several threads, or undefined when it can. */
 export function threadsUnavailable(): string | undefined {
-  if (typeof SharedArrayBuffer !== 'function' || typeof Atomics !== 'object') return 'this runtime has no SharedArrayBuffer';
-  if (typeof (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === 'boolean'
-    && !(globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated) {
-    return 'the page is not cross-origin isolated (serve it with COOP/COEP headers)';
+  // Browsers hide SharedArrayBuffer from pages that are not cross-origin isolated: say what to fix.
+  if ((globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === false) {
+    return 'the page is not cross-origin isolated (serve it with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)';
   }
+  if (typeof SharedArrayBuffer !== 'function' || typeof Atomics !== 'object') return 'this runtime has no SharedArrayBuffer';
   return undefined;
 }
 
@@ -85,7 +101,7 @@ export async function createWasmBackend(source: WasmSource = {}): Promise<Backen
   const threaded = threads > 1;
   if (threaded && threadsUnavailable()) throw new Error(`simdprop: cannot use ${threads} threads: ${threadsUnavailable()}`);
   const given = source.module ?? (source.bytes ? await WebAssembly.compile(source.bytes) : undefined);
-  const module = given ?? (await packagedModule(source.relaxed, threaded));
+  const module = given ?? (await packagedModule(source.relaxed, threaded, source.wasmUrl));
   const memory = threaded
     ? new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES, shared: true })
     : new WebAssembly.Memory({ initial: INITIAL_PAGES });

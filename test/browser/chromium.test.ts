@@ -1,0 +1,68 @@
+// simdprop in a real browser: Debian's Chromium, driven by playwright-core, trains on a page served
+// with COOP/COEP (cross-origin isolated: SIMD and worker threads over shared memory) and on one served
+// without (one thread, and init() says why). .ci/run installs chromium; without it these tests are
+// skipped with the reason printed.
+import { existsSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundle, serve } from './serve.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const present = existsSync(CHROMIUM);
+if (!present) console.warn(`browser tests skipped: ${CHROMIUM} is missing (apt-get install -y chromium; .ci/run does)`);
+
+// CI installs Chromium, so there a missing browser fails this file instead of skipping it.
+if (!present && process.env.CI === 'true') throw new Error(`${CHROMIUM} is missing: .ci/run should have installed it`);
+
+describe.skipIf(!present)('in Chromium', () => {
+  let browser: Browser;
+  const servers: Server[] = [];
+  let script = '';
+
+  beforeAll(async () => {
+    script = await bundle();
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    servers.forEach((server) => server.close());
+  });
+
+  async function run(isolated: boolean): Promise<Record<string, unknown>> {
+    const { server, url } = await serve(isolated, script);
+    servers.push(server);
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(String(error)));
+    await page.goto(url);
+    await page.waitForFunction(() => (window as unknown as { result?: unknown }).result !== undefined, undefined, { timeout: 60_000 });
+    const result = await page.evaluate(() => (window as unknown as { result: Record<string, unknown> }).result);
+    await page.close();
+    expect(errors).toEqual([]);
+    expect(result.error).toBeUndefined();
+    return result;
+  }
+
+  it('trains on WebAssembly SIMD with worker threads on a cross-origin isolated page', async () => {
+    const result = await run(true);
+    expect(result.isolated).toBe(true);
+    expect(result.backend).toBe('wasm');
+    expect(result.threads as number).toBeGreaterThan(1);
+    expect(result.description).toMatch(/relaxed-simd, \d+ threads/);
+    expect(result.last as number).toBeLessThan((result.first as number) / 4);
+    expect(result.accuracy as number).toBeGreaterThanOrEqual(0.95);
+  });
+
+  it('falls back to one thread, and says why, without COOP/COEP — and still trains', async () => {
+    const result = await run(false);
+    expect(result.isolated).toBe(false);
+    expect(result.threads).toBe(1);
+    expect(result.reason).toMatch(/not cross-origin isolated/);
+    expect(result.last as number).toBeLessThan((result.first as number) / 4);
+  });
+});
