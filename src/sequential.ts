@@ -86,8 +86,11 @@ type Phase = 'none' | 'forward' | 'loss' | 'backward';
 const ALIGN_FLOATS = 16;
 const alignFloats = (count: number): number => Math.ceil(count / ALIGN_FLOATS) * ALIGN_FLOATS;
 
-// Frees a model's block if the model is garbage-collected without dispose(): a safety net only.
-const blocks = new FinalizationRegistry<{ backend: Backend; block: number }>((cell) => cell.backend.heap.free(cell.block));
+// Frees a model's block if the model is garbage-collected without dispose(): a safety net only, and
+// absent where the runtime has no FinalizationRegistry (workerd).
+const blocks = typeof FinalizationRegistry === 'function'
+  ? new FinalizationRegistry<{ backend: Backend; block: number }>((cell) => cell.backend.heap.free(cell.block))
+  : undefined;
 
 export class Sequential {
   /** The dense layers (dropout is a property of the layer it follows: see dropoutRates). */
@@ -174,7 +177,7 @@ export class Sequential {
     this.cell = { backend: this.backend, block: 0 };
     this.relayout(1, 0);
     this.initializeWeights(new Rng(seed));
-    blocks.register(this, this.cell, this);
+    blocks?.register(this, this.cell, this);
   }
 
   get inputSize(): number {
@@ -740,7 +743,7 @@ export class Sequential {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    blocks.unregister(this);
+    blocks?.unregister(this);
     this.backend.heap.free(this.cell.block);
   }
 }
