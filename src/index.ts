@@ -24,3 +24,5 @@ export type { LoadOptions, SaveOptions } from './io/model-file.js';
 export { VERSION } from './version.js';
 export { saveModelFile, loadModelFile } from './io/node.js';
 export { Dropout, dropout } from './layers/dropout.js';
+export { trainInWorker, type TrainInWorkerOptions, type TrainingJob } from './worker/train.js';
+export type { LayerSpec, OptimizerSpec, WorkerFitOptions, TrainEvent } from './worker/protocol.js';
