@@ -41,6 +41,11 @@ export interface FitOptions extends LossOptions {
   logEvery?: number;
   /** Stops fit between batches; the history holds the epochs completed. */
   signal?: AbortSignal;
+  /**
+   * Stop before an update whose loss or gradients are not finite, so the weights and optimizer state
+   * stay those of the last good step, and say where the bad values first appeared (default true).
+   */
+  nanGuard?: boolean;
   /** Called after each epoch with its index (from 0) and its logs. */
   onEpochEnd?: (epoch: number, logs: Readonly<EpochLogs>) => void;
 }
@@ -56,8 +61,10 @@ export interface History {
   lr: number[];
   /** Epochs completed. */
   epochs: number;
-  /** Why fit ended early: 'earlyStopping', 'nan', 'aborted' or a callback's own reason. */
+  /** Why fit ended early: 'earlyStopping', 'nan', 'aborted', 'nonFinite' (the guard) or a callback's own reason. */
   stopReason?: string;
+  /** With stopReason 'nonFinite': where and what, e.g. "epoch 3, batch 12: the loss is NaN (first in the output of layer 1)". */
+  nonFinite?: string;
 }
 
 export interface EvaluateOptions extends LossOptions {
@@ -148,6 +155,7 @@ export async function fit(model: Sequential, x: Matrix, y: Targets, options: Fit
     throw new SimdpropError('OPTION', `scheduler must be a learning-rate schedule (StepLR, CosineAnnealingLR, ReduceLROnPlateau …), got ${describe(scheduler)}`);
   }
   if (scheduler && scheduler.optimizer !== optimizer) throw new SimdpropError('OPTION', 'scheduler must schedule the optimizer fit uses');
+  const guard = options.nanGuard ?? true;
   const metrics = (options.metrics ?? []).map((name) => Metric.of(name, loss));
   const validationMetrics = (options.metrics ?? []).map((name) => Metric.of(name, loss));
 
@@ -182,6 +190,7 @@ export async function fit(model: Sequential, x: Matrix, y: Targets, options: Fit
     },
   };
   const history: History = { loss: [], metrics: {}, lr: [], epochs: 0 };
+  let backup = 0;
   const batchLogs: BatchLogs = { loss: 0, rows: 0 };
   // Training batches run in training mode (dropout on), as Keras' fit does; the mode is restored after.
   const wasTraining = model.training;
@@ -191,7 +200,10 @@ export async function fit(model: Sequential, x: Matrix, y: Targets, options: Fit
     const order = new Int32Array(trainRows);
     for (let r = 0; r < trainRows; r++) order[r] = r;
     const rng = new Rng(seed);
-    const { heap } = model.backend;
+    const { heap, kernels } = model.backend;
+    // The NaN guard's copy of the parameters and optimizer state from before the current update.
+    const slots = model.stateSlotCount;
+    backup = guard ? heap.alloc((1 + slots) * model.sectionFloats * 4) : 0;
     for (const callback of callbacks) await callback.onTrainBegin?.(context);
     let lastYield = Date.now();
     for (let epoch = 0; epoch < epochs && stopReason === undefined; epoch++) {
@@ -208,7 +220,27 @@ export async function fit(model: Sequential, x: Matrix, y: Targets, options: Fit
         }
         const rows = Math.min(batchSize, trainRows - start);
         data.gather(start, rows, order);
-        const batchLoss = model.trainStaged(rows, loss, data.labels, delta, optimizer, clipNorm);
+        const batchLoss = model.gradientsStaged(rows, loss, data.labels, delta, clipNorm);
+        if (guard && (!Number.isFinite(batchLoss) || kernels.count_nonfinite(model.gradsPointer, model.sectionFloats) > 0)) {
+          const where = model.firstNonFinite();
+          history.nonFinite = `epoch ${epoch + 1}, batch ${batch + 1}: ` +
+            (Number.isFinite(batchLoss) ? 'a gradient is not finite' : `the loss is ${batchLoss}`) + (where ? ` (first in ${where})` : '');
+          context.stop('nonFinite');
+          break;
+        }
+        // The update itself may overflow (finite gradients, a huge step): keep what it replaces.
+        if (guard) kernels.copy(backup, model.paramsPointer, model.sectionFloats);
+        if (guard && slots > 0) kernels.copy(backup + model.sectionFloats * 4, model.statePointer(0), slots * model.sectionFloats);
+        optimizer.step();
+        if (guard && (kernels.count_nonfinite(model.paramsPointer, model.sectionFloats) > 0
+          || (slots > 0 && kernels.count_nonfinite(model.statePointer(0), slots * model.sectionFloats) > 0))) {
+          kernels.copy(model.paramsPointer, backup, model.sectionFloats);
+          if (slots > 0) kernels.copy(model.statePointer(0), backup + model.sectionFloats * 4, slots * model.sectionFloats);
+          optimizer.stepCount--;
+          history.nonFinite = `epoch ${epoch + 1}, batch ${batch + 1}: the update made a parameter or optimizer state non-finite (the step is undone)`;
+          context.stop('nonFinite');
+          break;
+        }
         total += batchLoss * rows;
         for (const metric of metrics) {
           metric.add(heap.f32, heap.i32, model.outputPointer >> 2, model.targetsPointer >> 2, data.labels, rows, model.outputSize);
@@ -222,7 +254,7 @@ export async function fit(model: Sequential, x: Matrix, y: Targets, options: Fit
           lastYield = Date.now();
         }
       }
-      if (stopReason === 'aborted') break;
+      if (stopReason === 'aborted' || stopReason === 'nonFinite') break;
       const logs: EpochLogs = { loss: total / trainRows };
       for (const metric of metrics) logs[metric.name] = metric.value();
       const validationBatch = Math.max(batchSize, 256);
@@ -247,6 +279,7 @@ export async function fit(model: Sequential, x: Matrix, y: Targets, options: Fit
     for (const callback of callbacks) await callback.onTrainEnd?.(context);
   } finally {
     model.training = wasTraining;
+    if (backup !== 0) model.backend.heap.free(backup);
     data.free();
     validation?.free();
   }

@@ -628,6 +628,13 @@ export class Sequential {
 
   /** @internal One step on rows already in the input and targets regions; clipNorm > 0 clips the gradients first. */
   trainStaged(rows: number, loss: LossName, labels: boolean, delta: number, optimizer: Optimizer, clipNorm = 0): number {
+    const value = this.gradientsStaged(rows, loss, labels, delta, clipNorm);
+    optimizer.step();
+    return value;
+  }
+
+  /** @internal zeroGrad, forward, loss and backward (and clipping) on staged rows: a step but the update. */
+  gradientsStaged(rows: number, loss: LossName, labels: boolean, delta: number, clipNorm = 0): number {
     const kernels = this.kernels;
     const base = this.cell.block;
     kernels.fill(base + this.sectionFloats * 4, this.sectionFloats, 0);
@@ -637,11 +644,26 @@ export class Sequential {
     const value = this.runLoss(kernels, base, rows, loss, labels, delta);
     this.runBackward(kernels, base, rows);
     if (clipNorm > 0) clipGradNorm(this, clipNorm);
-    optimizer.step();
     this.batch = rows;
     this.phase = 'backward';
     this.inputGradReady = false;
     return value;
+  }
+
+  /**
+   * @internal Where non-finite values first appear after a forward and backward: the first layer whose
+   * output, then the first parameter whose gradient, holds NaN or ±Infinity; undefined if none does.
+   */
+  firstNonFinite(): string | undefined {
+    const kernels = this.kernels;
+    const base = this.cell.block;
+    for (let i = 0; i < this.layers.length; i++) {
+      if (kernels.count_nonfinite(base + this.outputOf(i), this.batch * this.layers[i].outputSize) > 0) return `the output of layer ${i}`;
+    }
+    for (const parameter of this.namedParameters()) {
+      if (kernels.count_nonfinite(parameter.grad.byteOffset, parameter.size) > 0) return `the gradient of ${parameter.name}`;
+    }
+    return undefined;
   }
 
   /** @internal Throws unless the optimizer was made for this model. */

@@ -67,7 +67,7 @@ describe.each(BACKENDS)('fit on the %s backend', (backend) => {
     const y = normalMatrix(64, 1, 2);
     const model = new Sequential([dense(2, 4, 'relu'), dense(4, 1)], { seed: 4, backend });
     const exploding = await model.fit(x, y, {
-      epochs: 50, batchSize: 8, loss: 'mse', optimizer: new SGD(model, { lr: 1e4 }), callbacks: [terminateOnNaN()],
+      epochs: 50, batchSize: 8, loss: 'mse', optimizer: new SGD(model, { lr: 1e4 }), callbacks: [terminateOnNaN()], nanGuard: false,
     });
     expect(exploding.stopReason).toBe('nan');
     const other = new Sequential([dense(2, 4, 'relu'), dense(4, 1)], { seed: 4, backend });
@@ -80,6 +80,25 @@ describe.each(BACKENDS)('fit on the %s backend', (backend) => {
     expect([aborted.epochs, aborted.stopReason]).toEqual([0, 'aborted']);
     model.dispose();
     other.dispose();
+  });
+
+  it('the NaN guard stops before a non-finite update: the weights and momentum stay those of the last good step', async () => {
+    const x = normalMatrix(64, 2, 1);
+    const y = normalMatrix(64, 1, 2);
+    const model = new Sequential([dense(2, 4, 'relu'), dense(4, 1)], { seed: 4, backend });
+    const optimizer = new SGD(model, { lr: 1e4, momentum: 0.9 });
+    // Parameters and momentum after each good step (the gradients of a refused batch may differ).
+    const state = (m: Sequential): Float32Array[] => [m.paramsPointer, m.statePointer(0)].map((at) => m.backend.heap.f32.slice(at >> 2, (at >> 2) + m.sectionFloats));
+    const snapshots: Float32Array[][] = [];
+    const keep: Callback = { onBatchEnd: (_b, _l, { model: m }) => void snapshots.push(state(m)) };
+    const history = await model.fit(x, y, { epochs: 50, batchSize: 8, loss: 'mse', optimizer, callbacks: [keep] });
+    expect(history.stopReason).toBe('nonFinite');
+    expect(history.nonFinite).toMatch(/^epoch \d+, batch \d+: /);
+    const now = state(model);
+    expect(sameBits(now[0], snapshots[snapshots.length - 1][0])).toBe(true);
+    expect(sameBits(now[1], snapshots[snapshots.length - 1][1])).toBe(true);
+    expect(model.namedParameters().every((p) => p.value.every(Number.isFinite))).toBe(true);
+    model.dispose();
   });
 
   it('steps a scheduler per epoch and records the lr; reduceLROnPlateau and clipNorm work inside fit', async () => {
