@@ -26,3 +26,4 @@ export { saveModelFile, loadModelFile } from './io/node.js';
 export { Dropout, dropout } from './layers/dropout.js';
 export { trainInWorker, type TrainInWorkerOptions, type TrainingJob } from './worker/train.js';
 export type { LayerSpec, OptimizerSpec, WorkerFitOptions, TrainEvent } from './worker/protocol.js';
+export { diagnose, doctor, type Diagnosis, type LayerHealth } from './diagnose.js';

@@ -123,6 +123,9 @@ export class Sequential {
   private disposed = false;
   private readonly seed: number;
   private dropoutActive = false;
+  /** Set when an optimizer steps, cleared by zeroGrad: a backward() then adds to gradients already used. */
+  private gradientsUsed = false;
+  private warnedAccumulation = false;
   private dropoutStream = 0;
   private outputView: Float32Array | undefined;
   private inputGradView: Float32Array | undefined;
@@ -483,9 +486,19 @@ export class Sequential {
     } else if (this.phase === 'forward') {
       throw new SimdpropError('ORDER', 'backward() with no argument needs loss() after forward(), or pass dOut');
     }
+    if (this.gradientsUsed && !this.warnedAccumulation) {
+      this.warnedAccumulation = true;
+      console.warn('simdprop: backward() adds to gradients an optimizer has already stepped with: call optimizer.zeroGrad() ' +
+        'before each backward() unless you mean to accumulate (PyTorch behaves the same; this is the forgotten-zero_grad bug)');
+    }
     this.runBackward(this.kernels, this.cell.block, this.batch);
     this.phase = 'backward';
     this.inputGradReady = false;
+  }
+
+  /** @internal Called by optimizers after a step. */
+  markGradientsUsed(): void {
+    this.gradientsUsed = true;
   }
 
   /** dL/dx for the last backward (rows × inputSize), as a view into the model's memory. */
@@ -611,6 +624,7 @@ export class Sequential {
   /** Sets every parameter gradient to zero: one fill over the grads section. */
   zeroGrad(): void {
     this.checkAlive();
+    this.gradientsUsed = false;
     this.kernels.fill(this.gradsPointer, this.sectionFloats, 0);
   }
 
@@ -638,6 +652,7 @@ export class Sequential {
     const kernels = this.kernels;
     const base = this.cell.block;
     kernels.fill(base + this.sectionFloats * 4, this.sectionFloats, 0);
+    this.gradientsUsed = false;
     this.useDropout(this.training);
     this.drawMasks(rows);
     this.runForward(kernels, base, rows);

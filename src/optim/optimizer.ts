@@ -140,6 +140,7 @@ export abstract class Optimizer {
       this.update(start * 4, segments[row + 1] - start, this.lr * segments[row + 2], segments[row + 3], step);
     }
     this.stepCount = step;
+    this.model.markGradientsUsed();
   }
 
   /**
