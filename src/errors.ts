@@ -12,7 +12,8 @@ export type ErrorCode =
   | 'DISPOSED' // a model used after dispose()
   | 'ORDER' // calls out of order (loss before forward, backward before loss)
   | 'BACKEND' // a backend that is not loaded, or a model and optimizer on different backends
-  | 'FILE'; // a model file that is corrupt, truncated, or does not fit the model
+  | 'FILE' // a model file that is corrupt, truncated, or does not fit the model
+  | 'MEMORY'; // more memory than the backend's linear memory can grow to (4 GiB for wasm32)
 
 export class SimdpropError extends Error {
   constructor(

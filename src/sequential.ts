@@ -321,7 +321,17 @@ export class Sequential {
   }
 
   private ensureCapacity(rows: number): void {
-    if (rows > this.capacity) this.relayout(rows, this.stateSlots);
+    if (rows <= this.capacity) return;
+    try {
+      this.relayout(rows, this.stateSlots);
+    } catch (error) {
+      // The new block is reserved before the old one is given up: the model is as it was.
+      if (error instanceof RangeError) {
+        throw new SimdpropError('MEMORY', `a batch of ${rows} rows needs more memory than the backend can grow to ` +
+          `(${error.message.replace(/^simdprop: /, '')}): use smaller batches (predict() and evaluate() take a batchSize)`);
+      }
+      throw error;
+    }
   }
 
   // Checks x and copies it into the input region; afterwards nothing but activations has changed.

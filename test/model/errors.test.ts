@@ -142,3 +142,20 @@ describe.each(BACKENDS)('bad input on the %s backend', (backend) => {
     model.dispose();
   });
 });
+
+it('a batch larger than the memory can grow to is a MEMORY error that changes nothing', () => {
+  const model = new Sequential([dense(4096, 4096)], { seed: 1, backend: 'js' });
+  const before = snapshot(model);
+  // 70,000 rows × 4096 floats × 4 bytes × several regions ≫ 4 GiB.
+  let thrown: unknown;
+  try {
+    (model as unknown as { reserveRows(rows: number): void }).reserveRows(70_000);
+  } catch (error) {
+    thrown = error;
+  }
+  expect(thrown).toBeInstanceOf(SimdpropError);
+  expect((thrown as SimdpropError).code).toBe('MEMORY');
+  expect((thrown as Error).message).toMatch(/a batch of 70000 rows needs more memory than the backend can grow to/);
+  expect(sameBits(snapshot(model), before)).toBe(true);
+  model.dispose();
+});
