@@ -12,6 +12,8 @@
 
 const PANEL: i32 = 8;
 const PANEL_BYTES: usize = 32;
+/** A row-major right operand of at most this many floats (32 KiB) is read in place, not packed. */
+const DIRECT_FLOATS: i32 = 8192;
 
 // Scratch a GEMM with inner dimension K needs (gemmScratchBytes in src/backend/kernels.ts):
 // the packed [K × 8] panel, an 8-float bias panel and an 8-float edge row, (8K + 16)·4 bytes;
@@ -106,8 +108,13 @@ const ACCUMULATE: i32 = 2;
       narrowGemm(out, a, rowStride, innerStride, b, transposed, bias, M, K, N, j, width, mode, scratch);
       return;
     }
+    // A row-major B small enough to stay in L1 is read in place (rows N floats apart): packing it
+    // would cost more than it saves. Larger ones are packed so strides cannot alias in the cache.
+    const direct = !transposed && width == PANEL && K * N <= DIRECT_FLOATS;
+    const source = direct ? b + (<usize>j << 2) : panel;
+    const sourceStride: usize = direct ? <usize>N << 2 : PANEL_BYTES;
     if (transposed) packTransposed(panel, b, K, j, width);
-    else packRows(panel, b, K, N, j, width);
+    else if (!direct) packRows(panel, b, K, N, j, width);
     let start0 = f32x4.splat(0);
     let start1 = f32x4.splat(0);
     if (mode == WRITE_WITH_BIAS) {
@@ -121,7 +128,7 @@ const ACCUMULATE: i32 = 2;
       let c00 = start0, c01 = start1, c10 = start0, c11 = start1;
       let c20 = start0, c21 = start1, c30 = start0, c31 = start1;
       let ap = a + <usize>i * aRowBytes;
-      let bp = panel;
+      let bp = source;
       for (let k = 0; k < K; k++) {
         const b0 = v128.load(bp);
         const b1 = v128.load(bp, 16);
@@ -138,7 +145,7 @@ const ACCUMULATE: i32 = 2;
         c30 = madd(c30, s, b0);
         c31 = madd(c31, s, b1);
         ap += aStep;
-        bp += PANEL_BYTES;
+        bp += sourceStride;
       }
       const o = outColumn + <usize>i * rowBytes;
       finishRow(mode, o, c00, c01, width, tile);
@@ -149,13 +156,13 @@ const ACCUMULATE: i32 = 2;
     for (; i < M; i++) {
       let c0 = start0, c1 = start1;
       let ap = a + <usize>i * aRowBytes;
-      let bp = panel;
+      let bp = source;
       for (let k = 0; k < K; k++) {
         const s = v128.load32_splat(ap);
         c0 = madd(c0, s, v128.load(bp));
         c1 = madd(c1, s, v128.load(bp, 16));
         ap += aStep;
-        bp += PANEL_BYTES;
+        bp += sourceStride;
       }
       finishRow(mode, outColumn + <usize>i * rowBytes, c0, c1, width, tile);
     }
@@ -174,8 +181,12 @@ const ACCUMULATE: i32 = 2;
   const aStep = <usize>innerStride << 2;
   const aRowBytes = <usize>rowStride << 2;
   const rowBytes = <usize>N << 2;
-  // panel[k][t]: B's element (k, j + t) for t < width, 0 beyond.
-  for (let k = 0; k < K; k++) {
+  // panel[k][t]: B's element (k, j + t) for t < width, 0 beyond — or B itself, read in place, where
+  // its rows hold the 4 columns contiguously and it is small enough to stay in cache.
+  const direct = !transposed && width == 4 && K * N <= DIRECT_FLOATS;
+  const source = direct ? b + (<usize>j << 2) : panel;
+  const sourceStride: usize = direct ? <usize>N << 2 : 16;
+  for (let k = 0; k < K && !direct; k++) {
     const target = panel + (<usize>k << 4);
     v128.store(target, f32x4.splat(0));
     for (let t = 0; t < width; t++) {
@@ -195,7 +206,7 @@ const ACCUMULATE: i32 = 2;
   for (; i + 4 <= M; i += 4) {
     let c0 = start, c1 = start, c2 = start, c3 = start;
     let ap = a + <usize>i * aRowBytes;
-    let bp = panel;
+    let bp = source;
     for (let k = 0; k < K; k++) {
       const b0 = v128.load(bp);
       c0 = madd(c0, v128.load32_splat(ap), b0);
@@ -203,7 +214,7 @@ const ACCUMULATE: i32 = 2;
       c2 = madd(c2, v128.load32_splat(ap + 2 * aRowBytes), b0);
       c3 = madd(c3, v128.load32_splat(ap + 3 * aRowBytes), b0);
       ap += aStep;
-      bp += 16;
+      bp += sourceStride;
     }
     const o = outColumn + <usize>i * rowBytes;
     finishNarrow(mode, o, c0, width, tile);
@@ -214,11 +225,11 @@ const ACCUMULATE: i32 = 2;
   for (; i < M; i++) {
     let c0 = start;
     let ap = a + <usize>i * aRowBytes;
-    let bp = panel;
+    let bp = source;
     for (let k = 0; k < K; k++) {
       c0 = madd(c0, v128.load32_splat(ap), v128.load(bp));
       ap += aStep;
-      bp += 16;
+      bp += sourceStride;
     }
     finishNarrow(mode, outColumn + <usize>i * rowBytes, c0, width, tile);
   }
