@@ -1,0 +1,116 @@
+// Drawing for the demo page: the decision boundary as a heat map of the model's probabilities over
+// the plane with the data on top, and the loss curve. Canvases are drawn in device pixels.
+import type { Points } from './datasets.js';
+
+/** The plane shown is [-EXTENT, EXTENT]² (the data sets fill about [-1, 1]², noise spills over). */
+export const EXTENT = 1.2;
+/** The heat map is GRID × GRID predictions, smoothed up to the canvas. */
+export const GRID = 64;
+
+// Label 0, label 1, and the undecided middle, as in the classic playgrounds.
+const ORANGE = [245, 147, 34];
+const BLUE = [8, 119, 189];
+const NEUTRAL = [232, 234, 235];
+// How far the heat map goes towards a label's colour at probability 0 or 1: paler than the points.
+const HEAT = 0.65;
+
+export interface CurvePoint {
+  epoch: number;
+  loss: number;
+  accuracy: number;
+}
+
+/** The centres of the heat map's cells, GRID × GRID rows × 2 (row-major from the top left, y up). */
+export function gridPoints(): Float32Array {
+  const points = new Float32Array(GRID * GRID * 2);
+  const step = (2 * EXTENT) / GRID;
+  for (let row = 0; row < GRID; row++) {
+    for (let column = 0; column < GRID; column++) {
+      const i = 2 * (row * GRID + column);
+      points[i] = -EXTENT + (column + 0.5) * step;
+      points[i + 1] = EXTENT - (row + 0.5) * step;
+    }
+  }
+  return points;
+}
+
+/** Sizes a canvas's drawing buffer to its CSS size times the device pixel ratio. */
+export function matchDevicePixels(canvas: HTMLCanvasElement): void {
+  const ratio = window.devicePixelRatio || 1;
+  canvas.width = Math.round(canvas.clientWidth * ratio);
+  canvas.height = Math.round(canvas.clientHeight * ratio);
+}
+
+let cells: HTMLCanvasElement | undefined;
+
+/** The heat map of `probabilities` (one per gridPoints() row, P(label 1)) with `data` drawn on top. */
+export function drawBoundary(canvas: HTMLCanvasElement, probabilities: Float32Array, data: Points): void {
+  cells ??= Object.assign(document.createElement('canvas'), { width: GRID, height: GRID });
+  const image = new ImageData(GRID, GRID);
+  for (let i = 0; i < GRID * GRID; i++) {
+    const signed = 2 * probabilities[i] - 1;
+    const target = signed < 0 ? ORANGE : BLUE;
+    const strength = HEAT * Math.min(1, Math.abs(signed));
+    for (let channel = 0; channel < 3; channel++) {
+      image.data[4 * i + channel] = NEUTRAL[channel] + (target[channel] - NEUTRAL[channel]) * strength;
+    }
+    image.data[4 * i + 3] = 255;
+  }
+  cells.getContext('2d')!.putImageData(image, 0, 0);
+  const context = canvas.getContext('2d')!;
+  const { width, height } = canvas;
+  context.imageSmoothingEnabled = true;
+  context.drawImage(cells, 0, 0, width, height);
+  const radius = width / 110;
+  context.lineWidth = width / 360;
+  context.strokeStyle = 'white';
+  for (let r = 0; r < data.y.length; r++) {
+    const px = ((data.x[2 * r] + EXTENT) / (2 * EXTENT)) * width;
+    const py = ((EXTENT - data.x[2 * r + 1]) / (2 * EXTENT)) * height;
+    context.fillStyle = `rgb(${(data.y[r] === 1 ? BLUE : ORANGE).join(' ')})`;
+    context.beginPath();
+    context.arc(px, py, radius, 0, 2 * Math.PI);
+    context.fill();
+    context.stroke();
+  }
+}
+
+/** Loss (dark) and accuracy (blue) against epochs, on one axis from 0 to max(1, largest loss). */
+export function drawCurve(canvas: HTMLCanvasElement, points: readonly CurvePoint[]): void {
+  const context = canvas.getContext('2d')!;
+  const { width, height } = canvas;
+  const ratio = width / canvas.clientWidth || 1;
+  const pad = 6 * ratio;
+  context.clearRect(0, 0, width, height);
+  context.strokeStyle = '#e3e5e8';
+  context.lineWidth = ratio;
+  for (const level of [0, 0.5, 1]) {
+    const y = pad + (1 - level) * (height - 2 * pad);
+    context.beginPath();
+    context.moveTo(0, y);
+    context.lineTo(width, y);
+    context.stroke();
+  }
+  if (points.length === 0) return;
+  const top = Math.max(1, ...points.map((point) => point.loss));
+  const lastEpoch = Math.max(1, points[points.length - 1].epoch);
+  const line = (value: (point: CurvePoint) => number, colour: string): void => {
+    context.strokeStyle = colour;
+    context.lineWidth = 2 * ratio;
+    context.beginPath();
+    points.forEach((point, i) => {
+      const x = pad + (point.epoch / lastEpoch) * (width - 2 * pad);
+      const y = pad + (1 - value(point) / top) * (height - 2 * pad);
+      if (i === 0) context.moveTo(x, y);
+      else context.lineTo(x, y);
+    });
+    context.stroke();
+  };
+  line((point) => point.accuracy, `rgb(${BLUE.join(' ')})`);
+  line((point) => point.loss, '#333');
+}
+
+/** Resolves at the next animation frame: the browser has painted what was drawn before. */
+export function nextFrame(): Promise<void> {
+  return new Promise((resolve) => requestAnimationFrame(() => resolve()));
+}

@@ -1,0 +1,71 @@
+// `npm run demo`: the demo page on 127.0.0.1 (port PORT, default 8080), every response sent with the
+// COOP/COEP headers that make the page cross-origin isolated, so the wasm backend gets worker threads.
+// demo/app.ts is bundled with simdprop by esbuild on each request for it: an edit shows on reload.
+import { build } from 'esbuild';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { pathToFileURL } from 'node:url';
+
+const demo = new URL('./', import.meta.url);
+const root = new URL('../', import.meta.url);
+
+const ISOLATED = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+const PAGES: Record<string, { file: URL; type: string }> = {
+  '/': { file: new URL('index.html', demo), type: 'text/html; charset=utf-8' },
+  '/index.html': { file: new URL('index.html', demo), type: 'text/html; charset=utf-8' },
+  '/style.css': { file: new URL('style.css', demo), type: 'text/css; charset=utf-8' },
+};
+
+/** The page's script and simdprop as one ES module for browsers; Node-only imports stay external (never reached there). */
+export async function bundleApp(): Promise<string> {
+  const result = await build({
+    entryPoints: [new URL('app.ts', demo).pathname],
+    bundle: true, format: 'esm', platform: 'browser', target: 'es2022', write: false, external: ['node:*'],
+  });
+  return result.outputFiles[0].text;
+}
+
+export interface DemoServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Serves the demo on 127.0.0.1:`port` (0: a free port). */
+export async function startDemoServer(port = 0): Promise<DemoServer> {
+  const server = createServer(async (request, response) => {
+    const path = new URL(request.url ?? '/', 'http://127.0.0.1').pathname;
+    const headers = { ...ISOLATED, 'Cache-Control': 'no-store' };
+    try {
+      const page = PAGES[path];
+      if (page) {
+        response.writeHead(200, { ...headers, 'Content-Type': page.type }).end(await readFile(page.file));
+      } else if (path === '/app.js') {
+        response.writeHead(200, { ...headers, 'Content-Type': 'text/javascript; charset=utf-8' }).end(await bundleApp());
+      } else if (/^\/build\/simdprop(-mt)?(-relaxed)?\.wasm$/.test(path)) {
+        response.writeHead(200, { ...headers, 'Content-Type': 'application/wasm' }).end(await readFile(new URL(`.${path}`, root)));
+      } else {
+        response.writeHead(404, headers).end();
+      }
+    } catch (error) {
+      console.error(error);
+      response.writeHead(500, { ...headers, 'Content-Type': 'text/plain; charset=utf-8' }).end(String(error));
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
+  const { port: bound } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${bound}/`,
+    close: () => new Promise((resolve, reject) => {
+      server.close((error) => (error ? reject(error) : resolve()));
+      server.closeAllConnections();
+    }),
+  };
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const { url } = await startDemoServer(Number(process.env.PORT ?? 8080));
+  console.log(`simdprop demo: ${url} (Ctrl-C stops it)`);
+}
