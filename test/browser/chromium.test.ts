@@ -33,13 +33,13 @@ describe.skipIf(!present)('in Chromium', () => {
     servers.forEach((server) => server.close());
   });
 
-  async function run(isolated: boolean): Promise<Record<string, unknown>> {
+  async function run(isolated: boolean, path = ''): Promise<Record<string, unknown>> {
     const { server, url } = await serve(isolated, script);
     servers.push(server);
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(String(error)));
-    await page.goto(url);
+    await page.goto(url + path);
     await page.waitForFunction(() => (window as unknown as { result?: unknown }).result !== undefined, undefined, { timeout: 60_000 });
     const result = await page.evaluate(() => (window as unknown as { result: Record<string, unknown> }).result);
     await page.close();
@@ -56,6 +56,17 @@ describe.skipIf(!present)('in Chromium', () => {
     expect(result.description).toMatch(/relaxed-simd, \d+ threads/);
     expect(result.last as number).toBeLessThan((result.first as number) / 4);
     expect(result.accuracy as number).toBeGreaterThanOrEqual(0.95);
+  });
+
+  it('trains in a module Web Worker with trainInWorker, the page staying responsive', async () => {
+    const result = await run(true, 'worker.html');
+    expect(result.events).toContain('ready');
+    expect((result.events as string[]).filter((type) => type === 'epoch')).toHaveLength(20);
+    expect(result.epochs).toBe(20);
+    expect(result.accuracy as number).toBeGreaterThan(0.95);
+    expect(result.transferred).toBe(true);
+    // The page's own timer kept firing while the worker trained.
+    expect(result.ticks as number).toBeGreaterThan(0);
   });
 
   it('falls back to one thread, and says why, without COOP/COEP — and still trains', async () => {

@@ -34,6 +34,35 @@ try {
 }
 </script>`;
 
+/** trainInWorker from the built package: a module Web Worker trains while the page stays free. */
+export const WORKER_PAGE = `<!doctype html><meta charset="utf-8"><title>simdprop training in a Web Worker</title>
+<script type="module">
+import { init, trainInWorker, linearlySeparable } from '/dist/index.js';
+try {
+  await init({ wasmUrl: '/build/' });
+  const { x, y } = linearlySeparable(400, 7);
+  const labels = y.slice();
+  const points = x.slice();
+  const job = trainInWorker({
+    layers: [{ inputSize: 2, outputSize: 8, activation: 'relu' }, { inputSize: 8, outputSize: 1, activation: 'sigmoid' }],
+    seed: 3, x, y, init: { wasmUrl: '/build/' },
+    fit: { loss: 'bce', optimizer: { kind: 'adam', lr: 0.05 }, epochs: 20, batchSize: 32, metrics: ['accuracy'] },
+  });
+  const events = [];
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 1);
+  for await (const event of job.events) events.push(event.type);
+  clearInterval(timer);
+  const { model, history } = await job.result;
+  const predictions = model.predict(points);
+  let correct = 0;
+  for (let i = 0; i < labels.length; i++) if ((predictions[i] > 0.5 ? 1 : 0) === labels[i]) correct++;
+  window.result = { events, epochs: history.epochs, accuracy: correct / labels.length, transferred: x.length === 0, ticks };
+} catch (error) {
+  window.result = { error: String(error && error.stack || error) };
+}
+</script>`;
+
 export async function serve(isolated: boolean, script: string): Promise<{ server: Server; url: string }> {
   const server = createServer(async (request, response) => {
     const headers: Record<string, string> = isolated
@@ -44,6 +73,13 @@ export async function serve(isolated: boolean, script: string): Promise<{ server
       response.writeHead(200, { ...headers, 'Content-Type': 'text/html' }).end(PAGE);
     } else if (path === '/simdprop.js') {
       response.writeHead(200, { ...headers, 'Content-Type': 'text/javascript' }).end(script);
+    } else if (path === '/worker.html') {
+      response.writeHead(200, { ...headers, 'Content-Type': 'text/html' }).end(WORKER_PAGE);
+    } else if (/^\/dist\/[\w/-]+\.js$/.test(path)) {
+      // The built package, unbundled, as a site that serves node_modules/simdprop/dist would.
+      const text = await readFile(new URL(`.${path}`, root), 'utf8').catch(() => undefined);
+      if (text === undefined) response.writeHead(404, headers).end();
+      else response.writeHead(200, { ...headers, 'Content-Type': 'text/javascript' }).end(text);
     } else if (/^\/build\/simdprop(-mt)?(-relaxed)?\.wasm$/.test(path)) {
       const bytes = await readFile(new URL(`.${path}`, root));
       response.writeHead(200, { ...headers, 'Content-Type': 'application/wasm' }).end(bytes);
