@@ -15,10 +15,12 @@ const CUBIC: f32 = 0.044715;
   return f32x4.mul(z, gateOf(z));
 }
 
-// gelu'(z) = s + z·s·(1 − s)·2√(2/π)(1 + 3·0.044715z²) with s = σ(2u).
+// gelu'(z) = s + z·s·(1 − s)·2√(2/π)(1 + 3·0.044715z²) with s = σ(2u). Beyond |z| = 10, s(1 − s) is 0
+// in float32 while z² would overflow: the polynomial takes z clamped there, so the product stays 0.
 @inline function geluDerivative(z: v128): v128 {
   const s = gateOf(z);
-  const z2 = f32x4.mul(z, z);
+  const clamped = f32x4.max(f32x4.min(z, f32x4.splat(10)), f32x4.splat(-10));
+  const z2 = f32x4.mul(clamped, clamped);
   const slope = f32x4.mul(f32x4.splat(TWO_SQRT_2_OVER_PI), f32x4.add(f32x4.splat(1), f32x4.mul(f32x4.splat(3 * CUBIC), z2)));
   const sPrime = f32x4.mul(s, f32x4.sub(f32x4.splat(1), s));
   return f32x4.add(s, f32x4.mul(f32x4.mul(z, sPrime), slope));

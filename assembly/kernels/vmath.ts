@@ -2,9 +2,11 @@
 // splat and take lane 0, so an element gets the same bits whether it falls in a vector or in the tail.
 
 // e^x: x = n·ln2 + r with |r| ≤ ln2/2; e^r by its degree-6 Taylor polynomial (error < 1.3e-7 relative);
-// 2^n built directly in the exponent bits. x is clamped so that 2^n stays a normal float.
-@inline export function vexp(x: v128): v128 {
-  x = f32x4.max(f32x4.min(x, f32x4.splat(88.0)), f32x4.splat(-87.33654));
+// 2^n built directly in the exponent bits. x is clamped so that 2^n stays a normal float, and below
+// the smallest normal the result is 0 (as an underflowing exp rounds), so that e^x·huge stays finite.
+@inline export function vexp(input: v128): v128 {
+  const underflow = f32x4.lt(input, f32x4.splat(-87.33654));
+  const x = f32x4.max(f32x4.min(input, f32x4.splat(88.0)), f32x4.splat(-87.33654));
   const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504)));
   // ln2 split into a part exact in float32 and a small correction, so r keeps its low bits.
   let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)));
@@ -17,15 +19,16 @@
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0));
   const twoToN = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
-  return f32x4.mul(p, twoToN);
+  return v128.andnot(f32x4.mul(p, twoToN), underflow);
 }
 
-// log(x) for x > 0: x = m·2^e with m in [√½, √2); log m = 2·atanh(s), s = (m − 1)/(m + 1), by its odd
-// series to s⁹ (|s| ≤ 0.172: error < 1e-8 of the result, below float32 rounding). log 0 is −∞, and
-// so is the log of a subnormal (whose exponent field is 0): below 2^−126 the result is −∞.
+// log(x): x = m·2^e with m in [√½, √2); log m = 2·atanh(s), s = (m − 1)/(m + 1), by its odd series
+// to s⁹ (|s| ≤ 0.172: error < 1e-8 of the result, below float32 rounding). Subnormals are scaled by
+// 2^24 first (their exponent field is 0); log 0 = −∞, log of a negative is NaN.
 @inline export function vlog(x: v128): v128 {
-  const bits = x;
-  let exponent = i32x4.sub(i32x4.shr_u(bits, 23), i32x4.splat(127));
+  const subnormal = f32x4.lt(x, f32x4.splat(1.17549435e-38));
+  const bits = v128.bitselect(f32x4.mul(x, f32x4.splat(16777216.0)), x, subnormal);
+  let exponent = i32x4.sub(i32x4.sub(i32x4.shr_u(bits, 23), i32x4.splat(127)), v128.and(subnormal, i32x4.splat(24)));
   let m = v128.or(v128.and(bits, i32x4.splat(0x007fffff)), i32x4.splat(0x3f800000));
   const large = f32x4.gt(m, f32x4.splat(1.41421356));
   m = v128.bitselect(f32x4.mul(m, f32x4.splat(0.5)), m, large);
@@ -41,7 +44,8 @@
   const e = f32x4.convert_i32x4_s(exponent);
   // e·ln2 split in two, so that its rounding does not swamp log m.
   const result = f32x4.add(f32x4.mul(e, f32x4.splat(0.693359375)), f32x4.add(f32x4.mul(e, f32x4.splat(-2.12194440e-4)), f32x4.mul(s, p)));
-  return v128.bitselect(f32x4.splat(-Infinity), result, f32x4.lt(x, f32x4.splat(1.17549435e-38)));
+  const special = v128.bitselect(f32x4.splat(NaN), f32x4.splat(-Infinity), f32x4.lt(x, f32x4.splat(0)));
+  return v128.bitselect(special, result, f32x4.le(x, f32x4.splat(0)));
 }
 
 // σ(z) = 1/(1 + e^−z), computed from e^−|z| so that neither branch overflows.
