@@ -3,7 +3,7 @@
 // there (each non-linear activation is a module of its own), its weight stored [out, in].
 import { ACTIVATIONS, type ActivationName } from '../activations.js';
 import type { BackendName } from '../backend/backend.js';
-import { SimdpropError } from '../errors.js';
+import { SimdpropError, describe } from '../errors.js';
 import { Dense } from '../layers/dense.js';
 import { Dropout } from '../layers/dropout.js';
 import { Sequential } from '../sequential.js';
@@ -107,7 +107,8 @@ function checkRecord(value: unknown, i: number): LayerRecord {
     || !ACTIVATIONS.includes(record.activation as ActivationName) || typeof record.bias !== 'boolean'
     || typeof record.negativeSlope !== 'number'
     || (record.dropout !== undefined && !(typeof record.dropout === 'number' && record.dropout >= 0 && record.dropout < 1))) {
-    throw new SimdpropError('FILE', `the file's architecture has a bad layer ${i}: ${JSON.stringify(value)}`);
+    // describe(), not JSON.stringify: a hostile file may nest values deeper than the stack allows.
+    throw new SimdpropError('FILE', `the file's architecture has a bad layer ${i}: ${describe(value)}`);
   }
   return record as LayerRecord;
 }
@@ -157,6 +158,11 @@ function architectureOf(file: ReturnType<typeof parseSafetensors>, options: Load
 export function loadModel(bytes: Uint8Array, options: LoadOptions = {}): Sequential {
   const file = parseSafetensors(bytes);
   const records = architectureOf(file, options);
+  records.forEach((record, i) => {
+    if (i > 0 && record.inputSize !== records[i - 1].outputSize) {
+      throw new SimdpropError('FILE', `the file's layer ${i} takes ${record.inputSize} inputs but layer ${i - 1} gives ${records[i - 1].outputSize}`);
+    }
+  });
   const indices = torchModuleIndices(records);
   // Every tensor is read and checked before the model is made: a bad file allocates no model.
   const values = records.map((record, i) => ({
@@ -184,6 +190,9 @@ export function loadModel(bytes: Uint8Array, options: LoadOptions = {}): Sequent
   return model;
 }
 
+/** More state slots than any optimizer keeps (RMSprop, centered with momentum, keeps 3). */
+const MAX_STATE_SLOTS = 8;
+
 /** The optimizer state in a model file: its settings and slots, each checked against the model's block. */
 export function readOptimizerState(bytes: Uint8Array, model: Sequential): { kind: string; stepCount: number; lr: number; slots: Float32Array[] } {
   const file = parseSafetensors(bytes);
@@ -198,8 +207,11 @@ export function readOptimizerState(bytes: Uint8Array, model: Sequential): { kind
     throw new SimdpropError('FILE', 'the file\'s optimizer metadata is not JSON');
   }
   const { kind, stepCount, lr, slots } = saved;
-  if (typeof kind !== 'string' || !Number.isInteger(stepCount) || typeof lr !== 'number' || !Number.isInteger(slots)) {
-    throw new SimdpropError('FILE', `the file's optimizer metadata is incomplete: ${file.metadata.optimizer}`);
+  if (typeof kind !== 'string' || !Number.isInteger(stepCount) || (stepCount as number) < 0
+    || typeof lr !== 'number' || !Number.isFinite(lr) || lr < 0
+    || !Number.isInteger(slots) || (slots as number) < 0 || (slots as number) > MAX_STATE_SLOTS) {
+    throw new SimdpropError('FILE', `the file's optimizer metadata is not valid (kind, stepCount ≥ 0, lr ≥ 0, 0–${MAX_STATE_SLOTS} slots): ` +
+      file.metadata.optimizer.slice(0, 200));
   }
   const values = Array.from({ length: slots as number }, (_, i) => readTensor(file, `optimizer.slot${i}`, [model.sectionFloats]));
   return { kind, stepCount: stepCount as number, lr, slots: values };

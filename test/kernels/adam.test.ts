@@ -2,23 +2,15 @@ import { describe, it } from 'vitest';
 import { adam_update } from '../../src/backend/js/adam.js';
 import { createBackendPair, onBoth, TAIL_SIZES } from '../harness.js';
 import { createRandom, mixedValues } from '../random.js';
-import { expectClose, FLOAT32_EPSILON, relative, type Tolerance } from '../tolerance.js';
+import { adamBounds, type AdamSettings } from '../optimizer_bounds.js';
+import { expectClose, relative } from '../tolerance.js';
 
 const pair = await createBackendPair();
 
-interface AdamSettings {
-  readonly name: string;
-  readonly lr: number;
-  readonly beta1: number;
-  readonly beta2: number;
-  readonly eps: number;
-  readonly weightDecay: number;
-  readonly decoupled: number;
-  readonly step: number;
-}
-
 const ADAM = { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupled: 0 };
-const SETTINGS: AdamSettings[] = [
+type AdamCase = AdamSettings & { readonly name: string };
+
+const SETTINGS: AdamCase[] = [
   { name: 'Adam, step 1', ...ADAM, step: 1 },
   { name: 'Adam, step 10', ...ADAM, step: 10 },
   { name: 'Adam with weight decay, step 1', ...ADAM, weightDecay: 0.01, step: 1 },
@@ -71,47 +63,8 @@ describe('adam twin on hand-computed steps', () => {
   });
 });
 
-/**
- * How far float32 may stray from the exact update, element by element: each result's error, carried
- * through the formula's operations, each adding up to `ROUNDING` of the magnitudes it combines (its own
- * rounding and that of its float32 constants). The square root's error is at most √(error) where
- * v is near 0. Measured: the kernels stay within 2ε, and 1ε fails; 1 − β2 formed from a float32 β2 fails
- * most cases.
- */
-const ROUNDING = 4 * FLOAT32_EPSILON;
-
-function adamBounds(
-  settings: AdamSettings, params: Float32Array, grads: Float32Array, expAvg: Float32Array, expAvgSq: Float32Array,
-  result: { params: Float32Array; expAvg: Float32Array; expAvgSq: Float32Array },
-): { params: Tolerance; expAvg: Tolerance; expAvgSq: Tolerance } {
-  const { lr, beta1, beta2, eps, weightDecay, decoupled, step } = settings;
-  const stepSize = lr / (1 - beta1 ** step);
-  const correctionRoot = Math.sqrt(1 - beta2 ** step);
-  const n = params.length;
-  const [paramBounds, firstBounds, secondBounds] = [new Float64Array(n), new Float64Array(n), new Float64Array(n)];
-  for (let i = 0; i < n; i++) {
-    const param = decoupled ? params[i] * (1 - lr * weightDecay) : params[i];
-    const gradScale = Math.abs(grads[i]) + (decoupled ? 0 : weightDecay * Math.abs(param));
-    firstBounds[i] = ROUNDING * (beta1 * Math.abs(expAvg[i]) + (1 - beta1) * gradScale);
-    secondBounds[i] = ROUNDING * (beta2 * expAvgSq[i] + (1 - beta2) * gradScale * gradScale);
-    const second = result.expAvgSq[i];
-    const root = Math.sqrt(second);
-    const rootBound = second === 0 ? Math.sqrt(secondBounds[i]) : Math.min(secondBounds[i] / (2 * root), Math.sqrt(secondBounds[i]));
-    const denominator = root / correctionRoot + eps;
-    const denominatorBound = rootBound / correctionRoot + ROUNDING * denominator;
-    const update = (stepSize * Math.abs(result.expAvg[i])) / denominator;
-    const updateBound = (stepSize * firstBounds[i]) / denominator + update * (denominatorBound / denominator + ROUNDING);
-    paramBounds[i] = ROUNDING * (Math.abs(param) + Math.abs(result.params[i])) + updateBound;
-  }
-  const bound = (bounds: Float64Array, what: string): Tolerance => ({
-    description: `the float32 error bound of ${what}`,
-    allowance: (_expected, index) => bounds[index],
-  });
-  return { params: bound(paramBounds, 'params'), expAvg: bound(firstBounds, 'expAvg'), expAvgSq: bound(secondBounds, 'expAvgSq') };
-}
-
 describe('adam_update: wasm against js', () => {
-  function compareStep(settings: AdamSettings, n: number, misalignment: number): void {
+  function compareStep(settings: AdamCase, n: number, misalignment: number): void {
     const what = `adam ${settings.name} n=${n}${misalignment ? ' misaligned' : ''}`;
     const random = createRandom(what);
     const params = mixedValues(random, n);

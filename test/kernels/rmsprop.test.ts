@@ -2,22 +2,15 @@ import { describe, it } from 'vitest';
 import { rmsprop_update } from '../../src/backend/js/rmsprop.js';
 import { createBackendPair, onBoth, TAIL_SIZES } from '../harness.js';
 import { createRandom, mixedValues } from '../random.js';
-import { expectClose, FLOAT32_EPSILON, relative, type Tolerance } from '../tolerance.js';
+import { rmspropBounds, type RmspropSettings } from '../optimizer_bounds.js';
+import { expectClose, relative } from '../tolerance.js';
 
 const pair = await createBackendPair();
 
-interface RmspropSettings {
-  readonly name: string;
-  readonly lr: number;
-  readonly alpha: number;
-  readonly eps: number;
-  readonly weightDecay: number;
-  readonly momentum: number;
-  readonly centered: number;
-}
-
 const RMSPROP = { lr: 0.01, alpha: 0.99, eps: 1e-8, weightDecay: 0, momentum: 0, centered: 0 };
-const SETTINGS: RmspropSettings[] = [
+type RmspropCase = RmspropSettings & { readonly name: string };
+
+const SETTINGS: RmspropCase[] = [
   { name: 'plain', ...RMSPROP },
   { name: 'weight decay', ...RMSPROP, weightDecay: 0.01 },
   { name: 'momentum', ...RMSPROP, momentum: 0.9 },
@@ -60,66 +53,8 @@ describe('rmsprop twin on hand-computed steps', () => {
   });
 });
 
-/**
- * How far float32 may stray from the exact update, element by element: each result's error, carried
- * through the formula's operations, each adding up to `ROUNDING` of the magnitudes it combines (its own
- * rounding and that of its float32 constants). The square root's error is at most √(error) where
- * its argument is near 0. Measured: the kernels stay within 2ε, and 1ε fails.
- */
-const ROUNDING = 4 * FLOAT32_EPSILON;
-
-interface RmspropState {
-  params: Float32Array;
-  squareAvg: Float32Array;
-  gradAvg: Float32Array;
-  momentumBuffer: Float32Array;
-}
-
-function rmspropBounds(settings: RmspropSettings, start: RmspropState, grads: Float32Array, result: RmspropState): Record<keyof RmspropState, Tolerance> {
-  const { lr, alpha, eps, weightDecay, momentum, centered } = settings;
-  const n = grads.length;
-  const [paramBounds, squareBounds, meanBounds, bufferBounds] = [0, 0, 0, 0].map(() => new Float64Array(n));
-  for (let i = 0; i < n; i++) {
-    const param = start.params[i];
-    const g = grads[i] + weightDecay * param;
-    const gradScale = Math.abs(grads[i]) + weightDecay * Math.abs(param);
-    const gradBound = ROUNDING * gradScale;
-    squareBounds[i] = ROUNDING * (alpha * start.squareAvg[i] + (1 - alpha) * gradScale * gradScale);
-    let variance = result.squareAvg[i];
-    let varianceBound = squareBounds[i];
-    if (centered) {
-      const mean = result.gradAvg[i];
-      meanBounds[i] = ROUNDING * (alpha * Math.abs(start.gradAvg[i]) + (1 - alpha) * gradScale);
-      variance -= mean * mean;
-      varianceBound += 2 * Math.abs(mean) * meanBounds[i] + ROUNDING * (result.squareAvg[i] + mean * mean);
-    }
-    const root = Math.sqrt(Math.max(variance, 0));
-    const rootBound = root === 0 ? Math.sqrt(varianceBound) : Math.min(varianceBound / (2 * root), Math.sqrt(varianceBound));
-    const avg = root + eps;
-    const avgBound = rootBound + ROUNDING * avg;
-    const quotient = Math.abs(g) / avg;
-    const quotientBound = gradBound / avg + quotient * (avgBound / avg + ROUNDING);
-    let updateBound = lr * quotientBound;
-    if (momentum > 0) {
-      bufferBounds[i] = ROUNDING * (momentum * Math.abs(start.momentumBuffer[i]) + quotient) + quotientBound;
-      updateBound = lr * bufferBounds[i] + ROUNDING * lr * Math.abs(result.momentumBuffer[i]);
-    }
-    paramBounds[i] = ROUNDING * (Math.abs(param) + Math.abs(result.params[i])) + updateBound;
-  }
-  const bound = (bounds: Float64Array, what: string): Tolerance => ({
-    description: `the float32 error bound of ${what}`,
-    allowance: (_expected, index) => bounds[index],
-  });
-  return {
-    params: bound(paramBounds, 'params'),
-    squareAvg: bound(squareBounds, 'squareAvg'),
-    gradAvg: bound(meanBounds, 'gradAvg'),
-    momentumBuffer: bound(bufferBounds, 'momentumBuffer'),
-  };
-}
-
 describe('rmsprop_update: wasm against js', () => {
-  function compareStep(settings: RmspropSettings, n: number, misalignment: number): void {
+  function compareStep(settings: RmspropCase, n: number, misalignment: number): void {
     const what = `rmsprop ${settings.name} n=${n}${misalignment ? ' misaligned' : ''}`;
     const random = createRandom(what);
     const { lr, alpha, eps, weightDecay, momentum, centered } = settings;
