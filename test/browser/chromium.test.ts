@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dense, init, linearlySeparable, Sequential, SGD } from '../../src/index.js';
 import { bundle, serve } from './serve.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -67,6 +68,18 @@ describe.skipIf(!present)('in Chromium', () => {
     expect(result.transferred).toBe(true);
     // The page's own timer kept firing while the worker trained.
     expect(result.ticks as number).toBeGreaterThan(0);
+  });
+
+  it('the baseline SIMD build on one thread gives the same bits in Chromium as in Node', async () => {
+    const result = await run(true, '?baseline');
+    expect(result.description).toBe('wasm simd128');
+    await init({ relaxed: false, threads: 1 });
+    const { x, y } = linearlySeparable(200, 42);
+    const model = new Sequential([dense(2, 16, 'relu'), dense(16, 1, 'sigmoid')], { seed: 1 });
+    const history = await model.fit(x, y, { epochs: 200, batchSize: 200, loss: 'bce', optimizer: new SGD(model, { lr: 0.5 }) });
+    expect(result.first).toBe(history.loss[0]);
+    expect(result.last).toBe(history.loss.at(-1));
+    model.dispose();
   });
 
   it('falls back to one thread, and says why, without COOP/COEP — and still trains', async () => {

@@ -20,7 +20,9 @@ export const PAGE = `<!doctype html><meta charset="utf-8"><title>simdprop in a b
 <script type="module">
 import { init, Sequential, dense, SGD, linearlySeparable } from '/simdprop.js';
 try {
-  const report = await init({ wasmUrl: '/build/' });
+  // ?baseline: the SIMD128 build on one thread, whose bits must equal Node's.
+  const baseline = new URLSearchParams(location.search).has('baseline');
+  const report = await init(baseline ? { wasmUrl: '/build/', relaxed: false, threads: 1 } : { wasmUrl: '/build/' });
   const { x, y } = linearlySeparable(200, 42);
   const model = new Sequential([dense(2, 16, 'relu'), dense(16, 1, 'sigmoid')], { seed: 1 });
   const history = await model.fit(x, y, { epochs: 200, batchSize: 200, loss: 'bce', optimizer: new SGD(model, { lr: 0.5 }) });
