@@ -5,18 +5,18 @@ import type { Random } from '../random.js';
 import type { Tolerance } from '../tolerance.js';
 
 /**
+ * CI runs a fixed seed (one that has passed every property here), so a submission does not land or
+ * fail on the luck of the draw; local runs draw a new seed each time and keep exploring.
+ */
+const CI_SEED = 533405849;
+
+/**
  * SIMDPROP_FUZZ_SEED replays a run; without it each run draws a new one from the clock (CI: CI_SEED). fast-check
  * takes 32-bit seeds, so the clock is cut to one. SIMDPROP_FUZZ_PATH (with -t naming one property)
  * replays just the failing case, from the "path" a failure prints.
  */
 export const FUZZ_SEED = readSeed(process.env.SIMDPROP_FUZZ_SEED);
 const FUZZ_PATH = process.env.SIMDPROP_FUZZ_PATH || undefined;
-
-/**
- * CI runs a fixed seed (one that has passed every property here), so a submission does not land or
- * fail on the luck of the draw; local runs draw a new seed each time and keep exploring.
- */
-const CI_SEED = 533405849;
 
 function readSeed(given: string | undefined): number {
   if (given === undefined || given === '') return process.env.CI === 'true' ? CI_SEED : Date.now() | 0;
