@@ -4,12 +4,11 @@
 // skipped with the reason printed.
 import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dense, init, linearlySeparable, Sequential, SGD } from '../../src/index.js';
-import { bundle, serve } from './serve.js';
+import { bundle, CHROMIUM, launchChromium, serve } from './serve.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const present = existsSync(CHROMIUM);
 if (!present) console.warn(`browser tests skipped: ${CHROMIUM} is missing (apt-get install -y chromium; .ci/run does)`);
 
@@ -23,11 +22,7 @@ describe.skipIf(!present)('in Chromium', () => {
 
   beforeAll(async () => {
     script = await bundle();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();

@@ -5,12 +5,12 @@
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DemoState } from '../../demo/app.js';
 import { startDemoServer, type DemoServer } from '../../demo/server.js';
+import { CHROMIUM, launchChromium } from './serve.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const present = existsSync(CHROMIUM);
 if (!present) console.warn(`demo page tests skipped: ${CHROMIUM} is missing (apt-get install -y chromium; .ci/run does)`);
 
@@ -29,11 +29,7 @@ describe.skipIf(!present)('the demo page in Chromium', () => {
 
   beforeAll(async () => {
     server = await startDemoServer();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();

@@ -4,6 +4,7 @@
 import { build } from 'esbuild';
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import { chromium, type Browser } from 'playwright-core';
 
 const root = new URL('../../', import.meta.url);
 
@@ -92,4 +93,15 @@ export async function serve(isolated: boolean, script: string): Promise<{ server
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address() as { port: number };
   return { server, url: `http://127.0.0.1:${address.port}/` };
+}
+
+/** Debian's Chromium, headless, with the flags this machine's closed network needs. */
+export const CHROMIUM = '/usr/bin/chromium';
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
 }
