@@ -45,7 +45,7 @@ export async function init(options: InitOptions = {}): Promise<InitReport> {
     return { backend: 'js', description: getBackend('js').description, threads: 1, reason: 'this runtime has no WebAssembly SIMD' };
   }
   const { threads, reason } = await chooseThreads(options.threads);
-  if (wasmBackend && (wasmBackend.threads !== threads || options.module || options.bytes || options.relaxed !== undefined)) {
+  if (wasmBackend && (wasmBackend.threads !== threads || options.module || options.bytes || options.wasmUrl || options.relaxed !== undefined)) {
     wasmBackend.close();
     wasmBackend = undefined;
   }
