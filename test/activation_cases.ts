@@ -4,7 +4,7 @@ import { describe, it } from 'vitest';
 import type { Kernels } from '../src/backend/kernels.js';
 import { onBackend, onBoth, TAIL_SIZES, type BackendPair } from './harness.js';
 import { createRandom, mixedValues, type Random } from './random.js';
-import { chainRule, exact, expectClose, type Tolerance } from './tolerance.js';
+import { chainRule, exact, expectClose, fewRoundings, transcendental, type Tolerance } from './tolerance.js';
 
 export interface Activation {
   /** The kernels' prefix and any parameter, e.g. "leaky_relu slope=0.01". */
@@ -86,3 +86,52 @@ export function describeActivation(pair: BackendPair, activation: Activation): v
     });
   });
 }
+
+// The activations as the kernel tests and the property tests both describe them: pre-activations are
+// mostly within ±inputScale (large values reach 8× that, where sigmoid and tanh saturate in float32).
+export const RELU: Activation = {
+  name: 'relu',
+  forward: (kernels, out, z, n) => kernels.relu_forward(out, z, n),
+  backward: (kernels, dz, da, a, n) => kernels.relu_backward(dz, da, a, n),
+  backwardFrom: 'output',
+  forwardTolerance: exact,
+  inputScale: 1,
+};
+
+export function leakyRelu(slope: number): Activation {
+  return {
+    name: `leaky_relu slope=${slope}`,
+    forward: (kernels, out, z, n) => kernels.leaky_relu_forward(out, z, n, slope),
+    backward: (kernels, dz, da, z, n) => kernels.leaky_relu_backward(dz, da, z, n, slope),
+    backwardFrom: 'preactivation',
+    forwardTolerance: fewRoundings,
+    inputScale: 1,
+  };
+}
+
+export const SIGMOID: Activation = {
+  name: 'sigmoid',
+  forward: (kernels, out, z, n) => kernels.sigmoid_forward(out, z, n),
+  backward: (kernels, dz, da, a, n) => kernels.sigmoid_backward(dz, da, a, n),
+  backwardFrom: 'output',
+  forwardTolerance: transcendental,
+  inputScale: 4,
+};
+
+export const TANH: Activation = {
+  name: 'tanh',
+  forward: (kernels, out, z, n) => kernels.tanh_forward(out, z, n),
+  backward: (kernels, dz, da, a, n) => kernels.tanh_backward(dz, da, a, n),
+  backwardFrom: 'output',
+  forwardTolerance: transcendental,
+  inputScale: 3,
+};
+
+export const GELU: Activation = {
+  name: 'gelu',
+  forward: (kernels, out, z, n) => kernels.gelu_forward(out, z, n),
+  backward: (kernels, dz, da, z, n) => kernels.gelu_backward(dz, da, z, n),
+  backwardFrom: 'preactivation',
+  forwardTolerance: transcendental,
+  inputScale: 3,
+};

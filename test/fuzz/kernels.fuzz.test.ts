@@ -9,12 +9,12 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { gemm_nn, gemm_nt, gemm_tn } from '../../src/backend/js/gemm.js';
 import { gemmScratchBytes, type Kernels } from '../../src/backend/kernels.js';
-import type { Activation } from '../activation_cases.js';
+import { GELU, leakyRelu, RELU, SIGMOID, TANH, type Activation } from '../activation_cases.js';
 import { createBackendPair, onBackend, type Buffers } from '../harness.js';
 import { createRandom, randomLabels, type Random } from '../random.js';
 import {
   chainRule, EXP_UNDERFLOW, exact, expectClose, FLOAT32_EPSILON, fewRoundings, largestMagnitude,
-  meanOfTerms, mixed, relative, scaled, softmaxUlps, transcendental, type Tolerance,
+  meanOfTerms, mixed, relative, scaled, softmaxUlps, type Tolerance,
 } from '../tolerance.js';
 import {
   adamSettings, announceSeed, boundedDimensions, check, dimension, doubleScalar, elementCount, fuzzUnitValues, fuzzValues,
@@ -132,52 +132,8 @@ describe('gemm: both wasm builds against js', () => {
 
 // ---- activations ----
 
-function leakyRelu(slope: number): Activation {
-  return {
-    name: `leaky_relu slope=${slope}`,
-    forward: (kernels, out, z, n) => kernels.leaky_relu_forward(out, z, n, slope),
-    backward: (kernels, dz, da, z, n) => kernels.leaky_relu_backward(dz, da, z, n, slope),
-    backwardFrom: 'preactivation',
-    forwardTolerance: fewRoundings,
-    inputScale: 1,
-  };
-}
-
-// As test/kernels/<name>.test.ts describe them; pre-activations are mostly within ±inputScale.
-const ACTIVATIONS: Activation[] = [
-  {
-    name: 'relu',
-    forward: (kernels, out, z, n) => kernels.relu_forward(out, z, n),
-    backward: (kernels, dz, da, a, n) => kernels.relu_backward(dz, da, a, n),
-    backwardFrom: 'output',
-    forwardTolerance: exact,
-    inputScale: 1,
-  },
-  {
-    name: 'sigmoid',
-    forward: (kernels, out, z, n) => kernels.sigmoid_forward(out, z, n),
-    backward: (kernels, dz, da, a, n) => kernels.sigmoid_backward(dz, da, a, n),
-    backwardFrom: 'output',
-    forwardTolerance: transcendental,
-    inputScale: 4,
-  },
-  {
-    name: 'tanh',
-    forward: (kernels, out, z, n) => kernels.tanh_forward(out, z, n),
-    backward: (kernels, dz, da, a, n) => kernels.tanh_backward(dz, da, a, n),
-    backwardFrom: 'output',
-    forwardTolerance: transcendental,
-    inputScale: 3,
-  },
-  {
-    name: 'gelu',
-    forward: (kernels, out, z, n) => kernels.gelu_forward(out, z, n),
-    backward: (kernels, dz, da, z, n) => kernels.gelu_backward(dz, da, z, n),
-    backwardFrom: 'preactivation',
-    forwardTolerance: transcendental,
-    inputScale: 3,
-  },
-];
+// As test/kernels/<name>.test.ts describe them (test/activation_cases.ts).
+const ACTIVATIONS: Activation[] = [RELU, SIGMOID, TANH, GELU];
 
 // Every activation is finite at ±1e30 and so is its derivative, so huge pre-activations are fair game.
 const activationCase = fc.record({

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { gelu_backward, gelu_forward } from '../../src/backend/js/gelu.js';
 import { gelu } from '../../src/backend/js/math.js';
-import { describeActivation } from '../activation_cases.js';
+import { describeActivation, GELU } from '../activation_cases.js';
 import { createBackendPair } from '../harness.js';
-import { expectClose, mixed, relative, transcendental } from '../tolerance.js';
+import { expectClose, mixed } from '../tolerance.js';
 
 const pair = await createBackendPair();
 
@@ -27,11 +27,4 @@ describe('gelu twins on hand-computed values', () => {
   });
 });
 
-describeActivation(pair, {
-  name: 'gelu',
-  forward: (kernels, out, z, n) => kernels.gelu_forward(out, z, n),
-  backward: (kernels, dz, da, z, n) => kernels.gelu_backward(dz, da, z, n),
-  backwardFrom: 'preactivation',
-  forwardTolerance: transcendental,
-  inputScale: 3,
-});
+describeActivation(pair, GELU);

@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { leaky_relu_backward, leaky_relu_forward } from '../../src/backend/js/leaky_relu.js';
-import { describeActivation } from '../activation_cases.js';
+import { describeActivation, leakyRelu } from '../activation_cases.js';
 import { createBackendPair } from '../harness.js';
-import { fewRoundings } from '../tolerance.js';
 
 const pair = await createBackendPair();
 
@@ -23,12 +22,5 @@ describe('leaky_relu twins on hand-computed values', () => {
 
 // 0.01 (PyTorch's default) is not a float32 value; 0.25 is, so its products round only once.
 for (const slope of [0.01, 0.25]) {
-  describeActivation(pair, {
-    name: `leaky_relu slope=${slope}`,
-    forward: (kernels, out, z, n) => kernels.leaky_relu_forward(out, z, n, slope),
-    backward: (kernels, dz, da, z, n) => kernels.leaky_relu_backward(dz, da, z, n, slope),
-    backwardFrom: 'preactivation',
-    forwardTolerance: fewRoundings,
-    inputScale: 1,
-  });
+  describeActivation(pair, leakyRelu(slope));;
 }

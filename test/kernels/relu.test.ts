@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { relu_backward, relu_forward } from '../../src/backend/js/relu.js';
-import { describeActivation } from '../activation_cases.js';
+import { describeActivation, RELU } from '../activation_cases.js';
 import { createBackendPair } from '../harness.js';
-import { exact } from '../tolerance.js';
 
 const pair = await createBackendPair();
 
@@ -21,11 +20,4 @@ describe('relu twins on hand-computed values', () => {
   });
 });
 
-describeActivation(pair, {
-  name: 'relu',
-  forward: (kernels, out, z, n) => kernels.relu_forward(out, z, n),
-  backward: (kernels, dz, da, a, n) => kernels.relu_backward(dz, da, a, n),
-  backwardFrom: 'output',
-  forwardTolerance: exact,
-  inputScale: 1,
-});
+describeActivation(pair, RELU);

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { tanh_backward, tanh_forward } from '../../src/backend/js/tanh.js';
-import { describeActivation } from '../activation_cases.js';
+import { describeActivation, TANH } from '../activation_cases.js';
 import { createBackendPair } from '../harness.js';
-import { expectClose, relative, transcendental } from '../tolerance.js';
+import { expectClose, relative } from '../tolerance.js';
 
 const pair = await createBackendPair();
 
@@ -20,12 +20,4 @@ describe('tanh twins on hand-computed values', () => {
   });
 });
 
-describeActivation(pair, {
-  name: 'tanh',
-  forward: (kernels, out, z, n) => kernels.tanh_forward(out, z, n),
-  backward: (kernels, dz, da, a, n) => kernels.tanh_backward(dz, da, a, n),
-  backwardFrom: 'output',
-  forwardTolerance: transcendental,
-  // Large values reach ±24, where tanh saturates in float32.
-  inputScale: 3,
-});
+describeActivation(pair, TANH);
