@@ -1,5 +1,7 @@
 // The float32 error bounds of adam_update and rmsprop_update, shared by the kernel tests and the
 // property tests: how far each output may stray from the exact update.
+import type { Kernels } from '../src/backend/kernels.js';
+import type { Buffers } from './harness.js';
 import { FLOAT32_EPSILON, type Tolerance } from './tolerance.js';
 
 export interface AdamSettings {
@@ -108,4 +110,22 @@ export function rmspropBounds(settings: RmspropSettings, start: RmspropState, gr
     gradAvg: bound(meanBounds, 'gradAvg'),
     momentumBuffer: bound(bufferBounds, 'momentumBuffer'),
   };
+}
+
+/** One rmsprop_update from `start` on a backend's buffers; absent state (not centered, no momentum) reads as empty. */
+export function rmspropStep(
+  kernels: Kernels, buffers: Buffers, settings: RmspropSettings, start: RmspropState, grads: Float32Array,
+): RmspropState {
+  const { lr, alpha, eps, weightDecay, momentum, centered } = settings;
+  const n = start.params.length;
+  const at = {
+    params: buffers.output(n, start.params),
+    squareAvg: buffers.output(n, start.squareAvg),
+    gradAvg: centered ? buffers.output(n, start.gradAvg) : 0,
+    momentumBuffer: momentum > 0 ? buffers.output(n, start.momentumBuffer) : 0,
+  };
+  kernels.rmsprop_update(at.params, buffers.input(grads), at.squareAvg, at.gradAvg, at.momentumBuffer, n,
+    lr, alpha, eps, weightDecay, momentum, centered);
+  const read = (offset: number): Float32Array => (offset === 0 ? new Float32Array(0) : buffers.read(offset));
+  return { params: read(at.params), squareAvg: read(at.squareAvg), gradAvg: read(at.gradAvg), momentumBuffer: read(at.momentumBuffer) };
 }

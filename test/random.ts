@@ -46,3 +46,18 @@ export function randomLabels(random: Random, rows: number, classes: number): Int
   for (let i = 0; i < rows; i++) labels[i] = Math.floor(random() * classes);
   return labels;
 }
+
+/**
+ * Makes rows × cols values in [0, 1] into soft target rows in place: each row a probability
+ * distribution, every third row one-hot (the label drawn from `random`).
+ */
+export function toTargetRows(targets: Float32Array, random: Random, rows: number, cols: number): Float32Array {
+  for (let r = 0; r < rows; r++) {
+    const row = targets.subarray(r * cols, (r + 1) * cols);
+    if (r % 3 === 2) row.fill(0)[Math.floor(random() * cols)] = 1;
+    const sum = row.reduce((total, value) => total + value, 0);
+    if (sum === 0) row[0] = 1;
+    else row.forEach((value, j) => (row[j] = value / sum));
+  }
+  return targets;
+}

@@ -11,7 +11,7 @@ import { gemm_nn, gemm_nt, gemm_tn } from '../../src/backend/js/gemm.js';
 import { gemmScratchBytes, type Kernels } from '../../src/backend/kernels.js';
 import { GELU, leakyRelu, RELU, SIGMOID, TANH, type Activation } from '../activation_cases.js';
 import { createBackendPair, onBackend, type Buffers } from '../harness.js';
-import { createRandom, randomLabels, type Random } from '../random.js';
+import { createRandom, randomLabels, toTargetRows, type Random } from '../random.js';
 import {
   chainRule, EXP_UNDERFLOW, exact, expectClose, FLOAT32_EPSILON, fewRoundings, largestMagnitude,
   meanOfTerms, mixed, relative, scaled, softmaxUlps, type Tolerance,
@@ -20,7 +20,7 @@ import {
   adamSettings, announceSeed, boundedDimensions, check, dimension, doubleScalar, elementCount, fuzzUnitValues, fuzzValues,
   perElement, rmspropSettings, sgdSettings, valueProfile, withUnderflow, type ValueProfile,
 } from './fuzz.js';
-import { adamBounds, rmspropBounds } from '../optimizer_bounds.js';
+import { adamBounds, rmspropBounds, rmspropStep } from '../optimizer_bounds.js';
 
 const FILE = 'test/fuzz/kernels.fuzz.test.ts';
 announceSeed(FILE);
@@ -248,17 +248,9 @@ function compareSoftmax(c: RowsCase): void {
   againstJs(backward, c.misalignment, (actual, expected, build) => expectClose(actual, expected, backwardTolerance, `${build} ${what} backward`));
 }
 
-/** Soft target rows, each a probability distribution; every third row one-hot (softmax_cross_entropy.test.ts). */
+/** Soft target rows, each a probability distribution; every third row one-hot. */
 function targetRows(random: Random, rows: number, cols: number, profile: ValueProfile): Float32Array {
-  const targets = fuzzUnitValues(random, rows * cols, profile);
-  for (let r = 0; r < rows; r++) {
-    const row = targets.subarray(r * cols, (r + 1) * cols);
-    if (r % 3 === 2) row.fill(0)[Math.floor(random() * cols)] = 1;
-    const sum = row.reduce((total, value) => total + value, 0);
-    if (sum === 0) row[0] = 1;
-    else row.forEach((value, j) => (row[j] = value / sum));
-  }
-  return targets;
+  return toTargetRows(fuzzUnitValues(random, rows * cols, profile), random, rows, cols);
 }
 
 function compareSoftmaxCrossEntropy(targetsKind: 'labels' | 'targets', c: RowsCase): void {
@@ -680,7 +672,7 @@ const rmspropCase = fc.record({
 
 function compareRmsprop(c: typeof rmspropCase extends fc.Arbitrary<infer T> ? T : never): void {
   const { n, settings } = c;
-  const { lr, alpha, eps, weightDecay, momentum, centered } = settings;
+  const { lr, eps, momentum, centered } = settings;
   const random = randomFor('rmsprop', c.data);
   const huge = { huge: HUGE_GRADIENT };
   const params = fuzzValues(random, n, c.profile, huge);
@@ -693,18 +685,7 @@ function compareRmsprop(c: typeof rmspropCase extends fc.Arbitrary<infer T> ? T 
   const momentumBuffer = momentum > 0 ? fuzzValues(random, n, c.profile, huge) : new Float32Array(0);
   const start = { params, squareAvg, gradAvg, momentumBuffer };
   const what = `rmsprop ${JSON.stringify(settings)} n=${n}${misaligned(c.misalignment)}`;
-  const runCase = (kernels: Kernels, buffers: Buffers) => {
-    const at = {
-      params: buffers.output(n, params),
-      squareAvg: buffers.output(n, squareAvg),
-      gradAvg: centered ? buffers.output(n, gradAvg) : 0,
-      momentumBuffer: momentum > 0 ? buffers.output(n, momentumBuffer) : 0,
-    };
-    kernels.rmsprop_update(at.params, buffers.input(grads), at.squareAvg, at.gradAvg, at.momentumBuffer, n,
-      lr, alpha, eps, weightDecay, momentum, centered);
-    const read = (offset: number): Float32Array => (offset === 0 ? new Float32Array(0) : buffers.read(offset));
-    return { params: read(at.params), squareAvg: read(at.squareAvg), gradAvg: read(at.gradAvg), momentumBuffer: read(at.momentumBuffer) };
-  };
+  const runCase = (kernels: Kernels, buffers: Buffers) => rmspropStep(kernels, buffers, settings, start, grads);
   const expected = onBackend(pair.js, runCase, c.misalignment);
   const bounds = rmspropBounds(settings, start, grads, expected);
   // The averages are up to four products and sums that may round a subnormal. The gradient (weight decay:

@@ -4,7 +4,7 @@ import {
   softmax_cross_entropy_targets,
 } from '../../src/backend/js/softmax_cross_entropy.js';
 import { createBackendPair, onBoth, ROW_SHAPES } from '../harness.js';
-import { createRandom, mixedValues, randomLabels, unitValues } from '../random.js';
+import { createRandom, mixedValues, randomLabels, toTargetRows, unitValues } from '../random.js';
 import { expectClose, FLOAT32_EPSILON, largestMagnitude, mixed, relative, softmaxUlps } from '../tolerance.js';
 
 const pair = await createBackendPair();
@@ -51,15 +51,7 @@ describe('softmax cross-entropy: wasm against js', () => {
   /** Soft target rows, each a probability distribution; every third row one-hot. */
   function targetRows(what: string, rows: number, cols: number): Float32Array {
     const random = createRandom(`${what} targets`);
-    const targets = unitValues(random, rows * cols);
-    for (let r = 0; r < rows; r++) {
-      const row = targets.subarray(r * cols, (r + 1) * cols);
-      if (r % 3 === 2) row.fill(0)[Math.floor(random() * cols)] = 1;
-      const sum = row.reduce((total, value) => total + value, 0);
-      if (sum === 0) row[0] = 1;
-      else row.forEach((value, j) => (row[j] = value / sum));
-    }
-    return targets;
+    return toTargetRows(unitValues(random, rows * cols), random, rows, cols);
   }
 
   it.each(ROW_SHAPES)('labels rows=%i cols=%i', (rows, cols) => {
