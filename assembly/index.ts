@@ -18,3 +18,4 @@ export { rmsprop_update } from './kernels/rmsprop';
 // 1 in the relaxed-SIMD build (fused multiply-add in the GEMMs), 0 in the baseline SIMD build.
 export const relaxed_simd: i32 = ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
 export { dropout_mask, mul } from './kernels/dropout';
+export { run_tape } from './kernels/tape';

@@ -220,23 +220,19 @@ export async function fit(model: Sequential, x: Matrix, y: Targets, options: Fit
         }
         const rows = Math.min(batchSize, trainRows - start);
         data.gather(start, rows, order);
-        const batchLoss = model.gradientsStaged(rows, loss, data.labels, delta, clipNorm);
-        if (guard && (!Number.isFinite(batchLoss) || kernels.count_nonfinite(model.gradsPointer, model.sectionFloats) > 0)) {
+        // One call either way: one crossing into wasm for small models. Guarded, the step refuses
+        // non-finite gradients and undoes an update that overflows, saying which happened.
+        const batchLoss = guard
+          ? model.guardedStaged(rows, loss, data.labels, delta, optimizer, clipNorm, backup)
+          : model.trainStaged(rows, loss, data.labels, delta, optimizer, clipNorm);
+        if (guard && model.refused === 'gradients') {
           const where = model.firstNonFinite();
           history.nonFinite = `epoch ${epoch + 1}, batch ${batch + 1}: ` +
             (Number.isFinite(batchLoss) ? 'a gradient is not finite' : `the loss is ${batchLoss}`) + (where ? ` (first in ${where})` : '');
           context.stop('nonFinite');
           break;
         }
-        // The update itself may overflow (finite gradients, a huge step): keep what it replaces.
-        if (guard) kernels.copy(backup, model.paramsPointer, model.sectionFloats);
-        if (guard && slots > 0) kernels.copy(backup + model.sectionFloats * 4, model.statePointer(0), slots * model.sectionFloats);
-        optimizer.step();
-        if (guard && (kernels.count_nonfinite(model.paramsPointer, model.sectionFloats) > 0
-          || (slots > 0 && kernels.count_nonfinite(model.statePointer(0), slots * model.sectionFloats) > 0))) {
-          kernels.copy(model.paramsPointer, backup, model.sectionFloats);
-          if (slots > 0) kernels.copy(model.statePointer(0), backup + model.sectionFloats * 4, slots * model.sectionFloats);
-          optimizer.stepCount--;
+        if (guard && model.refused === 'update') {
           history.nonFinite = `epoch ${epoch + 1}, batch ${batch + 1}: the update made a parameter or optimizer state non-finite (the step is undone)`;
           context.stop('nonFinite');
           break;

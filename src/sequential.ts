@@ -19,6 +19,8 @@ import { clipGradNorm } from './optim/clip.js';
 import type { EpochLogs } from './train/callbacks.js';
 import { loadModel, saveModel, type LoadOptions, type SaveOptions } from './io/model-file.js';
 import type { Optimizer } from './optim/optimizer.js';
+import type { Tape } from './backend/wasm/tape.js';
+import { MIN_SPLIT_MACS, MIN_SPLIT_PARAMS } from './threads/threaded.js';
 
 export interface SequentialOptions {
   /** Seed of the weight initialization: the same seed gives the same weights (default 0). */
@@ -128,6 +130,10 @@ export class Sequential {
   private warnedAccumulation = false;
   private dropoutStream = 0;
   private outputView: Float32Array | undefined;
+  /** The backend's tape while a training step records its kernel calls into it. */
+  private recording: Tape | undefined = undefined;
+  /** in × out of the widest layer: the largest product per row of a batch. */
+  private readonly widestProduct: number;
   private inputGradView: Float32Array | undefined;
 
   constructor(stack: (Dense | Dropout)[], options: SequentialOptions = {}) {
@@ -170,6 +176,7 @@ export class Sequential {
     });
     this.sectionFloats = floats;
     this.parameterCount = count;
+    this.widestProduct = Math.max(...layers.map((layer) => layer.weightCount));
     this.placements.forEach((placement, i) => {
       for (const bias of this.layers[i].hasBias ? [false, true] : [false]) {
         this.tensorStarts.push((bias ? placement.bias : placement.weight) >> 2);
@@ -191,8 +198,20 @@ export class Sequential {
     return this.layers[this.layers.length - 1].outputSize;
   }
 
-  private get kernels(): Kernels {
-    return this.backend.kernels;
+  /** @internal The kernels the model's work goes to: the backend's, or its tape while a step records. */
+  get kernels(): Kernels {
+    return this.recording ?? this.backend.kernels;
+  }
+
+  /**
+   * The tape a step on `rows` rows may record into: the wasm backend's, unless one of the step's
+   * products or its update is large enough for the threads to split (they run from JavaScript).
+   */
+  private tapeFor(rows: number): Tape | undefined {
+    const { tape, threads } = this.backend;
+    if (tape === undefined) return undefined;
+    if (threads > 1 && (rows * this.widestProduct >= MIN_SPLIT_MACS || this.sectionFloats >= MIN_SPLIT_PARAMS)) return undefined;
+    return tape;
   }
 
   private get outputLayer(): Dense {
@@ -335,15 +354,21 @@ export class Sequential {
   }
 
   // Checks x and copies it into the input region; afterwards nothing but activations has changed.
-  private stageInput(x: unknown, what: string): number {
+  // With a tape, the finiteness check is recorded as the tape's guard rather than run.
+  private stageInput(x: unknown, what: string, guard?: Tape): number {
     const rows = matrixRows(x, this.inputSize, what);
+    return this.stageRows(x, rows, what, guard);
+  }
+
+  private stageRows(x: unknown, rows: number, what: string, guard: Tape | undefined): number {
     this.ensureCapacity(rows);
     this.batch = 0;
     this.phase = 'none';
     const at = this.cell.block + this.inputAt;
     writeMatrix(this.backend.heap.f32, at >> 2, x as Matrix, this.inputSize, what);
     const n = rows * this.inputSize;
-    if (this.kernels.count_nonfinite(at, n) !== 0) throw nonFiniteError(this.backend.heap.f32, at >> 2, n, this.inputSize, what);
+    if (guard !== undefined) guard.guardFinite(at, n);
+    else if (this.kernels.count_nonfinite(at, n) !== 0) throw nonFiniteError(this.backend.heap.f32, at >> 2, n, this.inputSize, what);
     return rows;
   }
 
@@ -644,17 +669,127 @@ export class Sequential {
     const kind = checkLoss(options?.loss);
     checkLossFitsOutput(kind, this.outputLayer.activation);
     const delta = huberDelta(options);
-    this.checkOptimizer(options.optimizer);
-    const rows = this.stageInput(x, 'x');
+    const optimizer = options.optimizer;
+    this.checkOptimizer(optimizer);
+    const rows = matrixRows(x, this.inputSize, 'x');
+    const tape = this.tapeFor(rows);
+    if (tape === undefined) {
+      this.stageRows(x, rows, 'x', undefined);
+      return this.trainStaged(rows, kind, this.stageTargets(kind, y, rows), delta, optimizer);
+    }
+    // The whole step in one crossing: the input's finiteness check is the tape's first record, and
+    // when it finds a NaN nothing after it runs; the JS-side counters the step moved are put back.
+    tape.begin();
+    this.stageRows(x, rows, 'x', tape);
     const labels = this.stageTargets(kind, y, rows);
-    return this.trainStaged(rows, kind, labels, delta, options.optimizer);
+    const { stepCount } = optimizer;
+    const { gradientsUsed, dropoutStream } = this;
+    const value = this.recordStep(tape, rows, kind, labels, delta, optimizer, 0);
+    if (tape.stopped) {
+      optimizer.stepCount = stepCount;
+      this.gradientsUsed = gradientsUsed;
+      this.dropoutStream = dropoutStream;
+      this.batch = 0;
+      this.phase = 'none';
+      const at = this.cell.block + this.inputAt;
+      throw nonFiniteError(this.backend.heap.f32, at >> 2, rows * this.inputSize, this.inputSize, 'x');
+    }
+    return value;
   }
 
   /** @internal One step on rows already in the input and targets regions; clipNorm > 0 clips the gradients first. */
   trainStaged(rows: number, loss: LossName, labels: boolean, delta: number, optimizer: Optimizer, clipNorm = 0): number {
+    const tape = this.tapeFor(rows);
+    if (tape !== undefined) {
+      tape.begin();
+      return this.recordStep(tape, rows, loss, labels, delta, optimizer, clipNorm);
+    }
     const value = this.gradientsStaged(rows, loss, labels, delta, clipNorm);
     optimizer.step();
     return value;
+  }
+
+  /**
+   * @internal fit's guarded step. Non-finite gradients or loss: no update (refused 'gradients'). An
+   * update that makes a parameter or optimizer state non-finite is undone from the copy kept in
+   * `backup` ((1 + state slots) sections) (refused 'update'). Either way weights, optimizer state and
+   * step count end as before the step. Returns the loss; `refused` says what was refused, if anything.
+   */
+  guardedStaged(rows: number, loss: LossName, labels: boolean, delta: number, optimizer: Optimizer, clipNorm: number, backup: number): number {
+    const section = this.sectionFloats;
+    const stateFloats = this.stateSlots * section;
+    const params = this.paramsPointer;
+    const grads = this.gradsPointer;
+    const state = stateFloats > 0 ? this.statePointer(0) : 0;
+    const stepCount = optimizer.stepCount;
+    const tape = this.tapeFor(rows);
+    let value: number;
+    let gradientsBad: boolean;
+    let updated: boolean;
+    let updateBad: boolean;
+    if (tape !== undefined) {
+      // One crossing: the checks are guards on the tape, the backup copy and the update are recorded
+      // after the gradients' guard, so they run only for finite gradients.
+      tape.begin();
+      let gradientGuard = -1;
+      this.recording = tape;
+      try {
+        this.gradientsStaged(rows, loss, labels, delta, clipNorm);
+        gradientGuard = tape.guardFinite(grads, section);
+        tape.copy(backup, params, section);
+        if (stateFloats > 0) tape.copy(backup + section * 4, state, stateFloats);
+        optimizer.step();
+        tape.guardFinite(params, section);
+        if (stateFloats > 0) tape.guardFinite(state, stateFloats);
+      } finally {
+        this.recording = undefined;
+      }
+      tape.run();
+      value = tape.lossValue();
+      gradientsBad = tape.stoppedAt === gradientGuard;
+      updated = !gradientsBad;
+      updateBad = tape.stopped && !gradientsBad;
+    } else {
+      const kernels = this.kernels;
+      value = this.gradientsStaged(rows, loss, labels, delta, clipNorm);
+      gradientsBad = kernels.count_nonfinite(grads, section) > 0;
+      updated = !gradientsBad && Number.isFinite(value);
+      updateBad = false;
+      if (updated) {
+        kernels.copy(backup, params, section);
+        if (stateFloats > 0) kernels.copy(backup + section * 4, state, stateFloats);
+        optimizer.step();
+        updateBad = kernels.count_nonfinite(params, section) > 0 || (stateFloats > 0 && kernels.count_nonfinite(state, stateFloats) > 0);
+      }
+    }
+    this.refused = gradientsBad || !Number.isFinite(value) ? 'gradients' : updateBad ? 'update' : undefined;
+    if (this.refused !== undefined) {
+      if (updated) {
+        const kernels = this.backend.kernels;
+        kernels.copy(params, backup, section);
+        if (stateFloats > 0) kernels.copy(state, backup + section * 4, stateFloats);
+      }
+      optimizer.stepCount = stepCount;
+      if (this.refused === 'gradients') this.gradientsUsed = false;
+    }
+    return value;
+  }
+
+  /** @internal What the last guardedStaged() refused: undefined (nothing), 'gradients' or 'update'. */
+  refused: 'gradients' | 'update' | undefined = undefined;
+
+  // Records the step's kernel calls into the tape, then runs them: one crossing (two with clipNorm,
+  // whose norm is needed before the scaling).
+  private recordStep(tape: Tape, rows: number, loss: LossName, labels: boolean, delta: number, optimizer: Optimizer, clipNorm: number): number {
+    this.recording = tape;
+    try {
+      this.gradientsStaged(rows, loss, labels, delta, clipNorm);
+      optimizer.step();
+    } finally {
+      this.recording = undefined;
+    }
+    tape.run();
+    return tape.lossValue();
   }
 
   /** @internal zeroGrad, forward, loss and backward (and clipping) on staged rows: a step but the update. */

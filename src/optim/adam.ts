@@ -51,7 +51,7 @@ export class Adam extends Optimizer {
 
   protected update(offset: number, n: number, lr: number, weightDecay: number, step: number): void {
     const model = this.model;
-    model.backend.kernels.adam_update(
+    model.kernels.adam_update(
       model.paramsPointer + offset, model.gradsPointer + offset,
       model.statePointer(this.expAvgSlot) + offset, model.statePointer(this.expAvgSlot + 1) + offset, n,
       lr, this.beta1, this.beta2, this.eps, weightDecay, this.decoupledWeightDecay ? 1 : 0, step,

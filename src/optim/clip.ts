@@ -15,7 +15,7 @@ export function clipGradNorm(model: Sequential, maxNorm: number, options: ClipNo
   if (!(typeof maxNorm === 'number' && maxNorm > 0 && Number.isFinite(maxNorm))) {
     throw new SimdpropError('OPTION', `maxNorm must be a positive finite number, got ${describe(maxNorm)}`);
   }
-  const { kernels } = model.backend;
+  const { kernels } = model;
   const grads = model.gradsPointer;
   const total = Math.sqrt(kernels.sum_squares(grads, model.sectionFloats));
   if (!Number.isFinite(total) && options.errorIfNonfinite) {
@@ -32,5 +32,5 @@ export function clipGradValue(model: Sequential, clipValue: number): void {
   if (!(typeof clipValue === 'number' && clipValue > 0 && Number.isFinite(clipValue))) {
     throw new SimdpropError('OPTION', `clipValue must be a positive finite number, got ${describe(clipValue)}`);
   }
-  model.backend.kernels.clamp(model.gradsPointer, model.sectionFloats, -clipValue, clipValue);
+  model.kernels.clamp(model.gradsPointer, model.sectionFloats, -clipValue, clipValue);
 }

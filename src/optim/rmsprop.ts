@@ -46,7 +46,7 @@ export class RMSprop extends Optimizer {
     const model = this.model;
     const gradAvg = this.gradAvgSlot >= 0 ? model.statePointer(this.gradAvgSlot) + offset : 0;
     const momentumBuffer = this.momentumBufferSlot >= 0 ? model.statePointer(this.momentumBufferSlot) + offset : 0;
-    model.backend.kernels.rmsprop_update(
+    model.kernels.rmsprop_update(
       model.paramsPointer + offset, model.gradsPointer + offset, model.statePointer(this.squareAvgSlot) + offset,
       gradAvg, momentumBuffer, n,
       lr, this.alpha, this.eps, weightDecay, this.momentum, this.centered ? 1 : 0,

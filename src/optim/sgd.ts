@@ -35,7 +35,7 @@ export class SGD extends Optimizer {
   protected update(offset: number, n: number, lr: number, weightDecay: number, step: number): void {
     const model = this.model;
     const velocity = this.velocitySlot >= 0 ? model.statePointer(this.velocitySlot) + offset : 0;
-    model.backend.kernels.sgd_update(
+    model.kernels.sgd_update(
       model.paramsPointer + offset, model.gradsPointer + offset, velocity, n,
       lr, this.momentum, this.dampening, this.nesterov ? 1 : 0, weightDecay, step === 1 ? 1 : 0,
     );

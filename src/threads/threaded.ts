@@ -8,9 +8,9 @@ import type { Heap } from '../memory/heap.js';
 import type { ThreadPool } from './pool.js';
 
 /** Below this many multiply-adds a GEMM runs on one thread (~1 MFLOP, some 30 µs). */
-const MIN_SPLIT_MACS = 1 << 19;
+export const MIN_SPLIT_MACS = 1 << 19;
 /** Below this many parameters an optimizer update runs on one thread. */
-const MIN_SPLIT_PARAMS = 1 << 16;
+export const MIN_SPLIT_PARAMS = 1 << 16;
 
 export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, kernelNames: readonly KernelName[]): Kernels {
   const threads = pool.size + 1;

@@ -4,6 +4,8 @@ import type { Kernels, KernelName } from '../kernels.js';
 import { Heap, PAGE_BYTES } from '../../memory/heap.js';
 import { ThreadPool } from '../../threads/pool.js';
 import { threadedKernels } from '../../threads/threaded.js';
+import { KERNEL_NAMES } from './names.js';
+import { Tape, type RunTape } from './tape.js';
 
 /** Where the module comes from: compiled already (workerd), raw bytes, or the files next to the package. */
 export interface WasmSource {
@@ -29,16 +31,7 @@ export interface WasmSource {
 const INITIAL_PAGES = 16;
 /** The threads builds declare this maximum (4 GiB): a shared memory must state one. */
 const MAXIMUM_PAGES = 65536;
-export const KERNEL_NAMES: readonly KernelName[] = [
-  'gemm_nn', 'gemm_nt', 'gemm_tn',
-  'relu_forward', 'relu_backward', 'leaky_relu_forward', 'leaky_relu_backward',
-  'sigmoid_forward', 'sigmoid_backward', 'tanh_forward', 'tanh_backward',
-  'gelu_forward', 'gelu_backward', 'softmax_forward', 'softmax_backward',
-  'softmax_cross_entropy_labels', 'softmax_cross_entropy_targets',
-  'bce', 'bce_with_logits', 'mse', 'huber',
-  'bias_grad', 'sum_squares', 'count_nonfinite',
-  'fill', 'scale', 'axpy', 'copy', 'mul', 'clamp', 'dropout_mask', 'sgd_update', 'adam_update', 'rmsprop_update',
-];
+export { KERNEL_NAMES };
 
 /** A tiny module using one SIMD instruction: validates only where WebAssembly SIMD is supported. */
 const SIMD_PROBE = new Uint8Array([
@@ -122,14 +115,17 @@ export async function createWasmBackend(source: WasmSource = {}): Promise<Backen
     kernels[name] = exports[name];
   }
   const heap = new Heap(memory, PAGE_BYTES);
+  if (typeof exports.run_tape !== 'function') throw new Error('simdprop: the wasm module lacks run_tape');
+  const tape = new Tape(kernels as unknown as Kernels, exports.run_tape as RunTape, heap);
   const simd = relaxed ? 'wasm simd128 + relaxed-simd' : 'wasm simd128';
-  if (!threaded) return { name: 'wasm', description: simd, kernels: kernels as unknown as Kernels, heap, threads: 1, close() {} };
+  if (!threaded) return { name: 'wasm', description: simd, kernels: kernels as unknown as Kernels, heap, tape, threads: 1, close() {} };
   const pool = await ThreadPool.start(threads - 1, module, memory, KERNEL_NAMES);
   return {
     name: 'wasm',
     description: `${simd}, ${threads} threads`,
     kernels: threadedKernels(kernels as unknown as Kernels, pool, heap, KERNEL_NAMES),
     heap,
+    tape,
     threads,
     close: () => pool.close(),
   };

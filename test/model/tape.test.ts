@@ -1,0 +1,263 @@
+// The tape: a training step's kernel calls recorded and run in one crossing into wasm. Every kernel
+// must run from the tape exactly as when called directly, and a model trained through the tape must
+// end bit-identical to one whose calls go one by one.
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Backend } from '../../src/backend/backend.js';
+import type { Kernels, KernelName } from '../../src/backend/kernels.js';
+import { createWasmBackend, KERNEL_NAMES } from '../../src/backend/wasm/index.js';
+import {
+  Adam, AdamW, dense, dropout, init, RMSprop, SGD, Sequential, SimdpropError,
+  type ActivationName, type LossName, type Optimizer,
+} from '../../src/index.js';
+import { createRandom } from '../random.js';
+
+const FLOATS = 1024;
+const REGIONS = 10;
+
+// Arguments for one call of each kernel over regions of FLOATS floats at p(0) … p(9): odd sizes, so
+// vector bodies and scalar tails both run. p(4) holds labels; p(9) is scratch.
+function callEach(kernels: Kernels, p: (i: number) => number): Record<KernelName, () => number | void> {
+  const [n, rows, cols] = [37, 5, 7];
+  return {
+    gemm_nn: () => kernels.gemm_nn(p(0), p(1), p(2), p(3), 5, 6, 9, p(9)),
+    gemm_nt: () => kernels.gemm_nt(p(0), p(1), p(2), 5, 6, 9, p(9)),
+    gemm_tn: () => kernels.gemm_tn(p(0), p(1), p(2), 5, 6, 9, 7, p(9)),
+    relu_forward: () => kernels.relu_forward(p(0), p(1), n),
+    relu_backward: () => kernels.relu_backward(p(0), p(1), p(2), n),
+    leaky_relu_forward: () => kernels.leaky_relu_forward(p(0), p(1), n, 0.03),
+    leaky_relu_backward: () => kernels.leaky_relu_backward(p(0), p(1), p(2), n, 0.03),
+    sigmoid_forward: () => kernels.sigmoid_forward(p(0), p(1), n),
+    sigmoid_backward: () => kernels.sigmoid_backward(p(0), p(1), p(2), n),
+    tanh_forward: () => kernels.tanh_forward(p(0), p(1), n),
+    tanh_backward: () => kernels.tanh_backward(p(0), p(1), p(2), n),
+    gelu_forward: () => kernels.gelu_forward(p(0), p(1), n),
+    gelu_backward: () => kernels.gelu_backward(p(0), p(1), p(2), n),
+    softmax_forward: () => kernels.softmax_forward(p(0), p(1), rows, cols),
+    softmax_backward: () => kernels.softmax_backward(p(0), p(1), p(2), rows, cols),
+    softmax_cross_entropy_labels: () => kernels.softmax_cross_entropy_labels(p(0), p(1), p(4), rows, cols),
+    softmax_cross_entropy_targets: () => kernels.softmax_cross_entropy_targets(p(0), p(1), p(2), rows, cols),
+    bce: () => kernels.bce(p(0), p(1), p(2), n),
+    bce_with_logits: () => kernels.bce_with_logits(p(0), p(1), p(2), n),
+    mse: () => kernels.mse(p(0), p(1), p(2), n),
+    huber: () => kernels.huber(p(0), p(1), p(2), n, 0.3),
+    bias_grad: () => kernels.bias_grad(p(0), p(1), rows, cols),
+    sum_squares: () => kernels.sum_squares(p(1), n),
+    count_nonfinite: () => kernels.count_nonfinite(p(5), n),
+    fill: () => kernels.fill(p(0), n, -2.5),
+    scale: () => kernels.scale(p(0), n, 0.7),
+    axpy: () => kernels.axpy(p(0), p(1), n, -1.3),
+    copy: () => kernels.copy(p(0), p(1), n),
+    mul: () => kernels.mul(p(0), p(1), p(2), n),
+    clamp: () => kernels.clamp(p(0), n, 0.2, 0.6),
+    dropout_mask: () => kernels.dropout_mask(p(0), n, 0.3, 0xdeadbeef, 5),
+    sgd_update: () => kernels.sgd_update(p(0), p(1), p(2), n, 0.1, 0.9, 0.1, 0, 0.01, 0),
+    adam_update: () => kernels.adam_update(p(0), p(1), p(2), p(3), n, 0.01, 0.9, 0.999, 1e-8, 0.1, 1, 3),
+    rmsprop_update: () => kernels.rmsprop_update(p(0), p(1), p(2), p(3), p(5), n, 0.01, 0.99, 1e-8, 0.01, 0.9, 1),
+  };
+}
+
+describe('every kernel runs from the tape as it runs when called', () => {
+  let backend: Backend;
+  let base: number;
+  let start: Float32Array;
+  beforeAll(async () => {
+    backend = await createWasmBackend({ relaxed: false });
+    base = backend.heap.alloc(REGIONS * FLOATS * 4);
+    const random = createRandom('tape kernels');
+    start = new Float32Array(REGIONS * FLOATS);
+    // Values in (0, 1): valid probabilities, targets and second moments for every kernel.
+    for (let i = 0; i < start.length; i++) start[i] = 0.02 + 0.96 * random();
+    for (let i = 0; i < FLOATS; i++) new Int32Array(start.buffer, 4 * 4 * FLOATS, FLOATS)[i] = i % 7;
+    start[5 * FLOATS + 11] = NaN;
+  });
+  const p = (i: number): number => base + i * FLOATS * 4;
+  const state = (): Float32Array => backend.heap.f32.slice(base >> 2, (base >> 2) + REGIONS * FLOATS);
+
+  it('covers every kernel of the module', () => {
+    expect(Object.keys(callEach(backend.kernels, p)).sort()).toEqual([...KERNEL_NAMES].sort());
+  });
+
+  for (const name of KERNEL_NAMES) {
+    it(name, () => {
+      const tape = backend.tape!;
+      backend.heap.f32.set(start, base >> 2);
+      const direct = callEach(backend.kernels, p)[name]();
+      const expected = state();
+      backend.heap.f32.set(start, base >> 2);
+      tape.begin();
+      const recorded = callEach(tape, p)[name]();
+      tape.run();
+      const got = state();
+      expect(new Uint32Array(got.buffer)).toEqual(new Uint32Array(expected.buffer));
+      if (name === 'sum_squares' || name === 'count_nonfinite') expect(recorded).toBe(direct);
+      else if (typeof direct === 'number') {
+        expect(recorded).toBeNaN();
+        expect(tape.lossValue()).toBe(direct);
+      }
+      // Something happened: the kernel wrote, or returned a value.
+      expect(typeof direct === 'number' || got.some((v, i) => !Object.is(v, start[i]))).toBe(true);
+    });
+  }
+
+  it('a guard that finds a NaN ends the tape there, and what is recorded after it is dropped', () => {
+    const tape = backend.tape!;
+    backend.heap.f32.set(start, base >> 2);
+    tape.begin();
+    tape.fill(p(0), 4, 1);
+    tape.guardFinite(p(5), 37);
+    tape.fill(p(1), 4, 2);
+    tape.run();
+    tape.fill(p(2), 4, 3);
+    tape.run();
+    expect(tape.stopped).toBe(true);
+    const after = state();
+    expect([...after.subarray(0, 4)]).toEqual([1, 1, 1, 1]);
+    expect(Array.from(after.subarray(FLOATS, FLOATS + 4))).toEqual(Array.from(start.subarray(FLOATS, FLOATS + 4)));
+    expect(Array.from(after.subarray(2 * FLOATS, 2 * FLOATS + 4))).toEqual(Array.from(start.subarray(2 * FLOATS, 2 * FLOATS + 4)));
+    tape.begin();
+    tape.guardFinite(p(1), 37);
+    tape.fill(p(1), 4, 2);
+    tape.run();
+    expect(tape.stopped).toBe(false);
+    expect([...backend.heap.f32.subarray(p(1) >> 2, (p(1) >> 2) + 4)]).toEqual([2, 2, 2, 2]);
+  });
+});
+
+// Two models of the same seed: one steps through the tape (trainStep), the other with its tape
+// turned off, so each kernel is its own call. Their losses and every parameter must agree bit for bit.
+function untaped(model: Sequential): Sequential {
+  (model as unknown as { tapeFor: () => undefined }).tapeFor = () => undefined;
+  return model;
+}
+
+const bits = (values: Float32Array): Uint32Array => new Uint32Array(Float32Array.from(values).buffer);
+
+interface Case {
+  name: string;
+  widths: number[];
+  activation: ActivationName;
+  loss: LossName;
+  optimizer: (model: Sequential) => Optimizer;
+  dropout?: number;
+}
+
+const CASES: Case[] = [
+  { name: 'the 2-4-1 toy, relu, bce, SGD', widths: [2, 4, 1], activation: 'relu', loss: 'bce', optimizer: (m) => new SGD(m, { lr: 0.1 }) },
+  { name: 'tanh, mse, SGD with Nesterov momentum', widths: [5, 9, 3], activation: 'tanh', loss: 'mse', optimizer: (m) => new SGD(m, { lr: 0.05, momentum: 0.9, nesterov: true, weightDecay: 1e-3 }) },
+  { name: 'gelu, softmax cross-entropy, Adam', widths: [7, 16, 17, 4], activation: 'gelu', loss: 'softmaxCrossEntropy', optimizer: (m) => new Adam(m, { lr: 0.01 }) },
+  { name: 'leakyRelu, huber, AdamW', widths: [3, 5, 2], activation: 'leakyRelu', loss: 'huber', optimizer: (m) => new AdamW(m, { lr: 0.01, weightDecay: 0.1 }) },
+  { name: 'sigmoid, bceWithLogits, centered RMSprop with momentum', widths: [4, 6, 3], activation: 'sigmoid', loss: 'bceWithLogits', optimizer: (m) => new RMSprop(m, { lr: 0.01, centered: true, momentum: 0.5 }) },
+  { name: 'relu with dropout, softmax cross-entropy, SGD', widths: [6, 12, 5], activation: 'relu', loss: 'softmaxCrossEntropy', optimizer: (m) => new SGD(m, { lr: 0.1, momentum: 0.5 }), dropout: 0.25 },
+  // 70 layers: some 280 records, more than the tape holds, so it runs part-way and goes on.
+  { name: '70 layers (the tape fills and runs mid-step)', widths: Array.from({ length: 71 }, (_, i) => (i === 0 ? 3 : i === 70 ? 2 : 4)), activation: 'tanh', loss: 'mse', optimizer: (m) => new SGD(m, { lr: 0.01 }) },
+];
+
+function build(c: Case): Sequential {
+  const last = c.widths.length - 2;
+  const stack = c.widths.slice(1).flatMap((out, l) => {
+    const layer = dense(c.widths[l], out, l < last ? c.activation : c.loss === 'bce' ? 'sigmoid' : 'linear');
+    return c.dropout && l < last ? [layer, dropout(c.dropout)] : [layer];
+  });
+  return new Sequential(stack, { seed: 3, backend: 'wasm' });
+}
+
+function batch(c: Case, rows: number, step: number): { x: Float32Array; y: Float32Array | Int32Array } {
+  const random = createRandom(`${c.name} ${step}`);
+  const inputs = c.widths[0];
+  const outputs = c.widths[c.widths.length - 1];
+  const x = Float32Array.from({ length: rows * inputs }, () => random() * 2 - 1);
+  if (c.loss === 'softmaxCrossEntropy') return { x, y: Int32Array.from({ length: rows }, () => Math.floor(random() * outputs)) };
+  const y = Float32Array.from({ length: rows * outputs }, () => (c.loss === 'bce' || c.loss === 'bceWithLogits' ? (random() < 0.5 ? 0 : 1) : random() * 2 - 1));
+  return { x, y };
+}
+
+describe('a model trained through the tape is bit-identical to one trained call by call', () => {
+  beforeAll(async () => {
+    await init({ backend: 'wasm', threads: 1 });
+  });
+
+  for (const c of CASES) {
+    it(c.name, () => {
+      const taped = build(c);
+      const plain = untaped(build(c));
+      const [first, second] = [c.optimizer(taped), c.optimizer(plain)];
+      for (let step = 0; step < 6; step++) {
+        const { x, y } = batch(c, 13 + step, step);
+        const a = taped.trainStep(x, y, { loss: c.loss, optimizer: first });
+        const b = plain.trainStep(x, y, { loss: c.loss, optimizer: second });
+        expect(Number.isFinite(a)).toBe(true);
+        expect(Object.is(a, b)).toBe(true);
+      }
+      const [p, q] = [taped.namedParameters(), plain.namedParameters()];
+      p.forEach((parameter, i) => {
+        expect(bits(parameter.value)).toEqual(bits(q[i].value));
+        expect(bits(parameter.grad)).toEqual(bits(q[i].grad));
+      });
+      expect(first.stepCount).toBe(6);
+      taped.dispose();
+      plain.dispose();
+    });
+  }
+
+  it('fit (unguarded, with clipNorm) steps through the tape to the same weights', async () => {
+    const c = CASES[2];
+    const taped = build(c);
+    const plain = untaped(build(c));
+    const { x, y } = batch(c, 50, 0);
+    const options = (model: Sequential) => ({ loss: c.loss, optimizer: c.optimizer(model), epochs: 3, batchSize: 16, clipNorm: 0.5, seed: 2, nanGuard: false });
+    const [h1, h2] = [await taped.fit(x, y, options(taped)), await plain.fit(x, y, options(plain))];
+    expect(h1.loss).toEqual(h2.loss);
+    taped.namedParameters().forEach((parameter, i) => expect(bits(parameter.value)).toEqual(bits(plain.namedParameters()[i].value)));
+  });
+
+  it('guarded fit steps through the tape to the same weights, and refuses the same overflowing update', async () => {
+    for (const lr of [0.01, 1e30]) {
+      const c = CASES[1];
+      const taped = build(c);
+      const plain = untaped(build(c));
+      const { x, y } = batch(c, 40, 0);
+      const options = (model: Sequential) => ({ loss: c.loss, optimizer: new SGD(model, { lr, momentum: 0.9 }), epochs: 4, batchSize: 8, seed: 5 });
+      const [h1, h2] = [await taped.fit(x, y, options(taped)), await plain.fit(x, y, options(plain))];
+      expect(h1.loss).toEqual(h2.loss);
+      expect(h1.nonFinite).toBe(h2.nonFinite);
+      if (lr > 1) expect(h1.nonFinite).toMatch(/not finite|undone|the loss is/);
+      else expect(h1.nonFinite).toBeUndefined();
+      taped.namedParameters().forEach((parameter, i) => {
+        expect(bits(parameter.value)).toEqual(bits(plain.namedParameters()[i].value));
+        expect(parameter.value.every(Number.isFinite)).toBe(true);
+      });
+    }
+  });
+
+  it('a NaN in x stops the step at the tape\'s guard: weights, gradients, optimizer state and step count stay as they were', () => {
+    const c = CASES[2];
+    const model = build(c);
+    const optimizer = c.optimizer(model);
+    const { x, y } = batch(c, 9, 0);
+    model.trainStep(x, y, { loss: c.loss, optimizer });
+    const before = model.namedParameters().map((p) => [Float32Array.from(p.value), Float32Array.from(p.grad)]);
+    const state = optimizer.stateForSaving().slots.map((s) => Float32Array.from(s));
+    const bad = Float32Array.from(x);
+    bad[17] = NaN;
+    let error: unknown;
+    try {
+      model.trainStep(bad, y, { loss: c.loss, optimizer });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(SimdpropError);
+    expect((error as SimdpropError).code).toBe('NOT_FINITE');
+    expect((error as Error).message).toMatch(/x holds NaN at row 2, column 3/);
+    expect(optimizer.stepCount).toBe(1);
+    model.namedParameters().forEach((p, i) => {
+      expect(bits(p.value)).toEqual(bits(before[i][0]));
+      expect(bits(p.grad)).toEqual(bits(before[i][1]));
+    });
+    optimizer.stateForSaving().slots.forEach((s, i) => expect(bits(s)).toEqual(bits(state[i])));
+    // And the next good step is the step the model would have taken.
+    const twin = untaped(build(c));
+    const twinOptimizer = c.optimizer(twin);
+    twin.trainStep(x, y, { loss: c.loss, optimizer: twinOptimizer });
+    expect(Object.is(model.trainStep(x, y, { loss: c.loss, optimizer }), twin.trainStep(x, y, { loss: c.loss, optimizer: twinOptimizer }))).toBe(true);
+  });
+});
