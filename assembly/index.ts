@@ -10,7 +10,7 @@ export { softmax_cross_entropy_labels, softmax_cross_entropy_targets } from './k
 export { bce, bce_with_logits } from './kernels/bce';
 export { mse } from './kernels/mse';
 export { huber } from './kernels/huber';
-export { bias_grad, sum_squares, count_nonfinite } from './kernels/reduce';
+export { bias_grad, sum_squares, count_nonfinite, count_outside } from './kernels/reduce';
 export { fill, scale, axpy, copy, clamp } from './kernels/elementwise';
 export { sgd_update } from './kernels/sgd';
 export { adam_update } from './kernels/adam';

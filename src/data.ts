@@ -94,6 +94,12 @@ export function writeLabels(i32: Int32Array, index: number, y: Int32Array | numb
 export function writeTargets(
   f32: Float32Array, index: number, y: Targets, rows: number, width: number, probabilities: boolean, what: string,
 ): void {
+  copyTargets(f32, index, y, rows, width, what);
+  checkTargetValues(f32, index, rows * width, width, probabilities, what);
+}
+
+/** writeTargets without the check of the values: the shape and type checks and the copy. */
+export function copyTargets(f32: Float32Array, index: number, y: Targets, rows: number, width: number, what: string): void {
   if ((y instanceof Int32Array || (Array.isArray(y) && typeof y[0] === 'number')) && width === 1) {
     const flat = y as ArrayLike<number>;
     if (flat.length !== rows) throw new SimdpropError('SHAPE', `${what} must hold ${rows} targets, got ${flat.length}`);
@@ -106,7 +112,10 @@ export function writeTargets(
     if (got !== rows) throw new SimdpropError('SHAPE', `${what} must have ${rows} rows (one per input row), got ${got}`);
     writeMatrix(f32, index, y as Matrix, width, what);
   }
-  const n = rows * width;
+}
+
+/** Throws, naming the first offender, unless f32[index …+n) is finite (and in [0, 1] for probabilities). */
+export function checkTargetValues(f32: Float32Array, index: number, n: number, width: number, probabilities: boolean, what: string): void {
   for (let i = 0; i < n; i++) {
     const value = f32[index + i];
     if (!Number.isFinite(value)) throw nonFiniteError(f32, index, n, width, what);

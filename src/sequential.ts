@@ -5,7 +5,7 @@ import { activationBackward, activationForward, keepsPreActivation, usesHeInit }
 import type { Backend, BackendName } from './backend/backend.js';
 import { gemmScratchBytes, type Kernels } from './backend/kernels.js';
 import {
-  matrixRows, nonFiniteError, targetsAreLabels, writeLabels, writeMatrix, writeTargets,
+  checkTargetValues, copyTargets, matrixRows, nonFiniteError, targetsAreLabels, writeLabels, writeMatrix, writeTargets,
   type Matrix, type Targets,
 } from './data.js';
 import { SimdpropError, describe } from './errors.js';
@@ -21,6 +21,9 @@ import { loadModel, saveModel, type LoadOptions, type SaveOptions } from './io/m
 import type { Optimizer } from './optim/optimizer.js';
 import type { Tape } from './backend/wasm/tape.js';
 import { MIN_SPLIT_MACS, MIN_SPLIT_PARAMS } from './threads/threaded.js';
+
+/** The largest finite float32. */
+const FLOAT32_MAX = 3.4028234663852886e38;
 
 export interface SequentialOptions {
   /** Seed of the weight initialization: the same seed gives the same weights (default 0). */
@@ -373,8 +376,9 @@ export class Sequential {
   }
 
   // Checks y against the loss and the batch and copies it into the targets region; returns whether
-  // it holds class labels.
-  private stageTargets(loss: LossName, y: unknown, rows: number): boolean {
+  // it holds class labels. With a tape, the check of float targets' values is a guard on the tape
+  // (checkStagedTargets() names the offender when it stops the step).
+  private stageTargets(loss: LossName, y: unknown, rows: number, guard?: Tape): boolean {
     const at = this.cell.block + this.targetsAt;
     const heap = this.backend.heap;
     if (loss === 'softmaxCrossEntropy' && targetsAreLabels(y)) {
@@ -382,7 +386,15 @@ export class Sequential {
       return true;
     }
     if (y instanceof Int32Array || Array.isArray(y) || y instanceof Float32Array) {
-      writeTargets(heap.f32, at >> 2, y as Targets, rows, this.outputSize, targetsAreProbabilities(loss), 'y');
+      if (guard === undefined) {
+        writeTargets(heap.f32, at >> 2, y as Targets, rows, this.outputSize, targetsAreProbabilities(loss), 'y');
+        return false;
+      }
+      copyTargets(heap.f32, at >> 2, y as Targets, rows, this.outputSize, 'y');
+      const n = rows * this.outputSize;
+      // The largest float32 bounds: ±Infinity lie outside, as the JS check has it.
+      if (targetsAreProbabilities(loss)) guard.guardInside(at, n, 0, 1);
+      else guard.guardInside(at, n, -FLOAT32_MAX, FLOAT32_MAX);
       return false;
     }
     throw new SimdpropError('TYPE',
@@ -677,11 +689,11 @@ export class Sequential {
       this.stageRows(x, rows, 'x', undefined);
       return this.trainStaged(rows, kind, this.stageTargets(kind, y, rows), delta, optimizer);
     }
-    // The whole step in one crossing: the input's finiteness check is the tape's first record, and
-    // when it finds a NaN nothing after it runs; the JS-side counters the step moved are put back.
+    // The whole step in one crossing: the checks of x's and y's values are the tape's first records,
+    // and when one fails nothing after it runs; the JS-side counters the step moved are put back.
     tape.begin();
     this.stageRows(x, rows, 'x', tape);
-    const labels = this.stageTargets(kind, y, rows);
+    const labels = this.stageTargets(kind, y, rows, tape);
     const { stepCount } = optimizer;
     const { gradientsUsed, dropoutStream } = this;
     const value = this.recordStep(tape, rows, kind, labels, delta, optimizer, 0);
@@ -691,8 +703,11 @@ export class Sequential {
       this.dropoutStream = dropoutStream;
       this.batch = 0;
       this.phase = 'none';
+      const f32 = this.backend.heap.f32;
+      // The first guard is x's: the second is y's, whose check names the offending target.
+      if (tape.stoppedAt !== 0) checkTargetValues(f32, this.targetsPointer >> 2, rows * this.outputSize, this.outputSize, targetsAreProbabilities(kind), 'y');
       const at = this.cell.block + this.inputAt;
-      throw nonFiniteError(this.backend.heap.f32, at >> 2, rows * this.inputSize, this.inputSize, 'x');
+      throw nonFiniteError(f32, at >> 2, rows * this.inputSize, this.inputSize, 'x');
     }
     return value;
   }

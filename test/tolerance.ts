@@ -52,6 +52,15 @@ export function cancellingArithmetic(maxOperand: number): Tolerance {
   return mixed(8 * FLOAT32_EPSILON * maxOperand, 8 * FLOAT32_EPSILON);
 }
 
+/**
+ * Parameters after `steps` training steps on two backends whose products sum in different orders:
+ * each step's rounding differences (cancellingArithmetic) carry into the next, so the bound grows
+ * with the steps taken.
+ */
+export function afterSteps(steps: number, maxOperand: number): Tolerance {
+  return mixed(steps * 8 * FLOAT32_EPSILON * maxOperand, steps * 8 * FLOAT32_EPSILON);
+}
+
 /** exp, log, tanh evaluated in float32 (a few ulps each), followed by a few more operations. */
 export const transcendental = mixed(16 * FLOAT32_EPSILON, 16 * FLOAT32_EPSILON);
 

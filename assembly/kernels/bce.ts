@@ -1,19 +1,19 @@
 // Binary cross-entropy over n float32 elements, on probabilities and on logits. Both return the mean
 // loss (per-element terms in float32, summed in float64) and write its gradient.
-import { horizontalSum, lane0, vexp, vlog, vsigmoid } from './vmath';
+import { accumulateF64, lane0, sumLanes, vexp, vlog, vsigmoid } from './vmath';
 
 // −(y·max(log p, −100) + (1 − y)·max(log(1 − p), −100)) per lane.
 @inline function bceLoss(p: v128, y: v128): v128 {
   const one = f32x4.splat(1);
   const floor = f32x4.splat(-100);
-  const logP = f32x4.max(vlog(p), floor);
-  const logQ = f32x4.max(vlog(f32x4.sub(one, p)), floor);
+  const logP = f32x4.pmax(vlog(p), floor);
+  const logQ = f32x4.pmax(vlog(f32x4.sub(one, p)), floor);
   return f32x4.neg(f32x4.add(f32x4.mul(y, logP), f32x4.mul(f32x4.sub(one, y), logQ)));
 }
 
 // (p − y)/max(p(1 − p), 1e-12)·scale per lane.
 @inline function bceGrad(p: v128, y: v128, scale: v128): v128 {
-  const variance = f32x4.max(f32x4.mul(p, f32x4.sub(f32x4.splat(1), p)), f32x4.splat(1e-12));
+  const variance = f32x4.pmax(f32x4.mul(p, f32x4.sub(f32x4.splat(1), p)), f32x4.splat(1e-12));
   return f32x4.mul(f32x4.div(f32x4.sub(p, y), variance), scale);
 }
 
@@ -23,15 +23,16 @@ import { horizontalSum, lane0, vexp, vlog, vsigmoid } from './vmath';
  */
 export function bce(grad: usize, probs: usize, targets: usize, n: i32): f64 {
   const scale = f32x4.splat(1 / <f32>n);
-  let loss: f64 = 0;
+  let sums = f64x2.splat(0);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const offset = <usize>i << 2;
     const p = v128.load(probs + offset);
     const y = v128.load(targets + offset);
     v128.store(grad + offset, bceGrad(p, y, scale));
-    loss += <f64>horizontalSum(bceLoss(p, y));
+    sums = accumulateF64(sums, bceLoss(p, y));
   }
+  let loss = sumLanes(sums);
   for (; i < n; i++) {
     const offset = <usize>i << 2;
     const p = f32x4.splat(load<f32>(probs + offset));
@@ -52,15 +53,16 @@ export function bce(grad: usize, probs: usize, targets: usize, n: i32): f64 {
 export function bce_with_logits(grad: usize, logits: usize, targets: usize, n: i32): f64 {
   const inverseN: f32 = 1 / <f32>n;
   const inverseNs = f32x4.splat(inverseN);
-  let loss: f64 = 0;
+  let sums = f64x2.splat(0);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const offset = <usize>i << 2;
     const z = v128.load(logits + offset);
     const y = v128.load(targets + offset);
     v128.store(grad + offset, f32x4.mul(f32x4.sub(vsigmoid(z), y), inverseNs));
-    loss += <f64>horizontalSum(logitsLoss(z, y));
+    sums = accumulateF64(sums, logitsLoss(z, y));
   }
+  let loss = sumLanes(sums);
   for (; i < n; i++) {
     const offset = <usize>i << 2;
     const z = f32x4.splat(load<f32>(logits + offset));

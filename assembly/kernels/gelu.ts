@@ -19,7 +19,7 @@ const CUBIC: f32 = 0.044715;
 // in float32 while z² would overflow: the polynomial takes z clamped there, so the product stays 0.
 @inline function geluDerivative(z: v128): v128 {
   const s = gateOf(z);
-  const clamped = f32x4.max(f32x4.min(z, f32x4.splat(10)), f32x4.splat(-10));
+  const clamped = f32x4.pmax(f32x4.pmin(z, f32x4.splat(10)), f32x4.splat(-10));
   const z2 = f32x4.mul(clamped, clamped);
   const slope = f32x4.mul(f32x4.splat(TWO_SQRT_2_OVER_PI), f32x4.add(f32x4.splat(1), f32x4.mul(f32x4.splat(3 * CUBIC), z2)));
   const sPrime = f32x4.mul(s, f32x4.sub(f32x4.splat(1), s));

@@ -10,6 +10,8 @@
 // temporaries, more than ~13 live v128 values spill and throughput halves (PERF-NOTES.md).
 // Where relaxed SIMD is enabled at build time, multiply-add is one fused instruction.
 
+import { dotColumns, rowVectors } from './gemm_narrow';
+
 const PANEL: i32 = 8;
 const PANEL_BYTES: usize = 32;
 /** A row-major right operand of at most this many floats (32 KiB) is read in place, not packed. */
@@ -246,6 +248,10 @@ const ACCUMULATE: i32 = 2;
 
 /** out[M×N] = x[M×K] · w[K×N] (+ bias[N] when bias ≠ 0).  "="  Every GEMM takes (8K + 16)·4 bytes of scratch. */
 export function gemm_nn(out: usize, x: usize, w: usize, bias: usize, M: i32, K: i32, N: i32, scratch: usize): void {
+  if (N < 4) {
+    dotColumns(out, x, w, bias, M, K, N, scratch);
+    return;
+  }
   if (bias != 0) panelGemm(out, x, K, 1, w, false, bias, M, K, N, WRITE_WITH_BIAS, scratch);
   else panelGemm(out, x, K, 1, w, false, 0, M, K, N, WRITE, scratch);
 }
@@ -292,6 +298,10 @@ export function gemm_nt(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, 
  * then multiplied like X·W.
  */
 export function gemm_tn(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, lda: i32, scratch: usize): void {
+  if (N < 4) {
+    rowVectors(out, a, b, M, K, N, lda);
+    return;
+  }
   // With one panel of output columns each element of a is read once: the copy would not pay.
   if (N <= PANEL) {
     panelGemm(out, a, 1, lda, b, false, 0, M, K, N, ACCUMULATE, scratch);

@@ -10,7 +10,7 @@ export function huber(grad: usize, pred: usize, targets: usize, n: i32, delta: f
   for (; i + 4 <= n; i += 4) {
     const offset = <usize>i << 2;
     const d = f32x4.sub(v128.load(pred + offset), v128.load(targets + offset));
-    v128.store(grad + offset, f32x4.mul(f32x4.min(f32x4.max(d, negativeDeltas), deltas), inverseNs));
+    v128.store(grad + offset, f32x4.mul(f32x4.pmin(f32x4.pmax(d, negativeDeltas), deltas), inverseNs));
   }
   for (; i < n; i++) {
     const offset = <usize>i << 2;

@@ -81,3 +81,24 @@ export function count_nonfinite(x: usize, n: i32): i32 {
   }
   return count;
 }
+
+/**
+ * How many of the n elements lie outside [low, high] or are NaN: the checks on targets (probabilities
+ * must lie in [0, 1]) as a count. An element counts unless low ≤ x ≤ high, which NaN never is.
+ */
+export function count_outside(x: usize, n: i32, low: f32, high: f32): i32 {
+  const lows = f32x4.splat(low);
+  const highs = f32x4.splat(high);
+  let count = 0;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v = v128.load(x + (<usize>i << 2));
+    const inside = v128.and(f32x4.ge(v, lows), f32x4.le(v, highs));
+    count += 4 - <i32>popcnt(i32x4.bitmask(inside));
+  }
+  for (; i < n; i++) {
+    const value = load<f32>(x + (<usize>i << 2));
+    if (!(value >= low && value <= high)) count++;
+  }
+  return count;
+}

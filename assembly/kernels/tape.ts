@@ -21,7 +21,7 @@ import { softmax_cross_entropy_labels, softmax_cross_entropy_targets } from './s
 import { bce, bce_with_logits } from './bce';
 import { mse } from './mse';
 import { huber } from './huber';
-import { bias_grad, sum_squares, count_nonfinite } from './reduce';
+import { bias_grad, sum_squares, count_nonfinite, count_outside } from './reduce';
 import { fill, scale, axpy, copy, clamp } from './elementwise';
 import { dropout_mask, mul } from './dropout';
 import { sgd_update } from './sgd';
@@ -93,6 +93,7 @@ function runRecord(r: usize): f64 {
       rmsprop_update(ptr(r, 1), ptr(r, 2), ptr(r, 3), ptr(r, 4), ptr(r, 5), int(r, 6),
         f64of(r, 7), f64of(r, 8), f64of(r, 9), f64of(r, 10), f64of(r, 11), int(r, 12));
       return 0;
+    case 35: return <f64>count_outside(ptr(r, 1), int(r, 2), f32of(r, 3), f32of(r, 4));
   }
   unreachable();
   return 0;

@@ -64,6 +64,8 @@ export interface Kernels {
   sum_squares(x: number, n: number): number;
   /** How many of the n elements are NaN or ±Infinity. */
   count_nonfinite(x: number, n: number): number;
+  /** How many of the n elements are NaN or outside [low, high]. */
+  count_outside(x: number, n: number, low: number, high: number): number;
 
   // ---- elementwise ----
   fill(x: number, n: number, value: number): void;

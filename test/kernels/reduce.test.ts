@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bias_grad, count_nonfinite, sum_squares } from '../../src/backend/js/reduce.js';
+import { bias_grad, count_nonfinite, count_outside, sum_squares } from '../../src/backend/js/reduce.js';
 import { createBackendPair, onBoth, ROW_SHAPES, TAIL_SIZES } from '../harness.js';
 import { createRandom, mixedValues } from '../random.js';
 import { exact, expectClose, relative, scaled } from '../tolerance.js';
@@ -84,5 +84,27 @@ describe('reductions: wasm against js', () => {
     const results = onBoth(pair, (kernels, buffers) => kernels.count_nonfinite(buffers.input(x), n));
     expectClose(results.wasm, results.js, exact, what);
     expect(results.js).toBe(x.filter((value) => !Number.isFinite(value)).length);
+  });
+
+  it('count_outside counts NaN and values outside [low, high], not the bounds themselves', () => {
+    const m = new Float64Array([0, 1, 0.5, -0, -1e-30, 1.0000001, NaN, Infinity, -Infinity]);
+    expect(count_outside(m, 0, m.length, 0, 1)).toBe(5);
+    expect(count_outside(m, 0, 4, 0, 1)).toBe(0);
+    expect(count_outside(m, 0, m.length, -Infinity, Infinity)).toBe(1);
+  });
+
+  it.each(TAIL_SIZES)('count_outside n=%i, with NaN, ±Infinity, the bounds and values just outside them', (n) => {
+    const what = `count_outside n=${n}`;
+    const random = createRandom(what);
+    const x = Float32Array.from({ length: n }, () => random() * 1.2 - 0.1);
+    const specials = [NaN, Infinity, -Infinity, 0, 1, -0, Math.fround(1 + 2 ** -23), -1e-38];
+    x[n - 1] = specials[n % specials.length];
+    x[0] = specials[(n + 3) % specials.length];
+    for (let i = 0; i < n; i++) if (random() < 0.2) x[i] = specials[i % specials.length];
+    const results = onBoth(pair, (kernels, buffers) => kernels.count_outside(buffers.input(x), n, 0, 1));
+    expectClose(results.wasm, results.js, exact, what);
+    expect(results.js).toBe(x.filter((value) => !(value >= 0 && value <= 1)).length);
+    const wide = onBoth(pair, (kernels, buffers) => kernels.count_outside(buffers.input(x), n, -3.4028234663852886e38, 3.4028234663852886e38));
+    expect(wide.wasm).toBe(x.filter((value) => !Number.isFinite(value)).length);
   });
 });

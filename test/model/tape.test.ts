@@ -43,6 +43,7 @@ function callEach(kernels: Kernels, p: (i: number) => number): Record<KernelName
     bias_grad: () => kernels.bias_grad(p(0), p(1), rows, cols),
     sum_squares: () => kernels.sum_squares(p(1), n),
     count_nonfinite: () => kernels.count_nonfinite(p(5), n),
+    count_outside: () => kernels.count_outside(p(1), n, 0.1, 0.7),
     fill: () => kernels.fill(p(0), n, -2.5),
     scale: () => kernels.scale(p(0), n, 0.7),
     axpy: () => kernels.axpy(p(0), p(1), n, -1.3),
@@ -89,7 +90,7 @@ describe('every kernel runs from the tape as it runs when called', () => {
       tape.run();
       const got = state();
       expect(new Uint32Array(got.buffer)).toEqual(new Uint32Array(expected.buffer));
-      if (name === 'sum_squares' || name === 'count_nonfinite') expect(recorded).toBe(direct);
+      if (name === 'sum_squares' || name === 'count_nonfinite' || name === 'count_outside') expect(recorded).toBe(direct);
       else if (typeof direct === 'number') {
         expect(recorded).toBeNaN();
         expect(tape.lossValue()).toBe(direct);

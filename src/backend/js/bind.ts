@@ -12,7 +12,7 @@ import { gemm_nn, gemm_nt, gemm_tn } from './gemm.js';
 import { huber } from './huber.js';
 import { leaky_relu_backward, leaky_relu_forward } from './leaky_relu.js';
 import { mse } from './mse.js';
-import { bias_grad, count_nonfinite, sum_squares } from './reduce.js';
+import { bias_grad, count_nonfinite, count_outside, sum_squares } from './reduce.js';
 import { relu_backward, relu_forward } from './relu.js';
 import { rmsprop_update } from './rmsprop.js';
 import { sgd_update } from './sgd.js';
@@ -63,6 +63,7 @@ export function bindTwins(floats: () => Floats, ints: () => Int32Array): Kernels
     bias_grad: (db, dz, rows, cols) => bias_grad(floats(), at(db), at(dz), rows, cols),
     sum_squares: (x, n) => sum_squares(floats(), at(x), n),
     count_nonfinite: (x, n) => count_nonfinite(floats(), at(x), n),
+    count_outside: (x, n, low, high) => count_outside(floats(), at(x), n, Math.fround(low), Math.fround(high)),
 
     fill: (x, n, value) => fill(floats(), at(x), n, value),
     scale: (x, n, s) => scale(floats(), at(x), n, s),

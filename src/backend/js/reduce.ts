@@ -21,6 +21,16 @@ export function sum_squares(m: Floats, x: number, n: number): number {
   return sum;
 }
 
+/** How many of the n elements are NaN or outside [low, high]. */
+export function count_outside(m: Floats, x: number, n: number, low: number, high: number): number {
+  let count = 0;
+  for (let i = 0; i < n; i++) {
+    const value = m[x + i];
+    if (!(value >= low && value <= high)) count++;
+  }
+  return count;
+}
+
 /** How many of the n elements are NaN or ±Infinity. */
 export function count_nonfinite(m: Floats, x: number, n: number): number {
   let count = 0;

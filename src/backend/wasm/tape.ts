@@ -26,7 +26,7 @@ const [SCE_LABELS, SCE_TARGETS] = [op('softmax_cross_entropy_labels'), op('softm
 const [BCE, BCE_LOGITS, MSE, HUBER] = [op('bce'), op('bce_with_logits'), op('mse'), op('huber')];
 const [BIAS_GRAD, COUNT_NONFINITE, FILL, SCALE, AXPY] = [op('bias_grad'), op('count_nonfinite'), op('fill'), op('scale'), op('axpy')];
 const [COPY, MUL, CLAMP, DROPOUT_MASK] = [op('copy'), op('mul'), op('clamp'), op('dropout_mask')];
-const [SGD, ADAM, RMSPROP] = [op('sgd_update'), op('adam_update'), op('rmsprop_update')];
+const [SGD, ADAM, RMSPROP, COUNT_OUTSIDE] = [op('sgd_update'), op('adam_update'), op('rmsprop_update'), op('count_outside')];
 
 export type RunTape = (tape: number, count: number) => number;
 
@@ -100,6 +100,18 @@ export class Tape implements Kernels {
     const t = this.records;
     t[r + 1] = x;
     t[r + 2] = n;
+    t[r + STOP] = 1;
+    return this.sequence - 1;
+  }
+
+  /** Records a count_outside(x, n, low, high) that ends the tape when any value is NaN or outside [low, high]. */
+  guardInside(x: number, n: number, low: number, high: number): number {
+    const r = this.open(COUNT_OUTSIDE);
+    const t = this.records;
+    t[r + 1] = x;
+    t[r + 2] = n;
+    t[r + 3] = low;
+    t[r + 4] = high;
     t[r + STOP] = 1;
     return this.sequence - 1;
   }
@@ -213,6 +225,11 @@ export class Tape implements Kernels {
   count_nonfinite(x: number, n: number): number {
     this.run();
     return this.direct.count_nonfinite(x, n);
+  }
+
+  count_outside(x: number, n: number, low: number, high: number): number {
+    this.run();
+    return this.direct.count_outside(x, n, low, high);
   }
 
   fill(x: number, n: number, value: number): void { this.three(FILL, x, n, value); }

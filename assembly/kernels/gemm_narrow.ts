@@ -1,0 +1,161 @@
+// GEMM for outputs fewer than 4 columns wide: a regression or binary head (N = 1), and the weight
+// gradient of such a head. The packed-panel kernels of gemm.ts vectorize across output columns, so
+// with N = 1 three of every four lanes they compute are thrown away. These vectorize along the other
+// dimension instead:
+// - X·W: each output is a dot product of a contiguous row of X with a column of W, 4 rows at a time,
+//   4 elements of the row per step; the four row sums are reduced together by two shuffles.
+// - Xᵀ·dZ: a row of X holds the inputs of one sample for all output rows: 4 output rows at a time,
+//   one vector load of X and one splat of dZ per step.
+// A row outside the blocks of 4 (the last M mod 4) goes through the same sums in the same order, so
+// every output element has the same bits wherever a block starts, as the thread splits need.
+
+@inline function madd(acc: v128, a: v128, b: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, acc);
+  return f32x4.add(acc, f32x4.mul(a, b));
+}
+
+// (a0 + a2) + (a1 + a3) for each of the four accumulators, in lanes 0…3.
+@inline function reduceFour(s0: v128, s1: v128, s2: v128, s3: v128): v128 {
+  const low = f32x4.add(v128.shuffle<f32>(s0, s1, 0, 4, 1, 5), v128.shuffle<f32>(s0, s1, 2, 6, 3, 7));
+  const high = f32x4.add(v128.shuffle<f32>(s2, s3, 0, 4, 1, 5), v128.shuffle<f32>(s2, s3, 2, 6, 3, 7));
+  return f32x4.add(v128.shuffle<f32>(low, high, 0, 1, 4, 5), v128.shuffle<f32>(low, high, 2, 3, 6, 7));
+}
+
+// The same sum for one accumulator, in lane 0.
+@inline function reduceOne(s: v128): v128 {
+  const pairs = f32x4.add(s, v128.shuffle<f32>(s, s, 2, 3, 0, 1));
+  return f32x4.add(pairs, v128.shuffle<f32>(pairs, pairs, 1, 0, 3, 2));
+}
+
+/**
+ * out[M×N] = x[M×K]·w[K×N] (+ bias[N] when bias ≠ 0) for N < 4. For N > 1 the columns of w are first
+ * copied into rows of scratch (N·K floats) so that every dot product reads both operands contiguously.
+ */
+export function dotColumns(out: usize, x: usize, w: usize, bias: usize, M: i32, K: i32, N: i32, scratch: usize): void {
+  const kBytes = <usize>K << 2;
+  let columns = w;
+  if (N > 1) {
+    for (let j = 0; j < N; j++) {
+      for (let k = 0; k < K; k++) {
+        store<f32>(scratch + <usize>j * kBytes + (<usize>k << 2), load<f32>(w + ((<usize>k * <usize>N + <usize>j) << 2)));
+      }
+    }
+    columns = scratch;
+  }
+  const whole = K & ~3;
+  const outRowBytes = <usize>N << 2;
+  for (let j = 0; j < N; j++) {
+    const column = columns + <usize>j * kBytes;
+    const offset = f32x4.splat(bias != 0 ? load<f32>(bias + (<usize>j << 2)) : 0);
+    const target = out + (<usize>j << 2);
+    let i = 0;
+    for (; i + 4 <= M; i += 4) {
+      const r0 = x + <usize>i * kBytes;
+      const r1 = r0 + kBytes;
+      const r2 = r1 + kBytes;
+      const r3 = r2 + kBytes;
+      let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+      for (let k = 0; k < whole; k += 4) {
+        const at = <usize>k << 2;
+        const wk = v128.load(column + at);
+        s0 = madd(s0, v128.load(r0 + at), wk);
+        s1 = madd(s1, v128.load(r1 + at), wk);
+        s2 = madd(s2, v128.load(r2 + at), wk);
+        s3 = madd(s3, v128.load(r3 + at), wk);
+      }
+      let sums = reduceFour(s0, s1, s2, s3);
+      for (let k = whole; k < K; k++) {
+        const at = <usize>k << 2;
+        let lanes = v128.load32_splat(r0 + at);
+        lanes = v128.load32_lane(r1 + at, lanes, 1);
+        lanes = v128.load32_lane(r2 + at, lanes, 2);
+        lanes = v128.load32_lane(r3 + at, lanes, 3);
+        sums = madd(sums, lanes, v128.load32_splat(column + at));
+      }
+      if (bias != 0) sums = f32x4.add(sums, offset);
+      const o = target + <usize>i * outRowBytes;
+      if (N == 1) {
+        v128.store(o, sums);
+      } else {
+        store<f32>(o, f32x4.extract_lane(sums, 0));
+        store<f32>(o + outRowBytes, f32x4.extract_lane(sums, 1));
+        store<f32>(o + 2 * outRowBytes, f32x4.extract_lane(sums, 2));
+        store<f32>(o + 3 * outRowBytes, f32x4.extract_lane(sums, 3));
+      }
+    }
+    for (; i < M; i++) {
+      const row = x + <usize>i * kBytes;
+      let s = f32x4.splat(0);
+      for (let k = 0; k < whole; k += 4) s = madd(s, v128.load(row + (<usize>k << 2)), v128.load(column + (<usize>k << 2)));
+      let sum = reduceOne(s);
+      for (let k = whole; k < K; k++) {
+        sum = madd(sum, v128.load32_splat(row + (<usize>k << 2)), v128.load32_splat(column + (<usize>k << 2)));
+      }
+      if (bias != 0) sum = f32x4.add(sum, offset);
+      store<f32>(target + <usize>i * outRowBytes, f32x4.extract_lane(sum, 0));
+    }
+  }
+}
+
+// Output rows i…i+3, all `width` (< 4) columns: Σ_k a[k][i…i+3]·b[k][j], added to out.
+@inline function rowBlock(out: usize, a: usize, b: usize, K: i32, aRowBytes: usize, width: i32): void {
+  const bRowBytes = <usize>width << 2;
+  let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0);
+  let ap = a;
+  let bp = b;
+  for (let k = 0; k < K; k++) {
+    const inputs = v128.load(ap);
+    c0 = madd(c0, inputs, v128.load32_splat(bp));
+    if (width > 1) c1 = madd(c1, inputs, v128.load32_splat(bp, 4));
+    if (width > 2) c2 = madd(c2, inputs, v128.load32_splat(bp, 8));
+    ap += aRowBytes;
+    bp += bRowBytes;
+  }
+  if (width == 1) {
+    v128.store(out, f32x4.add(v128.load(out), c0));
+    return;
+  }
+  const outRowBytes = <usize>width << 2;
+  addColumn(out, c0, outRowBytes);
+  addColumn(out + 4, c1, outRowBytes);
+  if (width > 2) addColumn(out + 8, c2, outRowBytes);
+}
+
+// out[r·stride] += sums[r] for the four lanes.
+@inline function addColumn(out: usize, sums: v128, stride: usize): void {
+  store<f32>(out, load<f32>(out) + f32x4.extract_lane(sums, 0));
+  store<f32>(out + stride, load<f32>(out + stride) + f32x4.extract_lane(sums, 1));
+  store<f32>(out + 2 * stride, load<f32>(out + 2 * stride) + f32x4.extract_lane(sums, 2));
+  store<f32>(out + 3 * stride, load<f32>(out + 3 * stride) + f32x4.extract_lane(sums, 3));
+}
+
+/**
+ * out[M×N] += a[K×M]ᵀ·b[K×N] for N < 4, rows of a lda floats apart: 4 output rows per pass over K.
+ * The finished sums are added to out, as gemm_tn's contract says.
+ */
+export function rowVectors(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, lda: i32): void {
+  const aRowBytes = <usize>lda << 2;
+  const outRowBytes = <usize>N << 2;
+  let i = 0;
+  for (; i + 4 <= M; i += 4) {
+    const o = out + <usize>i * outRowBytes;
+    const ai = a + (<usize>i << 2);
+    if (N == 1) rowBlock(o, ai, b, K, aRowBytes, 1);
+    else if (N == 2) rowBlock(o, ai, b, K, aRowBytes, 2);
+    else rowBlock(o, ai, b, K, aRowBytes, 3);
+  }
+  for (; i < M; i++) {
+    for (let j = 0; j < N; j++) {
+      let sum = f32x4.splat(0);
+      let ap = a + (<usize>i << 2);
+      let bp = b + (<usize>j << 2);
+      for (let k = 0; k < K; k++) {
+        sum = madd(sum, v128.load32_splat(ap), v128.load32_splat(bp));
+        ap += aRowBytes;
+        bp += outRowBytes;
+      }
+      const o = out + <usize>i * outRowBytes + (<usize>j << 2);
+      store<f32>(o, load<f32>(o) + f32x4.extract_lane(sum, 0));
+    }
+  }
+}
