@@ -5,6 +5,11 @@
  * added to db, so accumulating the same gradient twice doubles it exactly.  "+="
  */
 export function bias_grad(db: usize, dz: usize, rows: i32, cols: i32): void {
+  // One or two columns (a regression or binary head) are summed as one flat run of floats.
+  if (cols <= 2) {
+    narrowBiasGrad(db, dz, rows, cols);
+    return;
+  }
   const rowBytes = <usize>cols << 2;
   let j = 0;
   for (; j + 16 <= cols; j += 16) {
@@ -46,6 +51,36 @@ export function bias_grad(db: usize, dz: usize, rows: i32, cols: i32): void {
     }
     store<f32>(db + column, load<f32>(db + column) + s);
   }
+}
+
+// db[0…cols) += column sums for cols ≤ 2: dz is rows·cols contiguous floats whose lanes repeat the
+// columns (c0 c0 c0 c0, or c0 c1 c0 c1), summed 16 floats a step in four accumulators.
+function narrowBiasGrad(db: usize, dz: usize, rows: i32, cols: i32): void {
+  const n = rows * cols;
+  let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+  let i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const p = dz + (<usize>i << 2);
+    s0 = f32x4.add(s0, v128.load(p));
+    s1 = f32x4.add(s1, v128.load(p, 16));
+    s2 = f32x4.add(s2, v128.load(p, 32));
+    s3 = f32x4.add(s3, v128.load(p, 48));
+  }
+  for (; i + 4 <= n; i += 4) s0 = f32x4.add(s0, v128.load(dz + (<usize>i << 2)));
+  const s = f32x4.add(f32x4.add(s0, s1), f32x4.add(s2, s3));
+  // Lanes 0 and 2 hold column 0 when cols is 2, every lane when it is 1.
+  let first: f32 = f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 2);
+  let second: f32 = f32x4.extract_lane(s, 1) + f32x4.extract_lane(s, 3);
+  if (cols == 1) {
+    first += second;
+    second = 0;
+  }
+  for (; i < n; i += cols) {
+    first += load<f32>(dz + (<usize>i << 2));
+    if (cols == 2) second += load<f32>(dz + (<usize>i << 2), 4);
+  }
+  store<f32>(db, load<f32>(db) + first);
+  if (cols == 2) store<f32>(db, load<f32>(db, 4) + second, 4);
 }
 
 /** Σ x², each square widened to float64 before it is added. */
