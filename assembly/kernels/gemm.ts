@@ -1,14 +1,24 @@
 // GEMM for the three products of a dense layer, over row-major float32 matrices in linear memory:
 // X·W (forward), dZ·Wᵀ (input gradient) and Xᵀ·dZ (weight gradient), with W stored [in × out].
 //
-// All three run one micro-kernel: a 4×8 block of the output in eight f32x4 accumulators; each step
-// broadcasts one element of A per row (v128.load32_splat) and multiplies it into the two vectors of
-// one row of a packed B panel. The right operand is packed first, 8 columns at a time, into a
-// contiguous [K × 8] panel in the caller's scratch, so the inner loop reads B sequentially whatever
-// its layout (row-major, or transposed for dZ·Wᵀ) and no power-of-two stride can alias in the L1
-// cache. Eight accumulators is the measured optimum: with 2 B vectors, the splat and V8's
-// temporaries, more than ~13 live v128 values spill and throughput halves (PERF-NOTES.md).
+// All three run one micro-kernel: a 4×8 block of the output in eight
+// f32x4 accumulators; each step broadcasts one element of A per row (v128.load32_splat) and
+// multiplies it into the two vectors of one row of a packed B panel. Both operands are packed into
+// the caller's scratch first, so the inner loop reads two sequential streams whatever the layout:
+// - B, 8 columns at a time, into a contiguous [K × 8] panel (row-major, or transposed for dZ·Wᵀ), so
+//   no power-of-two stride can alias in the L1 cache;
+// - A, up to ROW_BLOCK rows at a time, in groups of 4 rows interleaved by k ([K × 4] per group), so
+//   the 4 splats of one step read one 16-byte line at constant offsets from one pointer. Without it
+//   V8 spends an address computation per row per step, and the loop is bound by instructions issued,
+//   not by the multiply and add pipes (measured: packing A made each product 10–15% faster).
+// Eight accumulators is the measured optimum: with 2 B vectors, the splat and the product of
+// f32x4.mul, 12 accumulators need 16 v128 registers and V8 gives wasm 15; they spill (PERF-NOTES.md).
 // Where relaxed SIMD is enabled at build time, multiply-add is one fused instruction.
+//
+// Every output element is one chain acc = start; acc = acc + A[i][k]·B[k][j] for k = 0…K−1, in the
+// 4-row tile, the 1-row tail kernel and the narrow kernel alike: a row gets bit-identical sums
+// whichever kernel computes it, so any split of the rows between threads gives the same result.
+// Outputs fewer than 4 columns wide go to gemm_narrow.ts, whose sums are also the same for every row.
 
 import { dotColumns, rowVectors } from './gemm_narrow';
 
@@ -17,12 +27,15 @@ const PANEL_BYTES: usize = 32;
 /** A row-major right operand of at most this many floats (32 KiB) is read in place, not packed. */
 const DIRECT_FLOATS: i32 = 8192;
 
-// Scratch a GEMM with inner dimension K needs (gemmScratchBytes in src/backend/kernels.ts):
-// the packed [K × 8] panel, an 8-float bias panel and an 8-float edge row, (8K + 16)·4 bytes;
-// gemm_tn also needs M·K floats after those for its transposed left operand.
-@inline function panelScratchBytes(K: i32): usize {
-  return (<usize>K * PANEL + 2 * PANEL) << 2;
-}
+// Rows of A packed at a time. The block (ROW_BLOCK × K floats, 512 KiB at K = 1024) stays in L2 while
+// every panel of B passes over it; B's panels are packed again for each block, a cost of about
+// 1/ROW_BLOCK of the multiply-adds. Measured against 32, 64 and 256 rows: 64 is 3–5% slower at
+// n ≥ 512, 256 no faster.
+const ROW_BLOCK: i32 = 128;
+
+// Scratch a GEMM with inner dimension K needs (gemmScratchBytes in src/backend/kernels.ts): the
+// packed [K × 8] panel, an 8-float bias panel, an 8-float edge row, then the packed block of A,
+// min(M rounded up to 4, ROW_BLOCK) × K floats.
 
 // What a block of the output becomes: the product, the product plus the bias row, or the output plus
 // the product. "+=" adds the finished sum, so accumulating the same product twice doubles it exactly.
@@ -65,9 +78,39 @@ const ACCUMULATE: i32 = 2;
   }
 }
 
-// panel[k][t] = b[(j + t)·K + k] for t < width, 0 beyond: rows j… of a [N × K] matrix, transposed.
+// A 4×4 transpose: rows r0…r3 each hold 4 consecutive k of one row; the 4 stores, lineBytes apart,
+// each hold one k of the 4 rows — the line a splat or panel step reads.
+@inline function storeTransposed(target: usize, lineBytes: usize, r0: v128, r1: v128, r2: v128, r3: v128): void {
+  const t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5);
+  const t1 = i32x4.shuffle(r0, r1, 2, 6, 3, 7);
+  const t2 = i32x4.shuffle(r2, r3, 0, 4, 1, 5);
+  const t3 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
+  v128.store(target, i32x4.shuffle(t0, t2, 0, 1, 4, 5));
+  v128.store(target + lineBytes, i32x4.shuffle(t0, t2, 2, 3, 6, 7));
+  v128.store(target + 2 * lineBytes, i32x4.shuffle(t1, t3, 0, 1, 4, 5));
+  v128.store(target + 3 * lineBytes, i32x4.shuffle(t1, t3, 2, 3, 6, 7));
+}
+
+// panel[k][t] = b[(j + t)·K + k] for t < width, 0 beyond: rows j… of a [N × K] matrix, transposed
+// 4×4 at a time for a full panel.
 @inline function packTransposed(panel: usize, b: usize, K: i32, j: i32, width: i32): void {
   const rowBytes = <usize>K << 2;
+  if (width == PANEL) {
+    const source = b + <usize>j * rowBytes;
+    let k = 0;
+    for (; k + 4 <= K; k += 4) {
+      const s = source + (<usize>k << 2);
+      const target = panel + <usize>k * PANEL_BYTES;
+      storeTransposed(target, PANEL_BYTES, v128.load(s), v128.load(s + rowBytes), v128.load(s + 2 * rowBytes), v128.load(s + 3 * rowBytes));
+      const h = s + 4 * rowBytes;
+      storeTransposed(target + 16, PANEL_BYTES, v128.load(h), v128.load(h + rowBytes), v128.load(h + 2 * rowBytes), v128.load(h + 3 * rowBytes));
+    }
+    for (; k < K; k++) {
+      const target = panel + <usize>k * PANEL_BYTES;
+      for (let t = 0; t < PANEL; t++) store<f32>(target + (<usize>t << 2), load<f32>(source + <usize>t * rowBytes + (<usize>k << 2)));
+    }
+    return;
+  }
   for (let t = 0; t < PANEL; t++) {
     const target = panel + (<usize>t << 2);
     if (t < width) {
@@ -92,8 +135,57 @@ const ACCUMULATE: i32 = 2;
   for (let t = 0; t < width; t++) finishScalar(mode, output + (<usize>t << 2), load<f32>(tile + (<usize>t << 2)));
 }
 
-// out[M × N] (mode) A·B for B packed panel by panel. A's element (row r, inner k) sits at
-// a + 4·(r·rowStride + k·innerStride); B is row-major [K × N], or [N × K] when `transposed`.
+// block[g][k][r] = A's element (first + 4g + r, k): rows of A in groups of 4, interleaved so that the
+// micro-kernel splats the 4 rows' elements of one k from one 16-byte line at constant offsets.
+// A's element (row r, inner k) sits at a + 4·(r·rowStride + k·innerStride); rows are contiguous
+// (innerStride 1: X or dZ) or columns are (rowStride 1: Xᵀ). A last group of fewer than 4 rows
+// leaves its unused lanes unwritten: the 1-row kernel reads only its own lane.
+@inline function packRowBlock(block: usize, a: usize, rowStride: i32, innerStride: i32, rows: i32, K: i32): void {
+  const groupBytes = <usize>K << 4;
+  let r = 0;
+  if (innerStride == 1) {
+    const rowBytes = <usize>rowStride << 2;
+    for (; r + 4 <= rows; r += 4) {
+      let source = a + <usize>r * rowBytes;
+      let target = block + <usize>(r >> 2) * groupBytes;
+      let k = 0;
+      for (; k + 4 <= K; k += 4) {
+        storeTransposed(target, 16, v128.load(source), v128.load(source + rowBytes), v128.load(source + 2 * rowBytes),
+          v128.load(source + 3 * rowBytes));
+        source += 16;
+        target += 64;
+      }
+      for (; k < K; k++) {
+        store<f32>(target, load<f32>(source));
+        store<f32>(target, load<f32>(source + rowBytes), 4);
+        store<f32>(target, load<f32>(source + 2 * rowBytes), 8);
+        store<f32>(target, load<f32>(source + 3 * rowBytes), 12);
+        source += 4;
+        target += 16;
+      }
+    }
+  } else {
+    const innerBytes = <usize>innerStride << 2;
+    for (; r + 4 <= rows; r += 4) {
+      let source = a + (<usize>r << 2);
+      let target = block + <usize>(r >> 2) * groupBytes;
+      for (let k = 0; k < K; k++) {
+        v128.store(target, v128.load(source));
+        source += innerBytes;
+        target += 16;
+      }
+    }
+  }
+  for (; r < rows; r++) {
+    const target = block + <usize>(r >> 2) * groupBytes + (<usize>(r & 3) << 2);
+    for (let k = 0; k < K; k++) {
+      store<f32>(target + (<usize>k << 4), load<f32>(a + ((<usize>r * rowStride + <usize>k * innerStride) << 2)));
+    }
+  }
+}
+
+// out[M × N] (mode) A·B. A's element (row r, inner k) sits at a + 4·(r·rowStride + k·innerStride);
+// B is row-major [K × N], or [N × K] when `transposed`.
 @inline function panelGemm(
   out: usize, a: usize, rowStride: i32, innerStride: i32, b: usize, transposed: bool, bias: usize,
   M: i32, K: i32, N: i32, mode: i32, scratch: usize,
@@ -101,87 +193,93 @@ const ACCUMULATE: i32 = 2;
   const panel = scratch;
   const biasPanel = scratch + <usize>K * PANEL_BYTES;
   const tile = biasPanel + PANEL_BYTES;
-  const aStep = <usize>innerStride << 2;
-  const aRowBytes = <usize>rowStride << 2;
+  const block = tile + PANEL_BYTES;
+  const groupBytes = <usize>K << 4;
   const rowBytes = <usize>N << 2;
-  for (let j = 0; j < N; j += PANEL) {
-    const width = min(PANEL, N - j);
-    if (width <= 4) {
-      narrowGemm(out, a, rowStride, innerStride, b, transposed, bias, M, K, N, j, width, mode, scratch);
-      return;
-    }
-    // A row-major B small enough to stay in L1 is read in place (rows N floats apart): packing it
-    // would cost more than it saves. Larger ones are packed so strides cannot alias in the cache.
-    const direct = !transposed && width == PANEL && K * N <= DIRECT_FLOATS;
-    const source = direct ? b + (<usize>j << 2) : panel;
-    const sourceStride: usize = direct ? <usize>N << 2 : PANEL_BYTES;
-    if (transposed) packTransposed(panel, b, K, j, width);
-    else if (!direct) packRows(panel, b, K, N, j, width);
-    let start0 = f32x4.splat(0);
-    let start1 = f32x4.splat(0);
-    if (mode == WRITE_WITH_BIAS) {
-      packRows(biasPanel, bias, 1, N, j, width);
-      start0 = v128.load(biasPanel);
-      start1 = v128.load(biasPanel, 16);
-    }
-    const outColumn = out + (<usize>j << 2);
-    let i = 0;
-    for (; i + 4 <= M; i += 4) {
-      let c00 = start0, c01 = start1, c10 = start0, c11 = start1;
-      let c20 = start0, c21 = start1, c30 = start0, c31 = start1;
-      let ap = a + <usize>i * aRowBytes;
-      let bp = source;
-      for (let k = 0; k < K; k++) {
-        const b0 = v128.load(bp);
-        const b1 = v128.load(bp, 16);
-        let s = v128.load32_splat(ap);
-        c00 = madd(c00, s, b0);
-        c01 = madd(c01, s, b1);
-        s = v128.load32_splat(ap + aRowBytes);
-        c10 = madd(c10, s, b0);
-        c11 = madd(c11, s, b1);
-        s = v128.load32_splat(ap + 2 * aRowBytes);
-        c20 = madd(c20, s, b0);
-        c21 = madd(c21, s, b1);
-        s = v128.load32_splat(ap + 3 * aRowBytes);
-        c30 = madd(c30, s, b0);
-        c31 = madd(c31, s, b1);
-        ap += aStep;
-        bp += sourceStride;
+  for (let first = 0; first < M; first += ROW_BLOCK) {
+    const rows = min(ROW_BLOCK, M - first);
+    packRowBlock(block, a + ((<usize>first * rowStride) << 2), rowStride, innerStride, rows, K);
+    const outBlock = out + <usize>first * rowBytes;
+    for (let j = 0; j < N; j += PANEL) {
+      const width = min(PANEL, N - j);
+      if (width <= 4) {
+        narrowGemm(outBlock, block, b, transposed, bias, rows, K, N, j, width, mode, scratch);
+        break;
       }
-      const o = outColumn + <usize>i * rowBytes;
-      finishRow(mode, o, c00, c01, width, tile);
-      finishRow(mode, o + rowBytes, c10, c11, width, tile);
-      finishRow(mode, o + 2 * rowBytes, c20, c21, width, tile);
-      finishRow(mode, o + 3 * rowBytes, c30, c31, width, tile);
-    }
-    for (; i < M; i++) {
-      let c0 = start0, c1 = start1;
-      let ap = a + <usize>i * aRowBytes;
-      let bp = source;
-      for (let k = 0; k < K; k++) {
-        const s = v128.load32_splat(ap);
-        c0 = madd(c0, s, v128.load(bp));
-        c1 = madd(c1, s, v128.load(bp, 16));
-        ap += aStep;
-        bp += sourceStride;
+      // A row-major B small enough to stay in L1 is read in place (rows N floats apart): packing it
+      // would cost more than it saves. Larger ones are packed so strides cannot alias in the cache.
+      const direct = !transposed && width == PANEL && K * N <= DIRECT_FLOATS;
+      const source = direct ? b + (<usize>j << 2) : panel;
+      const sourceStride: usize = direct ? <usize>N << 2 : PANEL_BYTES;
+      if (transposed) packTransposed(panel, b, K, j, width);
+      else if (!direct) packRows(panel, b, K, N, j, width);
+      let start0 = f32x4.splat(0);
+      let start1 = f32x4.splat(0);
+      if (mode == WRITE_WITH_BIAS) {
+        packRows(biasPanel, bias, 1, N, j, width);
+        start0 = v128.load(biasPanel);
+        start1 = v128.load(biasPanel, 16);
       }
-      finishRow(mode, outColumn + <usize>i * rowBytes, c0, c1, width, tile);
+      const outColumn = outBlock + (<usize>j << 2);
+      let i = 0;
+      for (; i + 4 <= rows; i += 4) {
+        let c00 = start0, c01 = start1, c10 = start0, c11 = start1;
+        let c20 = start0, c21 = start1, c30 = start0, c31 = start1;
+        let ap = block + <usize>(i >> 2) * groupBytes;
+        const end = ap + groupBytes;
+        let bp = source;
+        while (ap < end) {
+          const b0 = v128.load(bp);
+          const b1 = v128.load(bp, 16);
+          let s = v128.load32_splat(ap);
+          c00 = madd(c00, s, b0);
+          c01 = madd(c01, s, b1);
+          s = v128.load32_splat(ap, 4);
+          c10 = madd(c10, s, b0);
+          c11 = madd(c11, s, b1);
+          s = v128.load32_splat(ap, 8);
+          c20 = madd(c20, s, b0);
+          c21 = madd(c21, s, b1);
+          s = v128.load32_splat(ap, 12);
+          c30 = madd(c30, s, b0);
+          c31 = madd(c31, s, b1);
+          ap += 16;
+          bp += sourceStride;
+        }
+        const o = outColumn + <usize>i * rowBytes;
+        finishRow(mode, o, c00, c01, width, tile);
+        finishRow(mode, o + rowBytes, c10, c11, width, tile);
+        finishRow(mode, o + 2 * rowBytes, c20, c21, width, tile);
+        finishRow(mode, o + 3 * rowBytes, c30, c31, width, tile);
+      }
+      for (; i < rows; i++) {
+        let c0 = start0, c1 = start1;
+        let ap = block + <usize>(i >> 2) * groupBytes + (<usize>(i & 3) << 2);
+        const end = ap + groupBytes;
+        let bp = source;
+        while (ap < end) {
+          const s = v128.load32_splat(ap);
+          c0 = madd(c0, s, v128.load(bp));
+          c1 = madd(c1, s, v128.load(bp, 16));
+          ap += 16;
+          bp += sourceStride;
+        }
+        finishRow(mode, outColumn + <usize>i * rowBytes, c0, c1, width, tile);
+      }
     }
   }
 }
 
 // Columns [j, j + width) of the output for width ≤ 4 — an output layer of a few units, or the last
 // columns of a wider one: a 4-wide panel and a 4×4 micro-kernel, so they are not computed, packed
-// and discarded as part of an 8-wide panel.
+// and discarded as part of an 8-wide panel. `block` holds `rows` rows of A packed by packRowBlock.
 @inline function narrowGemm(
-  out: usize, a: usize, rowStride: i32, innerStride: i32, b: usize, transposed: bool, bias: usize,
-  M: i32, K: i32, N: i32, j: i32, width: i32, mode: i32, scratch: usize,
+  out: usize, block: usize, b: usize, transposed: bool, bias: usize,
+  rows: i32, K: i32, N: i32, j: i32, width: i32, mode: i32, scratch: usize,
 ): void {
   const panel = scratch;
   const tile = scratch + <usize>K * PANEL_BYTES + PANEL_BYTES;
-  const aStep = <usize>innerStride << 2;
-  const aRowBytes = <usize>rowStride << 2;
+  const groupBytes = <usize>K << 4;
   const rowBytes = <usize>N << 2;
   // panel[k][t]: B's element (k, j + t) for t < width, 0 beyond — or B itself, read in place, where
   // its rows hold the 4 columns contiguously and it is small enough to stay in cache.
@@ -205,17 +303,18 @@ const ACCUMULATE: i32 = 2;
   }
   const outColumn = out + (<usize>j << 2);
   let i = 0;
-  for (; i + 4 <= M; i += 4) {
+  for (; i + 4 <= rows; i += 4) {
     let c0 = start, c1 = start, c2 = start, c3 = start;
-    let ap = a + <usize>i * aRowBytes;
+    let ap = block + <usize>(i >> 2) * groupBytes;
+    const end = ap + groupBytes;
     let bp = source;
-    for (let k = 0; k < K; k++) {
+    while (ap < end) {
       const b0 = v128.load(bp);
       c0 = madd(c0, v128.load32_splat(ap), b0);
-      c1 = madd(c1, v128.load32_splat(ap + aRowBytes), b0);
-      c2 = madd(c2, v128.load32_splat(ap + 2 * aRowBytes), b0);
-      c3 = madd(c3, v128.load32_splat(ap + 3 * aRowBytes), b0);
-      ap += aStep;
+      c1 = madd(c1, v128.load32_splat(ap, 4), b0);
+      c2 = madd(c2, v128.load32_splat(ap, 8), b0);
+      c3 = madd(c3, v128.load32_splat(ap, 12), b0);
+      ap += 16;
       bp += sourceStride;
     }
     const o = outColumn + <usize>i * rowBytes;
@@ -224,13 +323,14 @@ const ACCUMULATE: i32 = 2;
     finishNarrow(mode, o + 2 * rowBytes, c2, width, tile);
     finishNarrow(mode, o + 3 * rowBytes, c3, width, tile);
   }
-  for (; i < M; i++) {
+  for (; i < rows; i++) {
     let c0 = start;
-    let ap = a + <usize>i * aRowBytes;
+    let ap = block + <usize>(i >> 2) * groupBytes + (<usize>(i & 3) << 2);
+    const end = ap + groupBytes;
     let bp = source;
-    for (let k = 0; k < K; k++) {
+    while (ap < end) {
       c0 = madd(c0, v128.load32_splat(ap), v128.load(bp));
-      ap += aStep;
+      ap += 16;
       bp += sourceStride;
     }
     finishNarrow(mode, outColumn + <usize>i * rowBytes, c0, width, tile);
@@ -246,7 +346,7 @@ const ACCUMULATE: i32 = 2;
   for (let t = 0; t < width; t++) finishScalar(mode, output + (<usize>t << 2), load<f32>(tile + (<usize>t << 2)));
 }
 
-/** out[M×N] = x[M×K] · w[K×N] (+ bias[N] when bias ≠ 0).  "="  Every GEMM takes (8K + 16)·4 bytes of scratch. */
+/** out[M×N] = x[M×K] · w[K×N] (+ bias[N] when bias ≠ 0).  "="  Every GEMM takes gemmScratchBytes(K, M) of scratch. */
 export function gemm_nn(out: usize, x: usize, w: usize, bias: usize, M: i32, K: i32, N: i32, scratch: usize): void {
   if (N < 4) {
     dotColumns(out, x, w, bias, M, K, N, scratch);
@@ -261,53 +361,15 @@ export function gemm_nt(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, 
   panelGemm(out, a, K, 1, b, true, 0, M, K, N, WRITE, scratch);
 }
 
-// rows[i][k] = a[k·lda + i] for i < M, k < K: the first M columns of a [K × lda] matrix as M rows.
-// Columns of a layer's input are strided by lda floats; read as they are, a power-of-two lda makes
-// every step of the inner loop hit the same L1 set (measured: 10 GFLOP/s at lda = 512, against 30).
-@inline function transposeColumns(rows: usize, a: usize, M: i32, K: i32, lda: i32): void {
-  const aRowBytes = <usize>lda << 2;
-  const rowBytes = <usize>K << 2;
-  let i = 0;
-  for (; i + 4 <= M; i += 4) {
-    let source = a + (<usize>i << 2);
-    let target = rows + <usize>i * rowBytes;
-    for (let k = 0; k < K; k++) {
-      const column = v128.load(source);
-      store<f32>(target, f32x4.extract_lane(column, 0));
-      store<f32>(target + rowBytes, f32x4.extract_lane(column, 1));
-      store<f32>(target + 2 * rowBytes, f32x4.extract_lane(column, 2));
-      store<f32>(target + 3 * rowBytes, f32x4.extract_lane(column, 3));
-      source += aRowBytes;
-      target += 4;
-    }
-  }
-  for (; i < M; i++) {
-    let source = a + (<usize>i << 2);
-    const target = rows + <usize>i * rowBytes;
-    for (let k = 0; k < K; k++) {
-      store<f32>(target + (<usize>k << 2), load<f32>(source));
-      source += aRowBytes;
-    }
-  }
-}
-
 /**
  * out[M×N] += a[K×M]ᵀ · b[K×N] — the weight gradient dW += Xᵀ·dZ.  "+="  Rows of a are lda ≥ M floats
- * apart, so a block of output rows (columns of a) can be computed on its own, as threads do. Where
- * there are several panels of output columns, the columns are first transposed into rows in scratch,
- * then multiplied like X·W.
+ * apart, so a block of output rows (columns of a) can be computed on its own, as threads do. Packing
+ * turns the columns of a into rows, 4 at a time (one 16-byte load per k), like X's rows for X·W.
  */
 export function gemm_tn(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, lda: i32, scratch: usize): void {
   if (N < 4) {
     rowVectors(out, a, b, M, K, N, lda);
     return;
   }
-  // With one panel of output columns each element of a is read once: the copy would not pay.
-  if (N <= PANEL) {
-    panelGemm(out, a, 1, lda, b, false, 0, M, K, N, ACCUMULATE, scratch);
-    return;
-  }
-  const rows = scratch + panelScratchBytes(K);
-  transposeColumns(rows, a, M, K, lda);
-  panelGemm(out, rows, K, 1, b, false, 0, M, K, N, ACCUMULATE, scratch);
+  panelGemm(out, a, 1, lda, b, false, 0, M, K, N, ACCUMULATE, scratch);
 }

@@ -4,8 +4,8 @@
 
 export interface Kernels {
   // ---- GEMM: the three products of a dense layer's forward and backward pass ----
-  // Each GEMM takes `scratch`, gemmScratchBytes(K) bytes (gemm_tn: gemmScratchBytes(K, M)) the kernel
-  // may overwrite (wasm packs operands there); threads pass one scratch each.
+  // Each GEMM takes `scratch`, gemmScratchBytes(K) bytes (or gemmScratchBytes(K, M) when M is known) the
+  // kernel may overwrite (wasm packs operands there); threads pass one scratch each.
   /** out[M×N] = x[M×K] · w[K×N] (+ bias[N] broadcast over rows when bias ≠ 0).  "=" */
   gemm_nn(out: number, x: number, w: number, bias: number, M: number, K: number, N: number, scratch: number): void;
   /** out[M×N] = a[M×K] · b[N×K]ᵀ — dX = dZ·Wᵀ with W stored [in × out].  "=" */
@@ -123,9 +123,12 @@ export interface Kernels {
 export type KernelName = keyof Kernels;
 
 /**
- * Scratch bytes a GEMM with inner dimension K needs: a packed [K × 8] panel and two 8-float rows;
- * gemm_tn also transposes its M × K left operand there (pass M as `transposedRows`).
+ * Scratch bytes a GEMM with inner dimension K needs: a packed [K × 8] panel of the right operand, two
+ * 8-float rows, and the left operand packed up to 128 rows at a time (assembly/kernels/gemm.ts,
+ * ROW_BLOCK). `rows` bounds the output rows M of every call where the caller knows it (gemm_tn
+ * callers pass M), which shrinks the last part; 0 means any M.
  */
-export function gemmScratchBytes(K: number, transposedRows = 0): number {
-  return (8 * K + 16 + transposedRows * K) * 4;
+export function gemmScratchBytes(K: number, rows = 0): number {
+  const packedRows = rows > 0 ? Math.min(128, Math.ceil(rows / 4) * 4) : 128;
+  return (8 * K + 16 + packedRows * K) * 4;
 }

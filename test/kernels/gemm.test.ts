@@ -13,6 +13,9 @@ const SMALL_DIMENSIONS = [1, 3, 4, 5, 16, 17];
 const shapes: [number, number, number][] = [];
 for (const M of SMALL_DIMENSIONS) for (const K of SMALL_DIMENSIONS) for (const N of SMALL_DIMENSIONS) shapes.push([M, K, N]);
 shapes.push([37, 129, 67], [128, 784, 10], [64, 127, 15], [3, 1031, 5], [1031, 3, 17]);
+// The left operand is packed 128 rows at a time in groups of 4: blocks that end on a group, on a
+// partial group, and a last block of a single row.
+shapes.push([129, 5, 12], [131, 17, 9], [133, 6, 21], [256, 33, 13], [262, 7, 8]);
 
 type Layout = 'nn' | 'nn with bias' | 'nt' | 'tn';
 const LAYOUTS: Layout[] = ['nn', 'nn with bias', 'nt', 'tn'];
