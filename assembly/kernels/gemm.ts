@@ -20,7 +20,10 @@
 // whichever kernel computes it, so any split of the rows between threads gives the same result.
 // Outputs fewer than 4 columns wide go to gemm_narrow.ts, whose sums are also the same for every row.
 
-import { dotColumns, rowVectors } from './gemm_narrow';
+import { dotColumns, rowVectors, smallGemm } from './gemm_narrow';
+
+/** Products of at most this many multiply-adds run in place (gemm_narrow.ts smallGemm), unpacked. */
+const SMALL_MACS: i32 = 16384;
 
 const PANEL: i32 = 8;
 const PANEL_BYTES: usize = 32;
@@ -352,12 +355,24 @@ export function gemm_nn(out: usize, x: usize, w: usize, bias: usize, M: i32, K: 
     dotColumns(out, x, w, bias, M, K, N, scratch);
     return;
   }
+  if (M * K * N <= SMALL_MACS) {
+    smallGemm(out, x, K, 1, w, N, bias, M, K, N, bias != 0 ? WRITE_WITH_BIAS : WRITE);
+    return;
+  }
   if (bias != 0) panelGemm(out, x, K, 1, w, false, bias, M, K, N, WRITE_WITH_BIAS, scratch);
   else panelGemm(out, x, K, 1, w, false, 0, M, K, N, WRITE, scratch);
 }
 
 /** out[M×N] = a[M×K] · b[N×K]ᵀ — the input gradient dX = dZ·Wᵀ with W stored [in × out].  "=" */
 export function gemm_nt(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, scratch: usize): void {
+  // A small product with at most 8 outputs per row: b's transpose fits the panel's scratch.
+  if (M * K * N <= SMALL_MACS && N <= PANEL) {
+    for (let j = 0; j < N; j++) {
+      for (let k = 0; k < K; k++) store<f32>(scratch + ((<usize>k * <usize>N + <usize>j) << 2), load<f32>(b + ((<usize>j * <usize>K + <usize>k) << 2)));
+    }
+    smallGemm(out, a, K, 1, scratch, N, 0, M, K, N, WRITE);
+    return;
+  }
   panelGemm(out, a, K, 1, b, true, 0, M, K, N, WRITE, scratch);
 }
 
@@ -369,6 +384,10 @@ export function gemm_nt(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, 
 export function gemm_tn(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, lda: i32, scratch: usize): void {
   if (N < 4) {
     rowVectors(out, a, b, M, K, N, lda);
+    return;
+  }
+  if (M * K * N <= SMALL_MACS) {
+    smallGemm(out, a, 1, lda, b, N, 0, M, K, N, ACCUMULATE);
     return;
   }
   panelGemm(out, a, 1, lda, b, false, 0, M, K, N, ACCUMULATE, scratch);

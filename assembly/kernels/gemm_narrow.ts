@@ -159,3 +159,91 @@ export function rowVectors(out: usize, a: usize, b: usize, M: i32, K: i32, N: i3
     }
   }
 }
+
+// What a finished vector of sums becomes (mode as in gemm.ts: 0 write, 1 write with bias, 2 add).
+@inline function finishSmall(mode: i32, output: usize, sums: v128): void {
+  v128.store(output, mode == 2 ? f32x4.add(v128.load(output), sums) : sums);
+}
+
+// Output row i from `first` column on: 8, then 4 columns at a time, then one by one.
+@inline function smallRow(
+  oi: usize, ai: usize, aStep: usize, b: usize, bRowBytes: usize, bias: usize, K: i32, N: i32, first: i32, mode: i32,
+): void {
+  let j = first;
+  for (; j + 4 <= N; j += 4) {
+    const column = <usize>j << 2;
+    let c0 = mode == 1 ? v128.load(bias + column) : f32x4.splat(0);
+    let ap = ai;
+    let bp = b + column;
+    for (let k = 0; k < K; k++) {
+      c0 = madd(c0, v128.load32_splat(ap), v128.load(bp));
+      ap += aStep;
+      bp += bRowBytes;
+    }
+    finishSmall(mode, oi + column, c0);
+  }
+  for (; j < N; j++) {
+    const column = <usize>j << 2;
+    let c = mode == 1 ? v128.load32_splat(bias + column) : f32x4.splat(0);
+    let ap = ai;
+    let bp = b + column;
+    for (let k = 0; k < K; k++) {
+      c = madd(c, v128.load32_splat(ap), v128.load32_splat(bp));
+      ap += aStep;
+      bp += bRowBytes;
+    }
+    const sum = f32x4.extract_lane(c, 0);
+    store<f32>(oi + column, mode == 2 ? load<f32>(oi + column) + sum : sum);
+  }
+}
+
+/**
+ * out[M×N] (mode) A·B for products of a few thousand multiply-adds, read in place: A's element (i, k)
+ * at a + 4·(i·rowStride + k·innerStride), B row-major with rows ldb floats apart. Packing would cost
+ * more than such a product (a 2-4-1 network's are 400–800 multiply-adds). Four rows and four
+ * columns at a time; each output element is the same chain as in the packed kernels — the start
+ * (bias or 0), then + A[i][k]·B[k][j] for k = 0…K−1 — so its bits do not depend on the path.
+ */
+@inline export function smallGemm(
+  out: usize, a: usize, rowStride: i32, innerStride: i32, b: usize, ldb: i32, bias: usize,
+  M: i32, K: i32, N: i32, mode: i32,
+): void {
+  const aRowBytes = <usize>rowStride << 2;
+  const aStep = <usize>innerStride << 2;
+  const bRowBytes = <usize>ldb << 2;
+  const outRowBytes = <usize>N << 2;
+  const wide = N & ~3;
+  let i = 0;
+  for (; i + 4 <= M; i += 4) {
+    const a0 = a + <usize>i * aRowBytes;
+    const o0 = out + <usize>i * outRowBytes;
+    for (let j = 0; j < wide; j += 4) {
+      const column = <usize>j << 2;
+      const start = mode == 1 ? v128.load(bias + column) : f32x4.splat(0);
+      let c0 = start, c1 = start, c2 = start, c3 = start;
+      let ap = a0;
+      let bp = b + column;
+      for (let k = 0; k < K; k++) {
+        const bk = v128.load(bp);
+        c0 = madd(c0, v128.load32_splat(ap), bk);
+        c1 = madd(c1, v128.load32_splat(ap + aRowBytes), bk);
+        c2 = madd(c2, v128.load32_splat(ap + 2 * aRowBytes), bk);
+        c3 = madd(c3, v128.load32_splat(ap + 3 * aRowBytes), bk);
+        ap += aStep;
+        bp += bRowBytes;
+      }
+      finishSmall(mode, o0 + column, c0);
+      finishSmall(mode, o0 + outRowBytes + column, c1);
+      finishSmall(mode, o0 + 2 * outRowBytes + column, c2);
+      finishSmall(mode, o0 + 3 * outRowBytes + column, c3);
+    }
+    if (wide < N) {
+      for (let r = 0; r < 4; r++) {
+        smallRow(o0 + <usize>r * outRowBytes, a0 + <usize>r * aRowBytes, aStep, b, bRowBytes, bias, K, N, wide, mode);
+      }
+    }
+  }
+  for (; i < M; i++) {
+    smallRow(out + <usize>i * outRowBytes, a + <usize>i * aRowBytes, aStep, b, bRowBytes, bias, K, N, 0, mode);
+  }
+}

@@ -16,6 +16,8 @@ shapes.push([37, 129, 67], [128, 784, 10], [64, 127, 15], [3, 1031, 5], [1031, 3
 // The left operand is packed 128 rows at a time in groups of 4: blocks that end on a group, on a
 // partial group, and a last block of a single row.
 shapes.push([129, 5, 12], [131, 17, 9], [133, 6, 21], [256, 33, 13], [262, 7, 8]);
+// Products above the in-place path's 16384 multiply-adds with tiny dimensions: the packed kernels' edges.
+shapes.push([5, 1031, 17], [17, 300, 5], [300, 17, 9], [129, 5, 40], [1031, 5, 4]);
 
 type Layout = 'nn' | 'nn with bias' | 'nt' | 'tn';
 const LAYOUTS: Layout[] = ['nn', 'nn with bias', 'nt', 'tn'];
@@ -150,6 +152,31 @@ describe('gemm_tn with lda > M: a block of output rows on its own, as threads co
       expectClose(block.subarray(first * N, end * N), whole.subarray(first * N, end * N), exact, `${backend.description} ${what}`);
       expect(block.subarray(0, first * N).every((v) => v === 0)).toBe(true);
       expect(block.subarray(end * N).every((v) => v === 0)).toBe(true);
+    }
+  });
+});
+
+describe('the in-place path for small products gives the packed kernels\' bits', () => {
+  // The first 4 rows of a product above the threshold (packed) against the same 4 rows alone (in place).
+  it.each(['nn', 'nt', 'tn'] as const)('gemm_%s', (layout) => {
+    const [M, K, N] = [300, 17, 8];
+    const random = createRandom(`small vs packed ${layout}`);
+    const left = mixedValues(random, M * K);
+    const right = mixedValues(random, K * N);
+    const bias = mixedValues(random, N);
+    for (const build of ['wasm', 'relaxed'] as const) {
+      const rows = (count: number): Float32Array => onBackend(pair[build], (kernels, buffers) => {
+        const scratch = buffers.output(gemmScratchBytes(K, M) / 4, new Float32Array(gemmScratchBytes(K, M) / 4));
+        const out = buffers.output(count * N, new Float32Array(count * N).fill(layout === 'tn' ? 0.5 : NaN));
+        const a = buffers.input(left);
+        const b = buffers.input(right);
+        if (layout === 'nn') kernels.gemm_nn(out, a, b, buffers.input(bias), count, K, N, scratch);
+        else if (layout === 'nt') kernels.gemm_nt(out, a, b, count, K, N, scratch);
+        // tn: output rows are columns of a [K × M] left operand, lda = M whatever the count.
+        else kernels.gemm_tn(out, a, b, count, K, N, M, scratch);
+        return buffers.read(out).slice(0, 4 * N);
+      });
+      expect(Array.from(new Uint32Array(rows(4).buffer))).toEqual(Array.from(new Uint32Array(rows(M).buffer)));
     }
   });
 });
