@@ -11,6 +11,14 @@ import { accumulateF64, lane0, sumLanes, vexp, vlog, vsigmoid } from './vmath';
   return f32x4.neg(f32x4.add(f32x4.mul(y, logP), f32x4.mul(f32x4.sub(one, y), logQ)));
 }
 
+// The same for four targets that are each exactly 0 or 1 (class labels, the usual case) and p in
+// [0, 1]: one term is 0·(a finite clamped log) = ±0, so the loss is −max(log q, −100) with q = p where
+// y = 1 and 1 − p where y = 0 — the same bits, ±0 included, for one log instead of two.
+@inline function bceLossLabels(p: v128, y: v128, ones: v128): v128 {
+  const q = v128.bitselect(p, f32x4.sub(f32x4.splat(1), p), ones);
+  return f32x4.neg(f32x4.pmax(vlog(q), f32x4.splat(-100)));
+}
+
 // (p − y)/max(p(1 − p), 1e-12)·scale per lane.
 @inline function bceGrad(p: v128, y: v128, scale: v128): v128 {
   const variance = f32x4.pmax(f32x4.mul(p, f32x4.sub(f32x4.splat(1), p)), f32x4.splat(1e-12));
@@ -30,7 +38,11 @@ export function bce(grad: usize, probs: usize, targets: usize, n: i32): f64 {
     const p = v128.load(probs + offset);
     const y = v128.load(targets + offset);
     v128.store(grad + offset, bceGrad(p, y, scale));
-    sums = accumulateF64(sums, bceLoss(p, y));
+    const ones = f32x4.eq(y, f32x4.splat(1));
+    // Labels, and probabilities in [0, 1] (outside it the unused log is NaN, and so is the loss).
+    const labels = v128.all_true<i32>(v128.and(v128.or(ones, f32x4.eq(y, f32x4.splat(0))),
+      v128.and(f32x4.ge(p, f32x4.splat(0)), f32x4.le(p, f32x4.splat(1)))));
+    sums = accumulateF64(sums, labels ? bceLossLabels(p, y, ones) : bceLoss(p, y));
   }
   let loss = sumLanes(sums);
   for (; i < n; i++) {

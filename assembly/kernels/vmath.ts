@@ -10,18 +10,23 @@
 @inline export function vexp(input: v128): v128 {
   const underflow = f32x4.lt(input, f32x4.splat(-87.33654));
   const x = f32x4.pmax(f32x4.pmin(input, f32x4.splat(88.0)), f32x4.splat(-87.33654));
-  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504)));
+  // n = round(x·log2 e): adding 1.5·2²³ leaves the rounded integer in the low mantissa bits (ties to
+  // even, as f32x4.nearest), where the 2^n below takes it from, instead of nearest and trunc_sat
+  // (the latter some eight instructions in V8 on x64).
+  const shifted = f32x4.add(f32x4.mul(x, f32x4.splat(1.44269504)), f32x4.splat(12582912.0));
+  const n = f32x4.sub(shifted, f32x4.splat(12582912.0));
   // ln2 split into a part exact in float32 and a small correction, so r keeps its low bits.
   let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)));
   r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
-  let p = f32x4.splat(1.0 / 720.0);
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0 / 120.0));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0 / 24.0));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0 / 6.0));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(0.5));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0));
-  const twoToN = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  // The polynomial in Estrin's form: three independent pairs joined by r² and r⁴, some 5 dependent
+  // operations deep instead of Horner's 12, so the loops over a few hundred values are not bound by
+  // the latency of one long chain per vector.
+  const r2 = f32x4.mul(r, r);
+  const r4 = f32x4.mul(r2, r2);
+  const low = f32x4.add(f32x4.add(f32x4.splat(1.0), r), f32x4.mul(r2, f32x4.add(f32x4.splat(0.5), f32x4.mul(r, f32x4.splat(1.0 / 6.0)))));
+  const high = f32x4.add(f32x4.add(f32x4.splat(1.0 / 24.0), f32x4.mul(r, f32x4.splat(1.0 / 120.0))), f32x4.mul(r2, f32x4.splat(1.0 / 720.0)));
+  const p = f32x4.add(low, f32x4.mul(r4, high));
+  const twoToN = i32x4.shl(i32x4.add(shifted, i32x4.splat(127 - 0x4b400000)), 23);
   return v128.andnot(f32x4.mul(p, twoToN), underflow);
 }
 
@@ -39,11 +44,11 @@
   const f = f32x4.sub(m, f32x4.splat(1));
   const s = f32x4.div(f, f32x4.add(f, f32x4.splat(2)));
   const s2 = f32x4.mul(s, s);
-  let p = f32x4.splat(2.0 / 9.0);
-  p = f32x4.add(f32x4.mul(p, s2), f32x4.splat(2.0 / 7.0));
-  p = f32x4.add(f32x4.mul(p, s2), f32x4.splat(2.0 / 5.0));
-  p = f32x4.add(f32x4.mul(p, s2), f32x4.splat(2.0 / 3.0));
-  p = f32x4.add(f32x4.mul(p, s2), f32x4.splat(2.0));
+  // Estrin's form again (see vexp): 2 + 2s²/3 + s⁴·(2/5 + 2s²/7 + 2s⁴/9).
+  const s4 = f32x4.mul(s2, s2);
+  const low = f32x4.add(f32x4.splat(2.0), f32x4.mul(s2, f32x4.splat(2.0 / 3.0)));
+  const high = f32x4.add(f32x4.add(f32x4.splat(2.0 / 5.0), f32x4.mul(s2, f32x4.splat(2.0 / 7.0))), f32x4.mul(s4, f32x4.splat(2.0 / 9.0)));
+  const p = f32x4.add(low, f32x4.mul(s4, high));
   const e = f32x4.convert_i32x4_s(exponent);
   // e·ln2 split in two, so that its rounding does not swamp log m.
   const result = f32x4.add(f32x4.mul(e, f32x4.splat(0.693359375)), f32x4.add(f32x4.mul(e, f32x4.splat(-2.12194440e-4)), f32x4.mul(s, p)));
