@@ -107,3 +107,68 @@ export async function loadCeiling(kind: CeilingKind): Promise<Ceiling | undefine
     },
   };
 }
+
+/** What two threads at once give compared with one, on the ceiling's own register-bound loop. */
+export interface TwoThreadCeiling {
+  /** Work per second on two threads over one, per round, sorted. */
+  ratios: number[];
+  median: number;
+}
+
+// A worker that instantiates the ceiling build itself and runs the tile `calls` times per request.
+const CEILING_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+WebAssembly.instantiate(workerData.bytes).then(({ instance }) => {
+  const kernel = instance.exports['madd_' + workerData.shape];
+  parentPort.on('message', (calls) => {
+    let sum = 0;
+    for (let i = 0; i < calls; i++) sum += kernel(workerData.a, workerData.b, workerData.depth, workerData.repeats);
+    parentPort.postMessage(sum);
+  });
+  parentPort.postMessage('ready');
+});
+`;
+
+/**
+ * The machine's two-thread ceiling: the simd128 build's `shape` tile timed on this thread alone, then
+ * on this thread and a worker at once (each its own module and memory, nothing shared), `rounds`
+ * times alternating. On a machine whose two vCPUs were two idle cores this is 2.0; a shared host
+ * gives less, and no threaded workload can scale beyond it.
+ */
+export async function measureTwoThreadCeiling(shape: CeilingShape, rounds: number): Promise<TwoThreadCeiling> {
+  const { Worker } = await import('node:worker_threads');
+  const bytes = await readFile(new URL('build/ceiling-simd128.wasm', root));
+  const { instance } = await WebAssembly.instantiate(bytes);
+  const kernel = instance.exports[`madd_${shape.name}`] as (a: number, b: number, depth: number, repeats: number) => number;
+  const calls = 10;
+  const run = (): number => {
+    const start = performance.now();
+    for (let i = 0; i < calls; i++) kernel(A_OFFSET, B_OFFSET, DEPTH, REPEATS);
+    return performance.now() - start;
+  };
+  const worker = new Worker(CEILING_WORKER, {
+    eval: true,
+    workerData: { bytes, shape: shape.name, a: A_OFFSET, b: B_OFFSET, depth: DEPTH, repeats: REPEATS },
+  });
+  const reply = (): Promise<unknown> => new Promise((resolve) => worker.once('message', resolve));
+  try {
+    await reply();
+    worker.postMessage(calls);
+    await reply();
+    run();
+    const ratios: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const alone = run();
+      const start = performance.now();
+      const other = reply();
+      worker.postMessage(calls);
+      run();
+      await other;
+      ratios.push((2 * alone) / (performance.now() - start));
+    }
+    ratios.sort((x, y) => x - y);
+    return { ratios, median: ratios[ratios.length >> 1] };
+  } finally {
+    await worker.terminate();
+  }
+}

@@ -3,7 +3,7 @@
 // then training throughput — with the measured SIMD ceiling. `--quick` for a smoke run, `--json` for JSON lines.
 import os from 'node:os';
 import { Rng, getBackend, init } from '../src/index.js';
-import { CEILING_OPS, CEILING_SHAPES, RELAXED_UNAVAILABLE, compileCeilings, loadCeiling, type CeilingShape } from './ceiling.js';
+import { CEILING_OPS, CEILING_SHAPES, RELAXED_UNAVAILABLE, compileCeilings, loadCeiling, measureTwoThreadCeiling, type CeilingShape } from './ceiling.js';
 import {
   AGREEMENT, GEMM_KERNELS, GEMM_PRODUCTS, checkAgreement, gemmFlops, gemmValues, preparePlain, prepareSimdprop,
   type GemmKernel, type GemmValues, type PreparedGemm,
@@ -198,7 +198,17 @@ for (const workload of TRAINING_WORKLOADS) {
   });
 }
 
-// simdprop's own builds and thread counts, side by side.
+// simdprop's own builds and thread counts, side by side, and what two threads give on the ceiling's
+// register-bound loop: the most any threaded workload can scale by on this machine now.
+const twoThreads = await measureTwoThreadCeiling(CEILING_SHAPES.find((shape) => shape.name === '2x4') as CeilingShape, quick ? 5 : 15);
+const twoThreadLine = `the ceiling's 2x4 tile on 2 threads at once (nothing shared) does ${formatValue(twoThreads.median)}× one ` +
+  `thread's work per second (median of ${twoThreads.ratios.length} rounds, ${formatValue(twoThreads.ratios[0])}–` +
+  `${formatValue(twoThreads.ratios[twoThreads.ratios.length - 1])}×): no threaded workload scales beyond what this machine gives`;
+if (asJson) {
+  console.log(JSON.stringify({ workload: 'ceiling simd128 2x4, 2 threads over 1', backend: 'ceiling', threads: 2, median: twoThreads.median,
+    min: twoThreads.ratios[0], max: twoThreads.ratios[twoThreads.ratios.length - 1], unit: '×', samples: twoThreads.ratios.length }));
+}
+progress(twoThreadLine);
 const VARIANT_SIZES = quick ? [256] : [512, 1024];
 const { variants, notes: variantNotes } = await availableVariants();
 const variantRows = await measureVariants(variants, VARIANT_SIZES, GEMM_BUDGET, TRAIN_BUDGET, (workload, variant, measured, unit) => {
@@ -232,4 +242,5 @@ if (!asJson) {
   for (const note of variantNotes) console.log(`${note}\n`);
   console.log(variantTable(variantRows, variants));
   console.log('\n× 1 thread: the 2-thread median over the same build\'s 1-thread median, measured in this run.');
+  console.log(`For scale, ${twoThreadLine}.`);
 }
