@@ -31,15 +31,21 @@ export function bias_grad(db: usize, dz: usize, rows: i32, cols: i32): void {
     v128.store(db + column, f32x4.add(v128.load(db + column, 32), s2), 32);
     v128.store(db + column, f32x4.add(v128.load(db + column, 48), s3), 48);
   }
+  // Four columns: even and odd rows in two sums, so the loop is not one chain of dependent adds
+  // (a 4-unit layer's bias gradient over 100 rows: 93 ns as one chain).
   for (; j + 4 <= cols; j += 4) {
     const column = <usize>j << 2;
     let s = f32x4.splat(0);
+    let t = f32x4.splat(0);
     let p = dz + column;
-    for (let r = 0; r < rows; r++) {
+    let r = 0;
+    for (; r + 2 <= rows; r += 2) {
       s = f32x4.add(s, v128.load(p));
-      p += rowBytes;
+      t = f32x4.add(t, v128.load(p + rowBytes));
+      p += 2 * rowBytes;
     }
-    v128.store(db + column, f32x4.add(v128.load(db + column), s));
+    if (r < rows) s = f32x4.add(s, v128.load(p));
+    v128.store(db + column, f32x4.add(v128.load(db + column), f32x4.add(s, t)));
   }
   for (; j < cols; j++) {
     const column = <usize>j << 2;
