@@ -1,6 +1,6 @@
 // Binary cross-entropy over n float32 elements, on probabilities and on logits. Both return the mean
 // loss (per-element terms in float32, summed in float64) and write its gradient.
-import { accumulateF64, lane0, sumLanes, vexp, vlog, vsigmoid } from './vmath';
+import { accumulateF64, lane0, sumLanes, vexp, vlog, vlogNormal, vsigmoid } from './vmath';
 
 // −(y·max(log p, −100) + (1 − y)·max(log(1 − p), −100)) per lane.
 @inline function bceLoss(p: v128, y: v128): v128 {
@@ -16,7 +16,9 @@ import { accumulateF64, lane0, sumLanes, vexp, vlog, vsigmoid } from './vmath';
 // y = 1 and 1 − p where y = 0 — the same bits, ±0 included, for one log instead of two.
 @inline function bceLossLabels(p: v128, y: v128, ones: v128): v128 {
   const q = v128.bitselect(p, f32x4.sub(f32x4.splat(1), p), ones);
-  return f32x4.neg(f32x4.pmax(vlog(q), f32x4.splat(-100)));
+  // q ≤ 1; when no lane is 0 or subnormal, the log needs none of its special cases.
+  const log = v128.all_true<i32>(f32x4.ge(q, f32x4.splat(1.17549435e-38))) ? vlogNormal(q) : vlog(q);
+  return f32x4.neg(f32x4.pmax(log, f32x4.splat(-100)));
 }
 
 // (p − y)/max(p(1 − p), 1e-12)·scale per lane.

@@ -36,7 +36,20 @@
 @inline export function vlog(x: v128): v128 {
   const subnormal = f32x4.lt(x, f32x4.splat(1.17549435e-38));
   const bits = v128.bitselect(f32x4.mul(x, f32x4.splat(16777216.0)), x, subnormal);
-  let exponent = i32x4.sub(i32x4.sub(i32x4.shr_u(bits, 23), i32x4.splat(127)), v128.and(subnormal, i32x4.splat(24)));
+  const result = logOfBits(bits, v128.and(subnormal, i32x4.splat(24)));
+  const special = v128.bitselect(f32x4.splat(NaN), f32x4.splat(-Infinity), f32x4.lt(x, f32x4.splat(0)));
+  return v128.bitselect(special, result, f32x4.le(x, f32x4.splat(0)));
+}
+
+// vlog for lanes known to be normal, positive and finite (the caller has checked): the same bits
+// without the subnormal scaling and the special cases.
+@inline export function vlogNormal(x: v128): v128 {
+  return logOfBits(x, f32x4.splat(0));
+}
+
+// log of the float with these bits, normal and positive, minus `scaled`·ln2 (its 2^scaled prescale).
+@inline function logOfBits(bits: v128, scaled: v128): v128 {
+  let exponent = i32x4.sub(i32x4.sub(i32x4.shr_u(bits, 23), i32x4.splat(127)), scaled);
   let m = v128.or(v128.and(bits, i32x4.splat(0x007fffff)), i32x4.splat(0x3f800000));
   const large = f32x4.gt(m, f32x4.splat(1.41421356));
   m = v128.bitselect(f32x4.mul(m, f32x4.splat(0.5)), m, large);
@@ -51,9 +64,7 @@
   const p = f32x4.add(low, f32x4.mul(s4, high));
   const e = f32x4.convert_i32x4_s(exponent);
   // e·ln2 split in two, so that its rounding does not swamp log m.
-  const result = f32x4.add(f32x4.mul(e, f32x4.splat(0.693359375)), f32x4.add(f32x4.mul(e, f32x4.splat(-2.12194440e-4)), f32x4.mul(s, p)));
-  const special = v128.bitselect(f32x4.splat(NaN), f32x4.splat(-Infinity), f32x4.lt(x, f32x4.splat(0)));
-  return v128.bitselect(special, result, f32x4.le(x, f32x4.splat(0)));
+  return f32x4.add(f32x4.mul(e, f32x4.splat(0.693359375)), f32x4.add(f32x4.mul(e, f32x4.splat(-2.12194440e-4)), f32x4.mul(s, p)));
 }
 
 // σ(z) = 1/(1 + e^−z), computed from e^−|z| so that neither branch overflows.
