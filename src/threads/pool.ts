@@ -3,7 +3,7 @@
 // generation and wakes the workers (Atomics, no postMessage), does its own share, then waits until
 // the workers have counted themselves done.
 import {
-  ARGS_BYTE_OFFSET, ARGS_PER_WORKER, FAILED, GENERATION, MAX_WORKERS, NOTHING, PENDING, QUIT, TASK,
+  ARGS_BYTE_OFFSET, ARGS_PER_WORKER, FAILED, GENERATION, MAX_WORKERS, NOTHING, PENDING, QUIT, TASK, TASK_ROUND,
   WORKER_SOURCE, controlBytes,
 } from './protocol.js';
 
@@ -90,6 +90,8 @@ export class ThreadPool {
     args[row + 4] = a4; args[row + 5] = a5; args[row + 6] = a6; args[row + 7] = a7;
     args[row + 8] = a8; args[row + 9] = a9; args[row + 10] = a10; args[row + 11] = a11;
     Atomics.store(this.signals, TASK + worker, kernel);
+    // The round begin() starts next: the worker runs the task then and only then.
+    Atomics.store(this.signals, TASK_ROUND + worker, Atomics.load(this.signals, GENERATION) + 1);
     this.pending++;
   }
 
@@ -107,6 +109,8 @@ export class ThreadPool {
     for (let spin = 0; ; spin++) {
       const left = Atomics.load(signals, PENDING);
       if (left === 0) break;
+      // Below 0 a task ran twice: fail loudly rather than wait forever for a count that cannot come.
+      if (left < 0) throw new Error('simdprop: the thread pool lost count of its busy workers (a task ran twice)');
       if (this.blocking && spin > 2000) Atomics.wait(signals, PENDING, left, 1);
     }
     for (let worker = 0; worker < this.workers.length; worker++) Atomics.store(signals, TASK + worker, NOTHING);

@@ -10,12 +10,19 @@ export const PENDING = 1;
 export const FAILED = 2;
 /** Int32 index of worker w's task: a kernel number (1-based), 0 for nothing this round, −1 to quit. */
 export const TASK = 4;
+/**
+ * Int32 index of the round (the GENERATION value) worker w's task belongs to. A worker runs a task only
+ * in that round: a worker that woke for a round without work of its own can otherwise see the next
+ * round's task being written before that round begins, run it early, and run it again when the round
+ * begins (an update applied twice, or a count of busy workers that never reaches 0).
+ */
+export const TASK_ROUND = 64;
 export const NOTHING = 0;
 export const QUIT = -1;
 /** Float64 arguments per worker. */
 export const ARGS_PER_WORKER = 12;
-/** Byte offset of the argument rows (after 4 signal slots and up to 60 task slots). */
-export const ARGS_BYTE_OFFSET = 256;
+/** Byte offset of the argument rows (after 4 signal slots, up to 60 task slots and 60 round slots). */
+export const ARGS_BYTE_OFFSET = 512;
 export const MAX_WORKERS = 60;
 
 export function controlBytes(workers: number): number {
@@ -25,11 +32,11 @@ export function controlBytes(workers: number): number {
 /**
  * The worker's whole program, as source text so it runs the same from the sources, from dist/, under a
  * bundler and in a browser (as a blob URL): instantiate the module over the shared memory, then
- * sleep on the generation slot, run the kernel named in its task slot with its argument row, count
- * itself done. It spins briefly before sleeping, since the next round usually comes within microseconds.
+ * sleep on the generation slot, run the kernel named in its task slot with its argument row if the task
+ * is for the round that woke it, count itself done. It spins briefly before sleeping, since the next round usually comes within microseconds.
  */
 export const WORKER_SOURCE = `
-const GENERATION = ${GENERATION}, PENDING = ${PENDING}, FAILED = ${FAILED}, TASK = ${TASK}, QUIT = ${QUIT};
+const GENERATION = ${GENERATION}, PENDING = ${PENDING}, FAILED = ${FAILED}, TASK = ${TASK}, TASK_ROUND = ${TASK_ROUND}, QUIT = ${QUIT};
 const ARGS_PER_WORKER = ${ARGS_PER_WORKER}, ARGS_BYTE_OFFSET = ${ARGS_BYTE_OFFSET}, SPINS = 20000;
 function serve(message, reply) {
   const { module, memory, control, worker, kernelNames } = message;
@@ -47,7 +54,7 @@ function serve(message, reply) {
     seen = Atomics.load(signals, GENERATION);
     const task = Atomics.load(signals, TASK + worker);
     if (task === QUIT) return;
-    if (task > 0) {
+    if (task > 0 && Atomics.load(signals, TASK_ROUND + worker) === seen) {
       try {
         kernels[task - 1](args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9], args[10], args[11]);
       } catch (error) {
