@@ -19,3 +19,4 @@ export { rmsprop_update } from './kernels/rmsprop';
 export const relaxed_simd: i32 = ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
 export { dropout_mask, mul } from './kernels/dropout';
 export { run_tape } from './kernels/tape';
+export { dense_forward } from './kernels/dense';

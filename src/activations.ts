@@ -21,20 +21,9 @@ export function usesHeInit(name: ActivationName): boolean {
   return name === 'relu' || name === 'leakyRelu' || name === 'gelu';
 }
 
-/** a = f(z) over rows × cols ("linear" writes nothing: a is z). */
-export function activationForward(
-  kernels: Kernels, name: ActivationName, a: number, z: number, rows: number, cols: number, slope: number,
-): void {
-  const n = rows * cols;
-  switch (name) {
-    case 'linear': return;
-    case 'relu': return kernels.relu_forward(a, z, n);
-    case 'leakyRelu': return kernels.leaky_relu_forward(a, z, n, slope);
-    case 'sigmoid': return kernels.sigmoid_forward(a, z, n);
-    case 'tanh': return kernels.tanh_forward(a, z, n);
-    case 'gelu': return kernels.gelu_forward(a, z, n);
-    case 'softmax': return kernels.softmax_forward(a, z, rows, cols);
-  }
+/** The activation's number for the dense_forward kernel: its place in ACTIVATIONS. */
+export function activationCode(name: ActivationName): number {
+  return ACTIVATIONS.indexOf(name);
 }
 
 /** dz = da ⊙ f'(z) over rows × cols (dz may be da; "linear" writes nothing: dz is da). */

@@ -1,7 +1,7 @@
 // A stack of dense layers trained by backpropagation, over one block of its backend's memory laid out
 // params | grads | optimizer state slots | activations and deltas (for `capacity` rows).
 // Params, grads and every state slot share one layout, so each is one kernel call over the block.
-import { activationBackward, activationForward, keepsPreActivation, usesHeInit } from './activations.js';
+import { activationBackward, activationCode, keepsPreActivation, usesHeInit } from './activations.js';
 import type { Backend, BackendName } from './backend/backend.js';
 import { gemmScratchBytes, type Kernels } from './backend/kernels.js';
 import {
@@ -429,8 +429,8 @@ export class Sequential {
     for (let i = 0; i < this.layers.length; i++) {
       const layer = this.layers[i];
       const at = this.placements[i];
-      kernels.gemm_nn(base + at.z, x, params + at.weight, layer.hasBias ? params + at.bias : 0, rows, layer.inputSize, layer.outputSize, scratch);
-      activationForward(kernels, layer.activation, base + at.a, base + at.z, rows, layer.outputSize, layer.negativeSlope);
+      kernels.dense_forward(base + at.z, base + at.a, x, params + at.weight, layer.hasBias ? params + at.bias : 0,
+        rows, layer.inputSize, layer.outputSize, layer.activationCode, layer.negativeSlope, scratch);
       if (this.dropoutActive && at.dropped !== 0) kernels.mul(base + at.dropped, base + at.a, base + at.mask, rows * layer.outputSize);
       x = base + this.outputOf(i);
     }

@@ -27,6 +27,7 @@ import { dropout_mask, mul } from './dropout';
 import { sgd_update } from './sgd';
 import { adam_update } from './adam';
 import { rmsprop_update } from './rmsprop';
+import { dense_forward } from './dense';
 
 const RECORD_BYTES: usize = 16 << 3;
 // Where a record keeps its stop flag (1: end the tape here when the result is not 0) and its result.
@@ -94,6 +95,10 @@ function runRecord(r: usize): f64 {
         f64of(r, 7), f64of(r, 8), f64of(r, 9), f64of(r, 10), f64of(r, 11), int(r, 12));
       return 0;
     case 35: return <f64>count_outside(ptr(r, 1), int(r, 2), f32of(r, 3), f32of(r, 4));
+    case 36:
+      dense_forward(ptr(r, 1), ptr(r, 2), ptr(r, 3), ptr(r, 4), ptr(r, 5), int(r, 6), int(r, 7), int(r, 8),
+        int(r, 9), f32of(r, 10), ptr(r, 11));
+      return 0;
   }
   unreachable();
   return 0;

@@ -8,6 +8,15 @@ export interface Kernels {
   // kernel may overwrite (wasm packs operands there); threads pass one scratch each.
   /** out[M×N] = x[M×K] · w[K×N] (+ bias[N] broadcast over rows when bias ≠ 0).  "=" */
   gemm_nn(out: number, x: number, w: number, bias: number, M: number, K: number, N: number, scratch: number): void;
+  /**
+   * A dense layer's forward pass: z = x·w (+ bias) as gemm_nn, then a = f(z) with f the activation
+   * whose place in ACTIVATIONS is `activation` (0, linear, leaves a unwritten; a may be z otherwise);
+   * `slope` is leakyRelu's. Bit-identical to gemm_nn then the activation's kernel.  "="
+   */
+  dense_forward(
+    z: number, a: number, x: number, w: number, bias: number, M: number, K: number, N: number,
+    activation: number, slope: number, scratch: number,
+  ): void;
   /** out[M×N] = a[M×K] · b[N×K]ᵀ — dX = dZ·Wᵀ with W stored [in × out].  "=" */
   gemm_nt(out: number, a: number, b: number, M: number, K: number, N: number, scratch: number): void;
   /**

@@ -1,6 +1,6 @@
 // A fully connected layer: z = x·W + b, a = f(z), with W stored [inputSize × outputSize] row-major
 // so the forward product broadcasts one input element against contiguous rows of W.
-import { checkActivation, type ActivationName } from '../activations.js';
+import { activationCode, checkActivation, type ActivationName } from '../activations.js';
 import { SimdpropError, describe } from '../errors.js';
 
 export interface DenseOptions {
@@ -12,6 +12,8 @@ export interface DenseOptions {
 
 export class Dense {
   readonly activation: ActivationName;
+  /** @internal The activation's number for the dense_forward kernel. */
+  readonly activationCode: number;
   readonly negativeSlope: number;
   readonly hasBias: boolean;
   /** Whether the optimizer updates this layer's parameters. */
@@ -26,6 +28,7 @@ export class Dense {
     checkSize(inputSize, 'inputSize');
     checkSize(outputSize, 'outputSize');
     this.activation = checkActivation(activation);
+    this.activationCode = activationCode(this.activation);
     this.negativeSlope = options.negativeSlope ?? 0.01;
     if (!Number.isFinite(this.negativeSlope) || this.negativeSlope < 0) {
       throw new SimdpropError('OPTION', `negativeSlope must be a finite number ≥ 0, got ${describe(options.negativeSlope)}`);

@@ -16,6 +16,7 @@ export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, k
   const threads = pool.size + 1;
   const number = (name: KernelName): number => kernelNames.indexOf(name) + 1;
   const [NN, NT, TN, SGD] = [number('gemm_nn'), number('gemm_nt'), number('gemm_tn'), number('sgd_update')];
+  const DENSE = number('dense_forward');
   const [ADAM, RMSPROP] = [number('adam_update'), number('rmsprop_update')];
   // Each worker packs its own panels: one scratch block per worker, grown when a larger K comes.
   const scratch: number[] = [];
@@ -51,6 +52,21 @@ export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, k
       pool.begin();
       try {
         single.gemm_nn(out + row * N * 4, x + row * K * 4, w, bias, M - row, K, N, mainScratch);
+      } finally {
+        pool.finish();
+      }
+    },
+    dense_forward(z, a, x, w, bias, M, K, N, activation, slope, mainScratch) {
+      if (alone(M * K * N - MIN_SPLIT_MACS) || M < 8) return single.dense_forward(z, a, x, w, bias, M, K, N, activation, slope, mainScratch);
+      workerScratch(K);
+      const share = shareOf(M);
+      let row = 0;
+      for (let worker = 0; row + share < M && worker < pool.size; worker++, row += share) {
+        pool.assign(worker, DENSE, z + row * N * 4, a + row * N * 4, x + row * K * 4, w, bias, share, K, N, activation, slope, scratch[worker]);
+      }
+      pool.begin();
+      try {
+        single.dense_forward(z + row * N * 4, a + row * N * 4, x + row * K * 4, w, bias, M - row, K, N, activation, slope, mainScratch);
       } finally {
         pool.finish();
       }

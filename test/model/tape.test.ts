@@ -21,6 +21,7 @@ function callEach(kernels: Kernels, p: (i: number) => number): Record<KernelName
   return {
     gemm_nn: () => kernels.gemm_nn(p(0), p(1), p(2), p(3), 5, 6, 9, p(9)),
     gemm_nt: () => kernels.gemm_nt(p(0), p(1), p(2), 5, 6, 9, p(9)),
+    dense_forward: () => kernels.dense_forward(p(0), p(6), p(1), p(2), p(3), 5, 6, 9, 3, 0.1, p(9)),
     gemm_tn: () => kernels.gemm_tn(p(0), p(1), p(2), 5, 6, 9, 7, p(9)),
     relu_forward: () => kernels.relu_forward(p(0), p(1), n),
     relu_backward: () => kernels.relu_backward(p(0), p(1), p(2), n),

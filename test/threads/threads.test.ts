@@ -46,6 +46,22 @@ describe('threaded kernels are bit-identical to one thread', () => {
     });
   }
 
+  it.each([[130, 129, 67, 1], [257, 300, 40, 6], [64, 784, 3, 3]])('dense_forward M=%i K=%i N=%i activation %i (a = z)', (M, K, N, activation) => {
+    const results = [1, 2, 3].map((threads) => {
+      const { heap, kernels } = backends.get(threads)!;
+      const [x, w, bias, z, scratch] = [heap.alloc(M * K * 4), heap.alloc(K * N * 4), heap.alloc(N * 4), heap.alloc(M * N * 4), heap.alloc(gemmScratchBytes(K))];
+      heap.f32.set(normalMatrix(M, K, 11), x >> 2);
+      heap.f32.set(normalMatrix(K, N, 12), w >> 2);
+      heap.f32.set(normalMatrix(1, N, 13), bias >> 2);
+      kernels.dense_forward(z, z, x, w, bias, M, K, N, activation, 0.01, scratch);
+      const result = heap.f32.slice(z >> 2, (z >> 2) + M * N);
+      [x, w, bias, z, scratch].forEach((block) => heap.free(block));
+      return result;
+    });
+    expect(results[0].every(Number.isFinite)).toBe(true);
+    for (const result of results.slice(1)) expect(sameBits(result, results[0])).toBe(true);
+  });
+
   it('sgd_update over a large block, with momentum and Nesterov', () => {
     const n = 100_003;
     const results = [1, 2, 3].map((threads) => {

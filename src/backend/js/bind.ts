@@ -6,6 +6,7 @@ import type { Floats } from './floats.js';
 import { adam_update } from './adam.js';
 import { bce, bce_with_logits } from './bce.js';
 import { axpy, clamp, copy, fill, scale } from './elementwise.js';
+import { dense_forward } from './dense.js';
 import { dropout_mask, mul } from './dropout.js';
 import { gelu_backward, gelu_forward } from './gelu.js';
 import { gemm_nn, gemm_nt, gemm_tn } from './gemm.js';
@@ -37,6 +38,8 @@ export function bindTwins(floats: () => Floats, ints: () => Int32Array): Kernels
     gemm_nn: (out, x, w, bias, M, K, N, _scratch) => gemm_nn(floats(), at(out), at(x), at(w), atOptional(bias), M, K, N),
     gemm_nt: (out, a, b, M, K, N, _scratch) => gemm_nt(floats(), at(out), at(a), at(b), M, K, N),
     gemm_tn: (out, a, b, M, K, N, lda, _scratch) => gemm_tn(floats(), at(out), at(a), at(b), M, K, N, lda),
+    dense_forward: (z, a, x, w, bias, M, K, N, activation, slope, _scratch) =>
+      dense_forward(floats(), at(z), at(a), at(x), at(w), atOptional(bias), M, K, N, activation, slope),
 
     relu_forward: (out, z, n) => relu_forward(floats(), at(out), at(z), n),
     relu_backward: (dz, da, a, n) => relu_backward(floats(), at(dz), at(da), at(a), n),

@@ -11,5 +11,5 @@ export const KERNEL_NAMES: readonly KernelName[] = [
   'bce', 'bce_with_logits', 'mse', 'huber',
   'bias_grad', 'sum_squares', 'count_nonfinite',
   'fill', 'scale', 'axpy', 'copy', 'mul', 'clamp', 'dropout_mask', 'sgd_update', 'adam_update', 'rmsprop_update',
-  'count_outside',
+  'count_outside', 'dense_forward',
 ];

@@ -27,6 +27,7 @@ const [BCE, BCE_LOGITS, MSE, HUBER] = [op('bce'), op('bce_with_logits'), op('mse
 const [BIAS_GRAD, COUNT_NONFINITE, FILL, SCALE, AXPY] = [op('bias_grad'), op('count_nonfinite'), op('fill'), op('scale'), op('axpy')];
 const [COPY, MUL, CLAMP, DROPOUT_MASK] = [op('copy'), op('mul'), op('clamp'), op('dropout_mask')];
 const [SGD, ADAM, RMSPROP, COUNT_OUTSIDE] = [op('sgd_update'), op('adam_update'), op('rmsprop_update'), op('count_outside')];
+const DENSE_FORWARD = op('dense_forward');
 
 export type RunTape = (tape: number, count: number) => number;
 
@@ -138,6 +139,16 @@ export class Tape implements Kernels {
     const r = this.open(GEMM_NN);
     const t = this.records;
     t[r + 1] = out; t[r + 2] = x; t[r + 3] = w; t[r + 4] = bias; t[r + 5] = M; t[r + 6] = K; t[r + 7] = N; t[r + 8] = scratch;
+  }
+
+  dense_forward(
+    z: number, a: number, x: number, w: number, bias: number, M: number, K: number, N: number,
+    activation: number, slope: number, scratch: number,
+  ): void {
+    const r = this.open(DENSE_FORWARD);
+    const t = this.records;
+    t[r + 1] = z; t[r + 2] = a; t[r + 3] = x; t[r + 4] = w; t[r + 5] = bias; t[r + 6] = M; t[r + 7] = K; t[r + 8] = N;
+    t[r + 9] = activation; t[r + 10] = slope; t[r + 11] = scratch;
   }
 
   gemm_nt(out: number, a: number, b: number, M: number, K: number, N: number, scratch: number): void {

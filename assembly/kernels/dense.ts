@@ -1,0 +1,50 @@
+// A dense layer's forward pass in one call: z = x·w (+ bias), then a = f(z), 128 rows at a time, so
+// each block's activation runs on sums still in cache and the step needs one call (one tape record)
+// per layer instead of two. The product is gemm_nn's and the activation is its own kernel's, so the
+// results are bit-identical to calling the two.
+
+import { gemm_nn } from './gemm';
+import { relu_forward } from './relu';
+import { leaky_relu_forward } from './leaky_relu';
+import { sigmoid_forward } from './sigmoid';
+import { tanh_forward } from './tanh';
+import { gelu_forward } from './gelu';
+import { softmax_forward } from './softmax';
+
+// Rows per block: gemm_nn packs its left operand 128 rows at a time too.
+const BLOCK_ROWS: i32 = 128;
+
+// Activation codes: the place of each name in ACTIVATIONS (src/activations.ts).
+const LINEAR: i32 = 0;
+const RELU: i32 = 1;
+const LEAKY_RELU: i32 = 2;
+const SIGMOID: i32 = 3;
+const TANH: i32 = 4;
+const GELU: i32 = 5;
+const SOFTMAX: i32 = 6;
+
+/**
+ * z[M×N] = x[M×K]·w[K×N] (+ bias[N] when bias ≠ 0), then a = f(z) for activation code `activation`
+ * (0 linear: a is not written; a may be z for the others, as the layer keeps them when z is not
+ * needed again). `slope` is leakyRelu's. Scratch as gemm_nn's.  "="
+ */
+export function dense_forward(
+  z: usize, a: usize, x: usize, w: usize, bias: usize, M: i32, K: i32, N: i32, activation: i32, slope: f32, scratch: usize,
+): void {
+  const zRowBytes = <usize>N << 2;
+  const xRowBytes = <usize>K << 2;
+  for (let first = 0; first < M; first += BLOCK_ROWS) {
+    const rows = min(BLOCK_ROWS, M - first);
+    const zb = z + <usize>first * zRowBytes;
+    const ab = a + <usize>first * zRowBytes;
+    gemm_nn(zb, x + <usize>first * xRowBytes, w, bias, rows, K, N, scratch);
+    const n = rows * N;
+    if (activation == RELU) relu_forward(ab, zb, n);
+    else if (activation == LEAKY_RELU) leaky_relu_forward(ab, zb, n, slope);
+    else if (activation == SIGMOID) sigmoid_forward(ab, zb, n);
+    else if (activation == TANH) tanh_forward(ab, zb, n);
+    else if (activation == GELU) gelu_forward(ab, zb, n);
+    else if (activation == SOFTMAX) softmax_forward(ab, zb, rows, N);
+    else if (activation != LINEAR) unreachable();
+  }
+}
