@@ -200,7 +200,7 @@ export async function fit(model: Sequential, x: Matrix, y: Targets, options: Fit
     const order = new Int32Array(trainRows);
     for (let r = 0; r < trainRows; r++) order[r] = r;
     const rng = new Rng(seed);
-    const { heap, kernels } = model.backend;
+    const { heap } = model.backend;
     // The NaN guard's copy of the parameters and optimizer state from before the current update.
     const slots = model.stateSlotCount;
     backup = guard ? heap.alloc((1 + slots) * model.sectionFloats * 4) : 0;

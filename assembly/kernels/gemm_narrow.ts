@@ -192,24 +192,11 @@ export function rowVectors(out: usize, a: usize, b: usize, M: i32, K: i32, N: i3
   v128.store(output, mode == 2 ? f32x4.add(v128.load(output), sums) : sums);
 }
 
-// Output row i from `first` column on: 8, then 4 columns at a time, then one by one.
+// Output row i, columns `first`…N−1 (the last N mod 4), one by one.
 @inline function smallRow(
   oi: usize, ai: usize, aStep: usize, b: usize, bRowBytes: usize, bias: usize, K: i32, N: i32, first: i32, mode: i32,
 ): void {
-  let j = first;
-  for (; j + 4 <= N; j += 4) {
-    const column = <usize>j << 2;
-    let c0 = mode == 1 ? v128.load(bias + column) : f32x4.splat(0);
-    let ap = ai;
-    let bp = b + column;
-    for (let k = 0; k < K; k++) {
-      c0 = madd(c0, v128.load32_splat(ap), v128.load(bp));
-      ap += aStep;
-      bp += bRowBytes;
-    }
-    finishSmall(mode, oi + column, c0);
-  }
-  for (; j < N; j++) {
+  for (let j = first; j < N; j++) {
     const column = <usize>j << 2;
     let c = mode == 1 ? v128.load32_splat(bias + column) : f32x4.splat(0);
     let ap = ai;
@@ -242,35 +229,9 @@ export function rowVectors(out: usize, a: usize, b: usize, M: i32, K: i32, N: i3
   const wide = N & ~3;
   let i = 0;
   for (; i + 4 <= M; i += 4) {
-    const a0 = a + <usize>i * aRowBytes;
-    const o0 = out + <usize>i * outRowBytes;
-    for (let j = 0; j < wide; j += 4) {
-      const column = <usize>j << 2;
-      const start = mode == 1 ? v128.load(bias + column) : f32x4.splat(0);
-      let c0 = start, c1 = start, c2 = start, c3 = start;
-      let ap = a0;
-      let bp = b + column;
-      for (let k = 0; k < K; k++) {
-        const bk = v128.load(bp);
-        c0 = madd(c0, v128.load32_splat(ap), bk);
-        c1 = madd(c1, v128.load32_splat(ap + aRowBytes), bk);
-        c2 = madd(c2, v128.load32_splat(ap + 2 * aRowBytes), bk);
-        c3 = madd(c3, v128.load32_splat(ap + 3 * aRowBytes), bk);
-        ap += aStep;
-        bp += bRowBytes;
-      }
-      finishSmall(mode, o0 + column, c0);
-      finishSmall(mode, o0 + outRowBytes + column, c1);
-      finishSmall(mode, o0 + 2 * outRowBytes + column, c2);
-      finishSmall(mode, o0 + 3 * outRowBytes + column, c3);
-    }
-    if (wide < N) {
-      for (let r = 0; r < 4; r++) {
-        smallRow(o0 + <usize>r * outRowBytes, a0 + <usize>r * aRowBytes, aStep, b, bRowBytes, bias, K, N, wide, mode);
-      }
-    }
+    smallRows(out + <usize>i * outRowBytes, a + <usize>i * aRowBytes, aRowBytes, aStep, b, bRowBytes, outRowBytes, bias, K, N, wide, mode, 4);
   }
-  // The last 1–3 rows side by side: their chains are independent, so they overlap instead of
+  // The last 1–3 rows side by side too: their chains are independent, so they overlap instead of
   // running one after another (a 2×100×4 weight gradient has only these rows).
   const left = M - i;
   if (left == 0) return;
@@ -281,7 +242,7 @@ export function rowVectors(out: usize, a: usize, b: usize, M: i32, K: i32, N: i3
   else smallRows(o0, a0, aRowBytes, aStep, b, bRowBytes, outRowBytes, bias, K, N, wide, mode, 3);
 }
 
-// `count` (1–3) rows of smallGemm together, 4 columns at a time, then the columns past `wide` by row.
+// `count` (1–4) rows of smallGemm together, 4 columns at a time, then the columns past `wide` by row.
 @inline function smallRows(
   o0: usize, a0: usize, aRowBytes: usize, aStep: usize, b: usize, bRowBytes: usize, outRowBytes: usize,
   bias: usize, K: i32, N: i32, wide: i32, mode: i32, count: i32,
@@ -289,7 +250,7 @@ export function rowVectors(out: usize, a: usize, b: usize, M: i32, K: i32, N: i3
   for (let j = 0; j < wide; j += 4) {
     const column = <usize>j << 2;
     const start = mode == 1 ? v128.load(bias + column) : f32x4.splat(0);
-    let c0 = start, c1 = start, c2 = start;
+    let c0 = start, c1 = start, c2 = start, c3 = start;
     let ap = a0;
     let bp = b + column;
     for (let k = 0; k < K; k++) {
@@ -297,12 +258,14 @@ export function rowVectors(out: usize, a: usize, b: usize, M: i32, K: i32, N: i3
       c0 = madd(c0, v128.load32_splat(ap), bk);
       if (count > 1) c1 = madd(c1, v128.load32_splat(ap + aRowBytes), bk);
       if (count > 2) c2 = madd(c2, v128.load32_splat(ap + 2 * aRowBytes), bk);
+      if (count > 3) c3 = madd(c3, v128.load32_splat(ap + 3 * aRowBytes), bk);
       ap += aStep;
       bp += bRowBytes;
     }
     finishSmall(mode, o0 + column, c0);
     if (count > 1) finishSmall(mode, o0 + outRowBytes + column, c1);
     if (count > 2) finishSmall(mode, o0 + 2 * outRowBytes + column, c2);
+    if (count > 3) finishSmall(mode, o0 + 3 * outRowBytes + column, c3);
   }
   if (wide < N) {
     for (let r = 0; r < count; r++) {

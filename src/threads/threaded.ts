@@ -15,7 +15,7 @@ export const MIN_SPLIT_PARAMS = 1 << 16;
 export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, kernelNames: readonly KernelName[]): Kernels {
   const threads = pool.size + 1;
   const number = (name: KernelName): number => kernelNames.indexOf(name) + 1;
-  const [NN, NT, TN, SGD] = [number('gemm_nn'), number('gemm_nt'), number('gemm_tn'), number('sgd_update')];
+  const [NT, TN, SGD] = [number('gemm_nt'), number('gemm_tn'), number('sgd_update')];
   const DENSE = number('dense_forward');
   const [ADAM, RMSPROP] = [number('adam_update'), number('rmsprop_update')];
   // Each worker packs its own panels: one scratch block per worker, grown when a larger K comes.
@@ -39,37 +39,35 @@ export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, k
   // An optional buffer (0: none) advanced by `bytes`.
   const shifted = (pointer: number, bytes: number): number => (pointer === 0 ? 0 : pointer + bytes);
 
+  // A dense layer's forward pass split by rows of its output, the main thread taking the last share.
+  const splitDense = (
+    z: number, a: number, x: number, w: number, bias: number, M: number, K: number, N: number,
+    activation: number, slope: number, mainScratch: number,
+  ): void => {
+    workerScratch(K);
+    const share = shareOf(M);
+    let row = 0;
+    for (let worker = 0; row + share < M && worker < pool.size; worker++, row += share) {
+      pool.assign(worker, DENSE, z + row * N * 4, a + row * N * 4, x + row * K * 4, w, bias, share, K, N, activation, slope, scratch[worker]);
+    }
+    pool.begin();
+    try {
+      single.dense_forward(z + row * N * 4, a + row * N * 4, x + row * K * 4, w, bias, M - row, K, N, activation, slope, mainScratch);
+    } finally {
+      pool.finish();
+    }
+  };
+
   return {
     ...single,
     gemm_nn(out, x, w, bias, M, K, N, mainScratch) {
       if (alone(M * K * N - MIN_SPLIT_MACS) || M < 8) return single.gemm_nn(out, x, w, bias, M, K, N, mainScratch);
-      workerScratch(K);
-      const share = shareOf(M);
-      let row = 0;
-      for (let worker = 0; row + share < M && worker < pool.size; worker++, row += share) {
-        pool.assign(worker, NN, out + row * N * 4, x + row * K * 4, w, bias, share, K, N, scratch[worker]);
-      }
-      pool.begin();
-      try {
-        single.gemm_nn(out + row * N * 4, x + row * K * 4, w, bias, M - row, K, N, mainScratch);
-      } finally {
-        pool.finish();
-      }
+      // X·W alone is dense_forward without an activation (linear): the same bits, one split.
+      splitDense(out, out, x, w, bias, M, K, N, 0, 0, mainScratch);
     },
     dense_forward(z, a, x, w, bias, M, K, N, activation, slope, mainScratch) {
       if (alone(M * K * N - MIN_SPLIT_MACS) || M < 8) return single.dense_forward(z, a, x, w, bias, M, K, N, activation, slope, mainScratch);
-      workerScratch(K);
-      const share = shareOf(M);
-      let row = 0;
-      for (let worker = 0; row + share < M && worker < pool.size; worker++, row += share) {
-        pool.assign(worker, DENSE, z + row * N * 4, a + row * N * 4, x + row * K * 4, w, bias, share, K, N, activation, slope, scratch[worker]);
-      }
-      pool.begin();
-      try {
-        single.dense_forward(z + row * N * 4, a + row * N * 4, x + row * K * 4, w, bias, M - row, K, N, activation, slope, mainScratch);
-      } finally {
-        pool.finish();
-      }
+      splitDense(z, a, x, w, bias, M, K, N, activation, slope, mainScratch);
     },
     gemm_nt(out, a, b, M, K, N, mainScratch) {
       if (alone(M * K * N - MIN_SPLIT_MACS) || M < 8) return single.gemm_nt(out, a, b, M, K, N, mainScratch);
