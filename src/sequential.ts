@@ -5,7 +5,7 @@ import { activationBackward, activationCode, keepsPreActivation, usesHeInit } fr
 import type { Backend, BackendName } from './backend/backend.js';
 import { gemmScratchBytes, type Kernels } from './backend/kernels.js';
 import {
-  checkTargetValues, copyTargets, matrixRows, nonFiniteError, targetsAreLabels, writeLabels, writeMatrix, writeTargets,
+  checkTargetValues, copyTargets, matrixRows, nonFiniteError, targetsAreLabels, writeLabels, writeMatrix,
   type Matrix, type Targets,
 } from './data.js';
 import { SimdpropError, describe } from './errors.js';
@@ -97,6 +97,22 @@ const blocks = typeof FinalizationRegistry === 'function'
   ? new FinalizationRegistry<{ backend: Backend; block: number }>((cell) => cell.backend.heap.free(cell.block))
   : undefined;
 
+/** What a model's kept tape records were recorded for (see Sequential's replay). */
+interface StepReplay {
+  /** The tape's epoch when they were recorded; −1: nothing kept. */
+  epoch: number;
+  count: number;
+  loss: number;
+  block: number;
+  layout: number;
+  rows: number;
+  kind: LossName;
+  labels: boolean;
+  delta: number;
+  firstDeltaAt: number;
+  trainable: boolean[];
+}
+
 export class Sequential {
   /** The dense layers (dropout is a property of the layer it follows: see dropoutRates). */
   readonly layers: readonly Dense[];
@@ -135,6 +151,17 @@ export class Sequential {
   private outputView: Float32Array | undefined;
   /** The backend's tape while a training step records its kernel calls into it. */
   private recording: Tape | undefined = undefined;
+  /** Bumped by every relayout: the regions' offsets within the block changed. */
+  private layoutVersion = 0;
+  /**
+   * The tape records of this model's last trainStep up to its update — the checks of x and y, zeroing
+   * the gradients, forward, loss and backward — and what they were recorded for. A step of the same
+   * shape runs them again instead of recording them anew. The update's records, whose arguments move
+   * with the step count and the learning rate, are made every step.
+   */
+  private readonly replay: StepReplay = {
+    epoch: -1, count: 0, loss: -1, block: 0, layout: 0, rows: 0, kind: 'mse', labels: false, delta: 0, firstDeltaAt: 0, trainable: [],
+  };
   /** in × out of the widest layer: the largest product per row of a batch. */
   private readonly widestProduct: number;
   private inputGradView: Float32Array | undefined;
@@ -277,6 +304,7 @@ export class Sequential {
   // Moves the model to a block sized for `capacity` rows and `slots` state slots, keeping params,
   // grads and state; activations are not kept.
   private relayout(capacity: number, slots: number): void {
+    this.layoutVersion++;
     const section = this.sectionFloats * 4;
     let cursor = (2 + slots) * section;
     const region = (floats: number): number => {
@@ -364,21 +392,41 @@ export class Sequential {
   }
 
   private stageRows(x: unknown, rows: number, what: string, guard: Tape | undefined): number {
-    this.ensureCapacity(rows);
-    this.batch = 0;
-    this.phase = 'none';
-    const at = this.cell.block + this.inputAt;
-    writeMatrix(this.backend.heap.f32, at >> 2, x as Matrix, this.inputSize, what);
+    const at = this.copyRows(x, rows, what);
     const n = rows * this.inputSize;
     if (guard !== undefined) guard.guardFinite(at, n);
     else if (this.kernels.count_nonfinite(at, n) !== 0) throw nonFiniteError(this.backend.heap.f32, at >> 2, n, this.inputSize, what);
     return rows;
   }
 
+  // Makes room for `rows` rows and copies x into the input region (x's shape and type were checked by
+  // matrixRows, its values are not); returns the region's byte offset.
+  private copyRows(x: unknown, rows: number, what: string): number {
+    this.ensureCapacity(rows);
+    this.batch = 0;
+    this.phase = 'none';
+    const at = this.cell.block + this.inputAt;
+    writeMatrix(this.backend.heap.f32, at >> 2, x as Matrix, this.inputSize, what);
+    return at;
+  }
+
   // Checks y against the loss and the batch and copies it into the targets region; returns whether
   // it holds class labels. With a tape, the check of float targets' values is a guard on the tape
-  // (checkStagedTargets() names the offender when it stops the step).
+  // (trainStep names the offender when it stops the step).
   private stageTargets(loss: LossName, y: unknown, rows: number, guard?: Tape): boolean {
+    if (this.copyTargetsIn(loss, y, rows)) return true;
+    const at = this.cell.block + this.targetsAt;
+    const n = rows * this.outputSize;
+    if (guard === undefined) checkTargetValues(this.backend.heap.f32, at >> 2, n, this.outputSize, targetsAreProbabilities(loss), 'y');
+    // The largest float32 bounds: ±Infinity lie outside, as the JS check has it.
+    else if (targetsAreProbabilities(loss)) guard.guardInside(at, n, 0, 1);
+    else guard.guardInside(at, n, -FLOAT32_MAX, FLOAT32_MAX);
+    return false;
+  }
+
+  // stageTargets but the check of float targets' values: the type and shape checks (and the labels'
+  // range) and the copy. Returns whether y holds class labels.
+  private copyTargetsIn(loss: LossName, y: unknown, rows: number): boolean {
     const at = this.cell.block + this.targetsAt;
     const heap = this.backend.heap;
     if (loss === 'softmaxCrossEntropy' && targetsAreLabels(y)) {
@@ -386,15 +434,7 @@ export class Sequential {
       return true;
     }
     if (y instanceof Int32Array || Array.isArray(y) || y instanceof Float32Array) {
-      if (guard === undefined) {
-        writeTargets(heap.f32, at >> 2, y as Targets, rows, this.outputSize, targetsAreProbabilities(loss), 'y');
-        return false;
-      }
       copyTargets(heap.f32, at >> 2, y as Targets, rows, this.outputSize, 'y');
-      const n = rows * this.outputSize;
-      // The largest float32 bounds: ±Infinity lie outside, as the JS check has it.
-      if (targetsAreProbabilities(loss)) guard.guardInside(at, n, 0, 1);
-      else guard.guardInside(at, n, -FLOAT32_MAX, FLOAT32_MAX);
       return false;
     }
     throw new SimdpropError('TYPE',
@@ -691,12 +731,44 @@ export class Sequential {
     }
     // The whole step in one crossing: the checks of x's and y's values are the tape's first records,
     // and when one fails nothing after it runs; the JS-side counters the step moved are put back.
-    tape.begin();
-    this.stageRows(x, rows, 'x', tape);
-    const labels = this.stageTargets(kind, y, rows, tape);
     const { stepCount } = optimizer;
     const { gradientsUsed, dropoutStream } = this;
-    const value = this.recordStep(tape, rows, kind, labels, delta, optimizer, 0);
+    const inputAt = this.copyRows(x, rows, 'x');
+    const labels = this.copyTargetsIn(kind, y, rows);
+    this.useDropout(this.training);
+    this.recording = tape;
+    try {
+      if (this.replays(tape, rows, kind, labels, delta)) {
+        // The same records as the last step's: run them again, with the state they left.
+        const replay = this.replay;
+        tape.resume(replay.count, replay.loss);
+        this.gradientsUsed = false;
+        this.firstDeltaAt = replay.firstDeltaAt;
+        this.batch = rows;
+        this.phase = 'backward';
+        this.inputGradReady = false;
+      } else {
+        tape.begin();
+        const epoch = tape.epoch;
+        tape.guardFinite(inputAt, rows * this.inputSize);
+        if (!labels) {
+          const at = this.cell.block + this.targetsAt;
+          const n = rows * this.outputSize;
+          if (targetsAreProbabilities(kind)) tape.guardInside(at, n, 0, 1);
+          else tape.guardInside(at, n, -FLOAT32_MAX, FLOAT32_MAX);
+        }
+        this.gradientsStaged(rows, kind, labels, delta, 0);
+        // Kept for the next step unless the tape ran part-way (its first records are gone) or dropout
+        // draws new masks each step.
+        if (tape.epoch === epoch && !this.dropoutActive) this.keepReplay(tape, rows, kind, labels, delta);
+        else this.replay.epoch = -1;
+      }
+      optimizer.step();
+    } finally {
+      this.recording = undefined;
+    }
+    tape.run();
+    const value = tape.lossValue();
     if (tape.stopped) {
       optimizer.stepCount = stepCount;
       this.gradientsUsed = gradientsUsed;
@@ -710,6 +782,34 @@ export class Sequential {
       throw nonFiniteError(f32, at >> 2, rows * this.inputSize, this.inputSize, 'x');
     }
     return value;
+  }
+
+  // Whether the tape still holds this model's last step's records up to the update, recorded for a
+  // step like this one: same tape epoch (nobody recorded since), block and layout, batch, loss and
+  // targets, the same layers trainable, and no dropout.
+  private replays(tape: Tape, rows: number, kind: LossName, labels: boolean, delta: number): boolean {
+    const replay = this.replay;
+    if (replay.epoch !== tape.epoch || replay.block !== this.cell.block || replay.layout !== this.layoutVersion ||
+      replay.rows !== rows || replay.kind !== kind || replay.labels !== labels || !Object.is(replay.delta, delta) || this.dropoutActive) return false;
+    const layers = this.layers;
+    for (let i = 0; i < layers.length; i++) if (replay.trainable[i] !== layers[i].trainable) return false;
+    return true;
+  }
+
+  private keepReplay(tape: Tape, rows: number, kind: LossName, labels: boolean, delta: number): void {
+    const replay = this.replay;
+    replay.epoch = tape.epoch;
+    replay.count = tape.length;
+    replay.loss = tape.pendingLoss;
+    replay.block = this.cell.block;
+    replay.layout = this.layoutVersion;
+    replay.rows = rows;
+    replay.kind = kind;
+    replay.labels = labels;
+    replay.delta = delta;
+    replay.firstDeltaAt = this.firstDeltaAt;
+    const layers = this.layers;
+    for (let i = 0; i < layers.length; i++) replay.trainable[i] = layers[i].trainable;
   }
 
   /** @internal One step on rows already in the input and targets regions; clipNorm > 0 clips the gradients first. */

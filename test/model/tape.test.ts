@@ -263,3 +263,155 @@ describe('a model trained through the tape is bit-identical to one trained call 
     expect(Object.is(model.trainStep(x, y, { loss: c.loss, optimizer }), twin.trainStep(x, y, { loss: c.loss, optimizer: twinOptimizer }))).toBe(true);
   });
 });
+
+// trainStep keeps its records up to the update and runs them again while the next step has the same
+// shape; anything that changes what a step records must make it record anew. Each scenario runs on a
+// taped model and an untaped twin: losses and parameters must stay bit-identical throughout.
+describe('trainStep runs its last records again only while they still describe the step', () => {
+  beforeAll(async () => {
+    await init({ backend: 'wasm', threads: 1 });
+  });
+
+  // Counts the recordings started on the backend's tape.
+  function countRecordings(model: Sequential): { readonly count: number; restore: () => void } {
+    const tape = (model.backend as unknown as { tape: { begin: () => void } }).tape;
+    const begin = tape.begin;
+    const counter = { count: 0, restore: () => { tape.begin = begin; } };
+    tape.begin = function (this: unknown) {
+      counter.count++;
+      begin.call(this);
+    };
+    return counter;
+  }
+
+  type Event = (model: Sequential, optimizer: Optimizer) => Optimizer | void;
+  const c: Case = { name: 'replay', widths: [5, 9, 7, 3], activation: 'tanh', loss: 'mse', optimizer: (m) => new SGD(m, { lr: 0.05, momentum: 0.9 }) };
+
+  function run(events: { step?: { rows: number; loss?: LossName; delta?: number; seed?: number }; event?: Event }[]): { recordings: number; steps: number } {
+    const taped = build(c);
+    const plain = untaped(build(c));
+    let [first, second] = [c.optimizer(taped), c.optimizer(plain)];
+    const counter = countRecordings(taped);
+    let steps = 0;
+    try {
+      for (const { step, event } of events) {
+        if (event) {
+          const [a, b] = [event(taped, first), event(plain, second)];
+          if (a && b) [first, second] = [a, b];
+          continue;
+        }
+        const { rows, loss = 'mse', delta, seed = 0 } = step!;
+        const { x, y } = batch(c, rows, seed);
+        const a = taped.trainStep(x, y, { loss, optimizer: first, delta });
+        const b = plain.trainStep(x, y, { loss, optimizer: second, delta });
+        expect(Number.isFinite(a)).toBe(true);
+        expect(Object.is(a, b)).toBe(true);
+        steps++;
+      }
+      const [p, q] = [taped.namedParameters(), plain.namedParameters()];
+      p.forEach((parameter, i) => {
+        expect(bits(parameter.value)).toEqual(bits(q[i].value));
+        expect(bits(parameter.grad)).toEqual(bits(q[i].grad));
+      });
+      return { recordings: counter.count, steps };
+    } finally {
+      counter.restore();
+      taped.dispose();
+      plain.dispose();
+    }
+  }
+
+  const same = (n: number, seed0 = 0) => Array.from({ length: n }, (_, i) => ({ step: { rows: 12, seed: seed0 + i } }));
+
+  it('steps of the same shape record once and run the same records again', () => {
+    const { recordings, steps } = run(same(5));
+    expect(steps).toBe(5);
+    expect(recordings).toBe(1);
+  });
+
+  it('another model stepping on the same tape in between makes the next step record anew', () => {
+    let other: Sequential | undefined;
+    const { recordings } = run([
+      ...same(2),
+      {
+        event: (model) => {
+          // Only the taped model's backend tape counts: the other steps through it too.
+          if ((model as unknown as { tapeFor: () => unknown }).tapeFor(12) === undefined) return;
+          other = build(c);
+          const { x, y } = batch(c, 12, 99);
+          other.trainStep(x, y, { loss: 'mse', optimizer: new SGD(other, { lr: 0.1 }) });
+        },
+      },
+      ...same(2, 2),
+    ]);
+    other?.dispose();
+    // The first step, the other model's, and the step after it.
+    expect(recordings).toBe(3);
+  });
+
+  it('a new batch size, loss, huber delta, frozen layer or learning rate is followed exactly', () => {
+    const { recordings } = run([
+      ...same(2),
+      { step: { rows: 7, seed: 2 } },
+      { step: { rows: 12, seed: 3 } },
+      { step: { rows: 12, loss: 'huber', delta: 0.5, seed: 4 } },
+      { step: { rows: 12, loss: 'huber', delta: 0.25, seed: 5 } },
+      { step: { rows: 12, loss: 'huber', delta: 0.25, seed: 6 } },
+      { event: (model) => { model.freeze(1); } },
+      { step: { rows: 12, seed: 7 } },
+      { event: (model) => { model.layers[0].trainable = false; } },
+      { step: { rows: 12, seed: 8 } },
+      { event: (model) => { model.unfreeze(); } },
+      { step: { rows: 12, seed: 9 } },
+      // The update is recorded every step: a new learning rate takes effect at once.
+      { event: (_, optimizer) => { optimizer.lr = 0.01; } },
+      { step: { rows: 12, seed: 10 } },
+      { step: { rows: 12, seed: 11 } },
+    ]);
+    // Recorded: the first, rows 7, rows 12 again, huber, its new delta, then each trainable change (3,
+    // the first back on mse); the repeated huber step and both steps after the new lr ran kept records.
+    expect(recordings).toBe(8);
+  });
+
+  it('a new optimizer that moves the model (its state slots) and a refused NaN batch are followed exactly', () => {
+    run([
+      ...same(2),
+      { event: (model) => new Adam(model, { lr: 0.01 }) },
+      ...same(2, 5),
+      {
+        event: (model, optimizer) => {
+          const { x, y } = batch(c, 12, 20);
+          x[3] = NaN;
+          expect(() => model.trainStep(x, y, { loss: 'mse', optimizer })).toThrow(/x holds NaN/);
+          const good = batch(c, 12, 21);
+          good.y[4] = Infinity;
+          expect(() => model.trainStep(good.x, good.y, { loss: 'mse', optimizer })).toThrow(/y holds Infinity/);
+        },
+      },
+      ...same(3, 30),
+    ]);
+  });
+
+  it('dropout in training mode records every step (new masks); in eval mode steps run the kept records', () => {
+    const withDropout: Case = { ...c, dropout: 0.3 };
+    const taped = build(withDropout);
+    const plain = untaped(build(withDropout));
+    const [first, second] = [c.optimizer(taped), c.optimizer(plain)];
+    const counter = countRecordings(taped);
+    try {
+      for (const training of [true, false]) {
+        taped.training = plain.training = training;
+        for (let step = 0; step < 3; step++) {
+          const { x, y } = batch(c, 10, step);
+          expect(Object.is(taped.trainStep(x, y, { loss: 'mse', optimizer: first }), plain.trainStep(x, y, { loss: 'mse', optimizer: second }))).toBe(true);
+        }
+      }
+      expect(counter.count).toBe(4);
+      taped.namedParameters().forEach((parameter, i) => expect(bits(parameter.value)).toEqual(bits(plain.namedParameters()[i].value)));
+    } finally {
+      counter.restore();
+      taped.dispose();
+      plain.dispose();
+    }
+  });
+});

@@ -44,6 +44,11 @@ export class Tape implements Kernels {
   /** Records made since begin(), and which of them (counting from 0) was the guard that ended a run. */
   private sequence = 0;
   private haltedAt = -1;
+  /**
+   * Bumped whenever records may be overwritten (begin(), a full tape run mid-recording): records made
+   * in one epoch are still in memory, unchanged, while it lasts, and resume() can run them again.
+   */
+  private epochCount = 0;
 
   constructor(private readonly direct: Kernels, private readonly runTape: RunTape, private readonly heap: Heap) {
     this.at = heap.alloc(CAPACITY * RECORD * 8);
@@ -52,11 +57,40 @@ export class Tape implements Kernels {
 
   /** Starts a fresh recording: nothing pending, no loss, no guard tripped. */
   begin(): void {
+    this.epochCount++;
     this.count = 0;
     this.lossRecord = -1;
     this.loss = NaN;
     this.halted = false;
     this.sequence = 0;
+    this.haltedAt = -1;
+  }
+
+  /** The current epoch (see epochCount): compare it with one saved to know the records are intact. */
+  get epoch(): number {
+    return this.epochCount;
+  }
+
+  /** Records made since begin() and not yet run. */
+  get length(): number {
+    return this.count;
+  }
+
+  /** The index of the recorded loss whose value lossValue() will read, −1 when none is pending. */
+  get pendingLoss(): number {
+    return this.lossRecord;
+  }
+
+  /**
+   * Starts a recording that keeps the first `count` records of this epoch as they are, with the loss
+   * at record `loss` (−1: none): as if they had just been recorded again after begin().
+   */
+  resume(count: number, loss: number): void {
+    this.count = count;
+    this.lossRecord = loss;
+    this.loss = NaN;
+    this.halted = false;
+    this.sequence = count;
     this.haltedAt = -1;
   }
 
@@ -125,8 +159,11 @@ export class Tape implements Kernels {
 
   // Starts a record: returns the index of its opcode in `records` (which view() has made current).
   private open(code: number): number {
-    // Full: run what is there and go on recording.
-    if (this.count === CAPACITY) this.run();
+    // Full: run what is there and go on recording, over the records of this epoch.
+    if (this.count === CAPACITY) {
+      this.run();
+      this.epochCount++;
+    }
     const t = this.view();
     this.sequence++;
     const r = this.count++ * RECORD;
