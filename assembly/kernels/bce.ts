@@ -1,6 +1,6 @@
 // Binary cross-entropy over n float32 elements, on probabilities and on logits. Both return the mean
 // loss (per-element terms in float32, summed in float64) and write its gradient.
-import { accumulateF64, lane0, sumLanes, vexp, vlog, vlogNormal, vsigmoid } from './vmath';
+import { accumulateF64, lane0, negativeMagnitude, subtractF64, sumLanes, vexpBelow88, vlog, vlogNormal, vsigmoid } from './vmath';
 
 // −(y·max(log p, −100) + (1 − y)·max(log(1 − p), −100)) per lane.
 @inline function bceLoss(p: v128, y: v128): v128 {
@@ -9,16 +9,6 @@ import { accumulateF64, lane0, sumLanes, vexp, vlog, vlogNormal, vsigmoid } from
   const logP = f32x4.pmax(vlog(p), floor);
   const logQ = f32x4.pmax(vlog(f32x4.sub(one, p)), floor);
   return f32x4.neg(f32x4.add(f32x4.mul(y, logP), f32x4.mul(f32x4.sub(one, y), logQ)));
-}
-
-// The same for four targets that are each exactly 0 or 1 (class labels, the usual case) and p in
-// [0, 1]: one term is 0·(a finite clamped log) = ±0, so the loss is −max(log q, −100) with q = p where
-// y = 1 and 1 − p where y = 0 — the same bits, ±0 included, for one log instead of two.
-@inline function bceLossLabels(p: v128, y: v128, ones: v128): v128 {
-  const q = v128.bitselect(p, f32x4.sub(f32x4.splat(1), p), ones);
-  // q ≤ 1; when no lane is 0 or subnormal, the log needs none of its special cases.
-  const log = v128.all_true<i32>(f32x4.ge(q, f32x4.splat(1.17549435e-38))) ? vlogNormal(q) : vlog(q);
-  return f32x4.neg(f32x4.pmax(log, f32x4.splat(-100)));
 }
 
 // (p − y)/max(p(1 − p), 1e-12)·scale per lane.
@@ -40,11 +30,16 @@ export function bce(grad: usize, probs: usize, targets: usize, n: i32): f64 {
     const p = v128.load(probs + offset);
     const y = v128.load(targets + offset);
     v128.store(grad + offset, bceGrad(p, y, scale));
+    // Four class labels (each target exactly 0 or 1, the usual case): one term is 0·(a finite clamped
+    // log) = ±0, so the loss is −max(log q, −100) with q = p where y = 1 and 1 − p where y = 0. When
+    // every q is also a normal float in (0, 1] (so p is in [0, 1]), log q needs none of its special
+    // cases and is above the clamp (≥ −87.4): the terms are −log q, the same bits as bceLoss's, for one
+    // log instead of two. They are subtracted from the sums rather than negated and added (the same).
     const ones = f32x4.eq(y, f32x4.splat(1));
-    // Labels, and probabilities in [0, 1] (outside it the unused log is NaN, and so is the loss).
-    const labels = v128.all_true<i32>(v128.and(v128.or(ones, f32x4.eq(y, f32x4.splat(0))),
-      v128.and(f32x4.ge(p, f32x4.splat(0)), f32x4.le(p, f32x4.splat(1)))));
-    sums = accumulateF64(sums, labels ? bceLossLabels(p, y, ones) : bceLoss(p, y));
+    const q = v128.bitselect(p, f32x4.sub(f32x4.splat(1), p), ones);
+    const fast = v128.all_true<i32>(v128.and(v128.or(ones, f32x4.eq(y, f32x4.splat(0))),
+      v128.and(f32x4.ge(q, f32x4.splat(1.17549435e-38)), f32x4.le(q, f32x4.splat(1)))));
+    sums = fast ? subtractF64(sums, vlogNormal(q)) : accumulateF64(sums, bceLoss(p, y));
   }
   let loss = sumLanes(sums);
   for (; i < n; i++) {
@@ -59,7 +54,7 @@ export function bce(grad: usize, probs: usize, targets: usize, n: i32): f64 {
 
 // max(z, 0) − z·y + log(1 + e^−|z|) per lane: never overflows, whatever z.
 @inline function logitsLoss(z: v128, y: v128): v128 {
-  const softplus = vlog(f32x4.add(f32x4.splat(1), vexp(f32x4.neg(f32x4.abs(z)))));
+  const softplus = vlog(f32x4.add(f32x4.splat(1), vexpBelow88(negativeMagnitude(z))));
   return f32x4.add(f32x4.sub(f32x4.max(z, f32x4.splat(0)), f32x4.mul(z, y)), softplus);
 }
 

@@ -1,7 +1,7 @@
 // Row-wise softmax over a [rows × cols] float32 matrix (max subtracted first); the backward reads
 // the forward's output a. The row helpers here also serve softmax cross-entropy.
 import { scale } from './elementwise';
-import { horizontalSum, lane0, vexp } from './vmath';
+import { horizontalSum, lane0, vexpBelow88 } from './vmath';
 
 @inline export function rowMax(z: usize, cols: i32): f32 {
   let best = f32x4.splat(-Infinity);
@@ -12,21 +12,21 @@ import { horizontalSum, lane0, vexp } from './vmath';
   return result;
 }
 
-// out[j] = e^(z[j] − shift); returns Σ out[j]. out may alias z.
+// out[j] = e^(z[j] − shift) for shift the row's max (no exponent is positive); returns Σ out[j]. out may alias z.
 @inline export function expShifted(out: usize, z: usize, cols: i32, shift: f32): f32 {
   const shifts = f32x4.splat(shift);
   let sums = f32x4.splat(0);
   let j = 0;
   for (; j + 4 <= cols; j += 4) {
     const offset = <usize>j << 2;
-    const e = vexp(f32x4.sub(v128.load(z + offset), shifts));
+    const e = vexpBelow88(f32x4.sub(v128.load(z + offset), shifts));
     v128.store(out + offset, e);
     sums = f32x4.add(sums, e);
   }
   let total = horizontalSum(sums);
   for (; j < cols; j++) {
     const offset = <usize>j << 2;
-    const e = lane0(vexp(f32x4.splat(load<f32>(z + offset) - shift)));
+    const e = lane0(vexpBelow88(f32x4.splat(load<f32>(z + offset) - shift)));
     store<f32>(out + offset, e);
     total += e;
   }

@@ -8,8 +8,14 @@
 // about seven to honour NaN and ±0 ordering: a NaN input still comes out NaN (pmax(a, b) is a < b ? b : a),
 // and no bound is ±0, so the two agree on every input.
 @inline export function vexp(input: v128): v128 {
+  return vexpBelow88(f32x4.pmin(input, f32x4.splat(88.0)));
+}
+
+// e^x for x known to be at most 88 (or NaN): vexp without its upper clamp, the same bits. Softmax's
+// shifted logits and the −|z| of sigmoid and softplus are never positive.
+@inline export function vexpBelow88(input: v128): v128 {
   const underflow = f32x4.lt(input, f32x4.splat(-87.33654));
-  const x = f32x4.pmax(f32x4.pmin(input, f32x4.splat(88.0)), f32x4.splat(-87.33654));
+  const x = f32x4.pmax(input, f32x4.splat(-87.33654));
   // n = round(x·log2 e): adding 1.5·2²³ leaves the rounded integer in the low mantissa bits (ties to
   // even, as f32x4.nearest), where the 2^n below takes it from, instead of nearest and trunc_sat
   // (the latter some eight instructions in V8 on x64).
@@ -55,7 +61,7 @@
   m = v128.bitselect(f32x4.mul(m, f32x4.splat(0.5)), m, large);
   exponent = i32x4.sub(exponent, large);
   const f = f32x4.sub(m, f32x4.splat(1));
-  const s = f32x4.div(f, f32x4.add(f, f32x4.splat(2)));
+  const s = f32x4.div(f, f32x4.add(f, f32x4.splat(2.0)));
   const s2 = f32x4.mul(s, s);
   // Estrin's form again (see vexp): 2 + 2s²/3 + s⁴·(2/5 + 2s²/7 + 2s⁴/9).
   const s4 = f32x4.mul(s2, s2);
@@ -67,9 +73,15 @@
   return f32x4.add(f32x4.mul(e, f32x4.splat(0.693359375)), f32x4.add(f32x4.mul(e, f32x4.splat(-2.12194440e-4)), f32x4.mul(s, p)));
 }
 
+// −|z|: z with its sign bit set, one instruction where abs and neg take three each in V8 (each
+// builds its mask first).
+@inline export function negativeMagnitude(z: v128): v128 {
+  return v128.or(z, i32x4.splat(0x80000000));
+}
+
 // σ(z) = 1/(1 + e^−z), computed from e^−|z| so that neither branch overflows.
 @inline export function vsigmoid(z: v128): v128 {
-  const e = vexp(f32x4.neg(f32x4.abs(z)));
+  const e = vexpBelow88(negativeMagnitude(z));
   const inverse = f32x4.div(f32x4.splat(1.0), f32x4.add(f32x4.splat(1.0), e));
   return v128.bitselect(inverse, f32x4.mul(e, inverse), f32x4.ge(z, f32x4.splat(0)));
 }
@@ -91,6 +103,13 @@
   const low = f64x2.promote_low_f32x4(v);
   const high = f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1));
   return f64x2.add(acc, f64x2.add(low, high));
+}
+
+// acc − the four lanes, widened: the same bits as accumulateF64 of their negatives.
+@inline export function subtractF64(acc: v128, v: v128): v128 {
+  const low = f64x2.promote_low_f32x4(v);
+  const high = f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1));
+  return f64x2.sub(acc, f64x2.add(low, high));
 }
 
 @inline export function sumLanes(acc: v128): f64 {
