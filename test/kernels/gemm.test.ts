@@ -18,6 +18,8 @@ shapes.push([37, 129, 67], [128, 784, 10], [64, 127, 15], [3, 1031, 5], [1031, 3
 shapes.push([129, 5, 12], [131, 17, 9], [133, 6, 21], [256, 33, 13], [262, 7, 8]);
 // Products above the in-place path's 16384 multiply-adds with tiny dimensions: the packed kernels' edges.
 shapes.push([5, 1031, 17], [17, 300, 5], [300, 17, 9], [129, 5, 40], [1031, 5, 4]);
+// Up to 4 inner terms and 4 or 8 columns: the in-place path's rows with B held in registers.
+for (const K of [1, 2, 3, 4]) for (const N of [4, 8]) for (const M of [1, 6, 100]) shapes.push([M, K, N]);
 
 type Layout = 'nn' | 'nn with bias' | 'nt' | 'tn';
 const LAYOUTS: Layout[] = ['nn', 'nn with bias', 'nt', 'tn'];
@@ -157,9 +159,12 @@ describe('gemm_tn with lda > M: a block of output rows on its own, as threads co
 });
 
 describe('the in-place path for small products gives the packed kernels\' bits', () => {
-  // The first 4 rows of a product above the threshold (packed) against the same 4 rows alone (in place).
-  it.each(['nn', 'nt', 'tn'] as const)('gemm_%s', (layout) => {
-    const [M, K, N] = [300, 17, 8];
+  // The first 4 rows of a product above the threshold (packed) against the same 4 rows alone (in place):
+  // in blocks of rows, and (K ≤ 4, N = 4 or 8) a row at a time with B in registers.
+  it.each([
+    ...(['nn', 'nt', 'tn'] as const).map((layout) => [layout, 300, 17, 8] as const),
+    ...(['nn', 'nt', 'tn'] as const).flatMap((layout) => [[layout, 1000, 3, 8], [layout, 2100, 2, 4]] as const),
+  ])('gemm_%s M=%i K=%i N=%i', (layout, M, K, N) => {
     const random = createRandom(`small vs packed ${layout}`);
     const left = mixedValues(random, M * K);
     const right = mixedValues(random, K * N);
