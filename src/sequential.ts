@@ -144,6 +144,8 @@ export class Sequential {
   private disposed = false;
   private readonly seed: number;
   private dropoutActive = false;
+  /** Whether any layer is followed by dropout. */
+  private readonly hasDropout: boolean;
   /** Set when an optimizer steps, cleared by zeroGrad: a backward() then adds to gradients already used. */
   private gradientsUsed = false;
   private warnedAccumulation = false;
@@ -193,6 +195,7 @@ export class Sequential {
     this.backend = getBackend(options.backend);
     this.layers = layers;
     this.dropoutRates = rates;
+    this.hasDropout = rates.some((rate) => rate > 0);
     this.seed = seed;
     let floats = 0;
     let count = 0;
@@ -449,7 +452,7 @@ export class Sequential {
 
   /** @internal Whether the next forward passes apply dropout (with the masks last drawn). */
   useDropout(active: boolean): void {
-    this.dropoutActive = active && this.dropoutRates.some((rate) => rate > 0);
+    this.dropoutActive = active && this.hasDropout;
   }
 
   // Draws new dropout masks for `rows` rows (a training forward): a new stream of the model's seed each time.
