@@ -97,9 +97,9 @@ export function dotColumns(out: usize, x: usize, w: usize, bias: usize, M: i32, 
   }
 }
 
-// Output rows i…i+3, all `width` (< 4) columns: Σ_k a[k][i…i+3]·b[k][j], added to out. Each sum is
-// two chains, even and odd k, added at the end: one chain of K dependent multiply-adds would bound
-// the loop by their latency (a 4×100×1 weight gradient: 133 ns).
+// Output rows i…i+3, all `width` (2 or 3) columns: Σ_k a[k][i…i+3]·b[k][j], added to out. Each sum
+// is two chains, even and odd k, added at the end: one chain of K dependent multiply-adds would bound
+// the loop by their latency (a 4×100×1 weight gradient: 133 ns). One column (singleColumn) has four.
 @inline function rowBlock(out: usize, a: usize, b: usize, K: i32, aRowBytes: usize, width: i32): void {
   const bRowBytes = <usize>width << 2;
   let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0);
@@ -142,6 +142,36 @@ export function dotColumns(out: usize, x: usize, w: usize, bias: usize, M: i32, 
   if (width > 2) addColumn(out + 8, c2, outRowBytes);
 }
 
+// rowBlock for one column (a regression or binary head's weight gradient) and `lanes` (4, or 1 for
+// a last row alone) output rows: the sums in four chains, k mod 4, joined as (0 + 1) + (2 + 3). With
+// no column loads to share, the loop has room for them, and they halve rowBlock's latency bound.
+@inline function singleColumn(out: usize, a: usize, b: usize, K: i32, aRowBytes: usize, lanes: i32): void {
+  let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
+  let ap = a;
+  let bp = b;
+  let k = 0;
+  for (; k + 4 <= K; k += 4) {
+    c0 = madd(c0, inputsAt(ap, lanes), v128.load32_splat(bp));
+    c1 = madd(c1, inputsAt(ap + aRowBytes, lanes), v128.load32_splat(bp, 4));
+    c2 = madd(c2, inputsAt(ap + 2 * aRowBytes, lanes), v128.load32_splat(bp, 8));
+    c3 = madd(c3, inputsAt(ap + 3 * aRowBytes, lanes), v128.load32_splat(bp, 12));
+    ap += 4 * aRowBytes;
+    bp += 16;
+  }
+  // The last K mod 4 terms go to the chains their k gives them.
+  if (k < K) c0 = madd(c0, inputsAt(ap, lanes), v128.load32_splat(bp));
+  if (k + 1 < K) c1 = madd(c1, inputsAt(ap + aRowBytes, lanes), v128.load32_splat(bp, 4));
+  if (k + 2 < K) c2 = madd(c2, inputsAt(ap + 2 * aRowBytes, lanes), v128.load32_splat(bp, 8));
+  const sums = f32x4.add(f32x4.add(c0, c1), f32x4.add(c2, c3));
+  if (lanes == 4) v128.store(out, f32x4.add(v128.load(out), sums));
+  else store<f32>(out, load<f32>(out) + f32x4.extract_lane(sums, 0));
+}
+
+// Four consecutive inputs, or one (in lane 0) for a last row alone.
+@inline function inputsAt(at: usize, lanes: i32): v128 {
+  return lanes == 4 ? v128.load(at) : v128.load32_splat(at);
+}
+
 // out[r·stride] += sums[r] for the four lanes.
 @inline function addColumn(out: usize, sums: v128, stride: usize): void {
   store<f32>(out, load<f32>(out) + f32x4.extract_lane(sums, 0));
@@ -161,11 +191,15 @@ export function rowVectors(out: usize, a: usize, b: usize, M: i32, K: i32, N: i3
   for (; i + 4 <= M; i += 4) {
     const o = out + <usize>i * outRowBytes;
     const ai = a + (<usize>i << 2);
-    if (N == 1) rowBlock(o, ai, b, K, aRowBytes, 1);
+    if (N == 1) singleColumn(o, ai, b, K, aRowBytes, 4);
     else if (N == 2) rowBlock(o, ai, b, K, aRowBytes, 2);
     else rowBlock(o, ai, b, K, aRowBytes, 3);
   }
   for (; i < M; i++) {
+    if (N == 1) {
+      singleColumn(out + <usize>i * outRowBytes, a + (<usize>i << 2), b, K, aRowBytes, 1);
+      continue;
+    }
     for (let j = 0; j < N; j++) {
       // The same two chains as rowBlock's lanes.
       let sum = f32x4.splat(0);
