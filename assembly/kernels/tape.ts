@@ -4,11 +4,12 @@
 // takes the crossings out. The calls are the same kernels with the same arguments in the same order,
 // so the results are bit-identical to calling them one by one.
 //
-// A record is RECORD_FLOATS f64 values: the opcode (the kernel's place in KERNEL_NAMES of
-// src/backend/wasm/index.ts, from 1), its arguments in the kernel's order, then at STOP_AT a flag
-// and at RESULT_AT the value a kernel returns. Integers and pointers arrive as exact f64 values and
-// are wrapped to 32 bits as JavaScript's ToInt32 does; f32 arguments are rounded from f64 to
-// nearest, as the JS → wasm call rounds them.
+// A record is 16 slots of 8 bytes: the opcode (the kernel's place in KERNEL_NAMES of
+// src/backend/wasm/names.ts, from 1), its arguments in the kernel's order, then at STOP_AT a flag
+// and at RESULT_AT the value a kernel returns (an f64). Integers and pointers (and the opcode and
+// the flag) are int32 in the low 4 bytes of their slot, as the JS → wasm call's ToInt32 makes them:
+// a plain load, where an f64 to convert took a checked truncation each. Floats are f64, and f32
+// arguments are rounded from them to nearest, as the JS → wasm call rounds them.
 
 import { gemm_nn, gemm_nt, gemm_tn } from './gemm';
 import { relu_forward, relu_backward } from './relu';
@@ -36,10 +37,10 @@ const RESULT_AT: usize = 15 << 3;
 
 // Argument `i` (from 1) of the record at `r`, as the kernel's parameter type wants it.
 @inline function int(r: usize, i: usize): i32 {
-  return <i32><i64>load<f64>(r + (i << 3));
+  return load<i32>(r + (i << 3));
 }
 @inline function ptr(r: usize, i: usize): usize {
-  return <usize><u32><i64>load<f64>(r + (i << 3));
+  return <usize>load<u32>(r + (i << 3));
 }
 @inline function f32of(r: usize, i: usize): f32 {
   return <f32>load<f64>(r + (i << 3));
@@ -50,7 +51,7 @@ const RESULT_AT: usize = 15 << 3;
 
 // Runs one record; returns what its kernel returns (0 for those that return nothing).
 function runRecord(r: usize): f64 {
-  switch (<i32>load<f64>(r)) {
+  switch (load<i32>(r)) {
     case 1: gemm_nn(ptr(r, 1), ptr(r, 2), ptr(r, 3), ptr(r, 4), int(r, 5), int(r, 6), int(r, 7), ptr(r, 8)); return 0;
     case 2: gemm_nt(ptr(r, 1), ptr(r, 2), ptr(r, 3), int(r, 4), int(r, 5), int(r, 6), ptr(r, 7)); return 0;
     case 3: gemm_tn(ptr(r, 1), ptr(r, 2), ptr(r, 3), int(r, 4), int(r, 5), int(r, 6), int(r, 7), ptr(r, 8)); return 0;
@@ -113,7 +114,7 @@ export function run_tape(tape: usize, count: i32): i32 {
   for (let i = 0; i < count; i++, r += RECORD_BYTES) {
     const result = runRecord(r);
     store<f64>(r + RESULT_AT, result);
-    if (result != 0 && load<f64>(r + STOP_AT) != 0) return i;
+    if (result != 0 && load<i32>(r + STOP_AT) != 0) return i;
   }
   return -1;
 }

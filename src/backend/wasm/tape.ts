@@ -10,7 +10,11 @@ import type { Kernels } from '../kernels.js';
 import type { Heap } from '../../memory/heap.js';
 import { KERNEL_NAMES } from './names.js';
 
-/** Floats per record: opcode, up to 12 arguments, a stop flag (STOP) and the result (RESULT). */
+/**
+ * Slots of 8 bytes per record: opcode, up to 12 arguments, a stop flag (STOP) and the result
+ * (RESULT, an f64). The opcode, the flag and integer and pointer arguments are int32 in the low 4
+ * bytes of their slot (written through `ints`, at twice the slot's index); float arguments are f64.
+ */
 const RECORD = 16;
 const STOP = 14;
 const RESULT = 15;
@@ -35,6 +39,7 @@ export class Tape implements Kernels {
   /** Byte offset of the records in the heap. */
   private readonly at: number;
   private records: Float64Array;
+  private ints: Int32Array;
   private count = 0;
   /** Index of the recorded loss whose value lossValue() reads, −1 when none is pending. */
   private lossRecord = -1;
@@ -53,6 +58,7 @@ export class Tape implements Kernels {
   constructor(private readonly direct: Kernels, private readonly runTape: RunTape, private readonly heap: Heap) {
     this.at = heap.alloc(CAPACITY * RECORD * 8);
     this.records = new Float64Array(heap.memory.buffer, this.at, CAPACITY * RECORD);
+    this.ints = new Int32Array(heap.memory.buffer, this.at, CAPACITY * RECORD * 2);
   }
 
   /** Starts a fresh recording: nothing pending, no loss, no guard tripped. */
@@ -132,50 +138,59 @@ export class Tape implements Kernels {
    */
   guardFinite(x: number, n: number): number {
     const r = this.open(COUNT_NONFINITE);
-    const t = this.records;
-    t[r + 1] = x;
-    t[r + 2] = n;
-    t[r + STOP] = 1;
+    const t = this.ints;
+    t[r + 2] = x;
+    t[r + 4] = n;
+    t[r + 2 * STOP] = 1;
     return this.sequence - 1;
   }
 
   /** Records a count_outside(x, n, low, high) that ends the tape when any value is NaN or outside [low, high]. */
   guardInside(x: number, n: number, low: number, high: number): number {
     const r = this.open(COUNT_OUTSIDE);
-    const t = this.records;
-    t[r + 1] = x;
-    t[r + 2] = n;
-    t[r + 3] = low;
-    t[r + 4] = high;
-    t[r + STOP] = 1;
+    const t = this.ints;
+    t[r + 2] = x;
+    t[r + 4] = n;
+    t[r + 2 * STOP] = 1;
+    const f = this.records;
+    const q = r >> 1;
+    f[q + 3] = low;
+    f[q + 4] = high;
     return this.sequence - 1;
   }
 
   // The records, re-made when the memory grew (a grown non-shared memory detaches the old view).
   private view(): Float64Array {
-    if (this.records.length === 0) this.records = new Float64Array(this.heap.memory.buffer, this.at, CAPACITY * RECORD);
+    if (this.records.length === 0) {
+      this.records = new Float64Array(this.heap.memory.buffer, this.at, CAPACITY * RECORD);
+      this.ints = new Int32Array(this.heap.memory.buffer, this.at, CAPACITY * RECORD * 2);
+    }
     return this.records;
   }
 
-  // Starts a record: returns the index of its opcode in `records` (which view() has made current).
+  // Starts a record: returns the index of its opcode in `ints` (twice its index in `records`), both
+  // views made current by view(). Argument slot k of the record is ints[r + 2k] or records[r / 2 + k].
   private open(code: number): number {
     // Full: run what is there and go on recording, over the records of this epoch.
     if (this.count === CAPACITY) {
       this.run();
       this.epochCount++;
     }
-    const t = this.view();
+    this.view();
+    const t = this.ints;
     this.sequence++;
-    const r = this.count++ * RECORD;
+    const r = this.count++ * RECORD * 2;
     t[r] = code;
-    t[r + STOP] = 0;
+    t[r + 2 * STOP] = 0;
     return r;
   }
 
+  // Argument k of the record at r (from open()) is ints[r + 2k] for an integer or pointer and
+  // records[(r >> 1) + k] for a float.
   gemm_nn(out: number, x: number, w: number, bias: number, M: number, K: number, N: number, scratch: number): void {
     const r = this.open(GEMM_NN);
-    const t = this.records;
-    t[r + 1] = out; t[r + 2] = x; t[r + 3] = w; t[r + 4] = bias; t[r + 5] = M; t[r + 6] = K; t[r + 7] = N; t[r + 8] = scratch;
+    const t = this.ints;
+    t[r + 2] = out; t[r + 4] = x; t[r + 6] = w; t[r + 8] = bias; t[r + 10] = M; t[r + 12] = K; t[r + 14] = N; t[r + 16] = scratch;
   }
 
   dense_forward(
@@ -183,54 +198,67 @@ export class Tape implements Kernels {
     activation: number, slope: number, scratch: number,
   ): void {
     const r = this.open(DENSE_FORWARD);
-    const t = this.records;
-    t[r + 1] = z; t[r + 2] = a; t[r + 3] = x; t[r + 4] = w; t[r + 5] = bias; t[r + 6] = M; t[r + 7] = K; t[r + 8] = N;
-    t[r + 9] = activation; t[r + 10] = slope; t[r + 11] = scratch;
+    const t = this.ints;
+    t[r + 2] = z; t[r + 4] = a; t[r + 6] = x; t[r + 8] = w; t[r + 10] = bias; t[r + 12] = M; t[r + 14] = K; t[r + 16] = N;
+    t[r + 18] = activation; t[r + 22] = scratch;
+    this.records[(r >> 1) + 10] = slope;
   }
 
   gemm_nt(out: number, a: number, b: number, M: number, K: number, N: number, scratch: number): void {
     const r = this.open(GEMM_NT);
-    const t = this.records;
-    t[r + 1] = out; t[r + 2] = a; t[r + 3] = b; t[r + 4] = M; t[r + 5] = K; t[r + 6] = N; t[r + 7] = scratch;
+    const t = this.ints;
+    t[r + 2] = out; t[r + 4] = a; t[r + 6] = b; t[r + 8] = M; t[r + 10] = K; t[r + 12] = N; t[r + 14] = scratch;
   }
 
   gemm_tn(out: number, a: number, b: number, M: number, K: number, N: number, lda: number, scratch: number): void {
     const r = this.open(GEMM_TN);
-    const t = this.records;
-    t[r + 1] = out; t[r + 2] = a; t[r + 3] = b; t[r + 4] = M; t[r + 5] = K; t[r + 6] = N; t[r + 7] = lda; t[r + 8] = scratch;
+    const t = this.ints;
+    t[r + 2] = out; t[r + 4] = a; t[r + 6] = b; t[r + 8] = M; t[r + 10] = K; t[r + 12] = N; t[r + 14] = lda; t[r + 16] = scratch;
   }
 
-  // (out|dz, z|da, n) and (dz, da, a|z, n), with an optional trailing slope.
-  private three(code: number, a: number, b: number, n: number): void {
+  // Records of three, four and five integer or pointer arguments; `floats` more after them, as f64.
+  private ints3(code: number, a: number, b: number, c: number): number {
     const r = this.open(code);
-    const t = this.records;
-    t[r + 1] = a; t[r + 2] = b; t[r + 3] = n;
+    const t = this.ints;
+    t[r + 2] = a; t[r + 4] = b; t[r + 6] = c;
+    return r >> 1;
   }
 
-  private four(code: number, a: number, b: number, c: number, d: number): void {
+  private ints4(code: number, a: number, b: number, c: number, d: number): number {
     const r = this.open(code);
-    const t = this.records;
-    t[r + 1] = a; t[r + 2] = b; t[r + 3] = c; t[r + 4] = d;
+    const t = this.ints;
+    t[r + 2] = a; t[r + 4] = b; t[r + 6] = c; t[r + 8] = d;
+    return r >> 1;
   }
 
-  private five(code: number, a: number, b: number, c: number, d: number, e: number): void {
+  private ints5(code: number, a: number, b: number, c: number, d: number, e: number): void {
     const r = this.open(code);
-    const t = this.records;
-    t[r + 1] = a; t[r + 2] = b; t[r + 3] = c; t[r + 4] = d; t[r + 5] = e;
+    const t = this.ints;
+    t[r + 2] = a; t[r + 4] = b; t[r + 6] = c; t[r + 8] = d; t[r + 10] = e;
   }
 
-  relu_forward(out: number, z: number, n: number): void { this.three(RELU_F, out, z, n); }
-  relu_backward(dz: number, da: number, a: number, n: number): void { this.four(RELU_B, dz, da, a, n); }
-  leaky_relu_forward(out: number, z: number, n: number, slope: number): void { this.four(LEAKY_F, out, z, n, slope); }
-  leaky_relu_backward(dz: number, da: number, z: number, n: number, slope: number): void { this.five(LEAKY_B, dz, da, z, n, slope); }
-  sigmoid_forward(out: number, z: number, n: number): void { this.three(SIGMOID_F, out, z, n); }
-  sigmoid_backward(dz: number, da: number, a: number, n: number): void { this.four(SIGMOID_B, dz, da, a, n); }
-  tanh_forward(out: number, z: number, n: number): void { this.three(TANH_F, out, z, n); }
-  tanh_backward(dz: number, da: number, a: number, n: number): void { this.four(TANH_B, dz, da, a, n); }
-  gelu_forward(out: number, z: number, n: number): void { this.three(GELU_F, out, z, n); }
-  gelu_backward(dz: number, da: number, z: number, n: number): void { this.four(GELU_B, dz, da, z, n); }
-  softmax_forward(out: number, z: number, rows: number, cols: number): void { this.four(SOFTMAX_F, out, z, rows, cols); }
-  softmax_backward(dz: number, da: number, a: number, rows: number, cols: number): void { this.five(SOFTMAX_B, dz, da, a, rows, cols); }
+  // Two integers then one or two floats: (x, n, value), (x, n, low, high).
+  private intsThenFloats(code: number, a: number, b: number, first: number, second: number): void {
+    const r = this.open(code);
+    const t = this.ints;
+    t[r + 2] = a; t[r + 4] = b;
+    const f = this.records;
+    f[(r >> 1) + 3] = first;
+    f[(r >> 1) + 4] = second;
+  }
+
+  relu_forward(out: number, z: number, n: number): void { this.ints3(RELU_F, out, z, n); }
+  relu_backward(dz: number, da: number, a: number, n: number): void { this.ints4(RELU_B, dz, da, a, n); }
+  leaky_relu_forward(out: number, z: number, n: number, slope: number): void { this.records[this.ints3(LEAKY_F, out, z, n) + 4] = slope; }
+  leaky_relu_backward(dz: number, da: number, z: number, n: number, slope: number): void { this.records[this.ints4(LEAKY_B, dz, da, z, n) + 5] = slope; }
+  sigmoid_forward(out: number, z: number, n: number): void { this.ints3(SIGMOID_F, out, z, n); }
+  sigmoid_backward(dz: number, da: number, a: number, n: number): void { this.ints4(SIGMOID_B, dz, da, a, n); }
+  tanh_forward(out: number, z: number, n: number): void { this.ints3(TANH_F, out, z, n); }
+  tanh_backward(dz: number, da: number, a: number, n: number): void { this.ints4(TANH_B, dz, da, a, n); }
+  gelu_forward(out: number, z: number, n: number): void { this.ints3(GELU_F, out, z, n); }
+  gelu_backward(dz: number, da: number, z: number, n: number): void { this.ints4(GELU_B, dz, da, z, n); }
+  softmax_forward(out: number, z: number, rows: number, cols: number): void { this.ints4(SOFTMAX_F, out, z, rows, cols); }
+  softmax_backward(dz: number, da: number, a: number, rows: number, cols: number): void { this.ints5(SOFTMAX_B, dz, da, a, rows, cols); }
 
   // The losses: recorded; the value comes from lossValue() after run().
   private recordLoss(): number {
@@ -239,31 +267,31 @@ export class Tape implements Kernels {
   }
 
   softmax_cross_entropy_labels(grad: number, logits: number, labels: number, rows: number, cols: number): number {
-    this.five(SCE_LABELS, grad, logits, labels, rows, cols);
+    this.ints5(SCE_LABELS, grad, logits, labels, rows, cols);
     return this.recordLoss();
   }
   softmax_cross_entropy_targets(grad: number, logits: number, targets: number, rows: number, cols: number): number {
-    this.five(SCE_TARGETS, grad, logits, targets, rows, cols);
+    this.ints5(SCE_TARGETS, grad, logits, targets, rows, cols);
     return this.recordLoss();
   }
   bce(grad: number, probs: number, targets: number, n: number): number {
-    this.four(BCE, grad, probs, targets, n);
+    this.ints4(BCE, grad, probs, targets, n);
     return this.recordLoss();
   }
   bce_with_logits(grad: number, logits: number, targets: number, n: number): number {
-    this.four(BCE_LOGITS, grad, logits, targets, n);
+    this.ints4(BCE_LOGITS, grad, logits, targets, n);
     return this.recordLoss();
   }
   mse(grad: number, pred: number, targets: number, n: number): number {
-    this.four(MSE, grad, pred, targets, n);
+    this.ints4(MSE, grad, pred, targets, n);
     return this.recordLoss();
   }
   huber(grad: number, pred: number, targets: number, n: number, delta: number): number {
-    this.five(HUBER, grad, pred, targets, n, delta);
+    this.records[this.ints4(HUBER, grad, pred, targets, n) + 5] = delta;
     return this.recordLoss();
   }
 
-  bias_grad(db: number, dz: number, rows: number, cols: number): void { this.four(BIAS_GRAD, db, dz, rows, cols); }
+  bias_grad(db: number, dz: number, rows: number, cols: number): void { this.ints4(BIAS_GRAD, db, dz, rows, cols); }
 
   // Values the caller needs now: run what is recorded, then the kernel itself.
   sum_squares(x: number, n: number): number {
@@ -280,22 +308,28 @@ export class Tape implements Kernels {
     return this.direct.count_outside(x, n, low, high);
   }
 
-  fill(x: number, n: number, value: number): void { this.three(FILL, x, n, value); }
-  scale(x: number, n: number, s: number): void { this.three(SCALE, x, n, s); }
-  axpy(y: number, x: number, n: number, a: number): void { this.four(AXPY, y, x, n, a); }
-  copy(dst: number, src: number, n: number): void { this.three(COPY, dst, src, n); }
-  clamp(x: number, n: number, low: number, high: number): void { this.four(CLAMP, x, n, low, high); }
-  mul(out: number, a: number, b: number, n: number): void { this.four(MUL, out, a, b, n); }
-  dropout_mask(mask: number, n: number, rate: number, seed: number, stream: number): void { this.five(DROPOUT_MASK, mask, n, rate, seed, stream); }
+  fill(x: number, n: number, value: number): void { this.intsThenFloats(FILL, x, n, value, 0); }
+  scale(x: number, n: number, s: number): void { this.intsThenFloats(SCALE, x, n, s, 0); }
+  axpy(y: number, x: number, n: number, a: number): void { this.records[this.ints3(AXPY, y, x, n) + 4] = a; }
+  copy(dst: number, src: number, n: number): void { this.ints3(COPY, dst, src, n); }
+  clamp(x: number, n: number, low: number, high: number): void { this.intsThenFloats(CLAMP, x, n, low, high); }
+  mul(out: number, a: number, b: number, n: number): void { this.ints4(MUL, out, a, b, n); }
+  dropout_mask(mask: number, n: number, rate: number, seed: number, stream: number): void {
+    const r = this.open(DROPOUT_MASK);
+    const t = this.ints;
+    t[r + 2] = mask; t[r + 4] = n; t[r + 8] = seed; t[r + 10] = stream;
+    this.records[(r >> 1) + 3] = rate;
+  }
 
   sgd_update(
     params: number, grads: number, velocity: number, n: number,
     lr: number, momentum: number, dampening: number, nesterov: number, weightDecay: number, firstStep: number,
   ): void {
-    const r = this.open(SGD);
-    const t = this.records;
-    t[r + 1] = params; t[r + 2] = grads; t[r + 3] = velocity; t[r + 4] = n;
-    t[r + 5] = lr; t[r + 6] = momentum; t[r + 7] = dampening; t[r + 8] = nesterov; t[r + 9] = weightDecay; t[r + 10] = firstStep;
+    const q = this.ints4(SGD, params, grads, velocity, n);
+    const f = this.records;
+    f[q + 5] = lr; f[q + 6] = momentum; f[q + 7] = dampening; f[q + 9] = weightDecay;
+    const t = this.ints;
+    t[2 * q + 16] = nesterov; t[2 * q + 20] = firstStep;
   }
 
   adam_update(
@@ -303,9 +337,12 @@ export class Tape implements Kernels {
     lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, decoupled: number, step: number,
   ): void {
     const r = this.open(ADAM);
-    const t = this.records;
-    t[r + 1] = params; t[r + 2] = grads; t[r + 3] = expAvg; t[r + 4] = expAvgSq; t[r + 5] = n;
-    t[r + 6] = lr; t[r + 7] = beta1; t[r + 8] = beta2; t[r + 9] = eps; t[r + 10] = weightDecay; t[r + 11] = decoupled; t[r + 12] = step;
+    const t = this.ints;
+    t[r + 2] = params; t[r + 4] = grads; t[r + 6] = expAvg; t[r + 8] = expAvgSq; t[r + 10] = n;
+    t[r + 22] = decoupled; t[r + 24] = step;
+    const f = this.records;
+    const q = r >> 1;
+    f[q + 6] = lr; f[q + 7] = beta1; f[q + 8] = beta2; f[q + 9] = eps; f[q + 10] = weightDecay;
   }
 
   rmsprop_update(
@@ -313,8 +350,11 @@ export class Tape implements Kernels {
     lr: number, alpha: number, eps: number, weightDecay: number, momentum: number, centered: number,
   ): void {
     const r = this.open(RMSPROP);
-    const t = this.records;
-    t[r + 1] = params; t[r + 2] = grads; t[r + 3] = squareAvg; t[r + 4] = gradAvg; t[r + 5] = momentumBuffer; t[r + 6] = n;
-    t[r + 7] = lr; t[r + 8] = alpha; t[r + 9] = eps; t[r + 10] = weightDecay; t[r + 11] = momentum; t[r + 12] = centered;
+    const t = this.ints;
+    t[r + 2] = params; t[r + 4] = grads; t[r + 6] = squareAvg; t[r + 8] = gradAvg; t[r + 10] = momentumBuffer; t[r + 12] = n;
+    t[r + 24] = centered;
+    const f = this.records;
+    const q = r >> 1;
+    f[q + 7] = lr; f[q + 8] = alpha; f[q + 9] = eps; f[q + 10] = weightDecay; f[q + 11] = momentum;
   }
 }
