@@ -111,6 +111,11 @@ interface StepReplay {
   delta: number;
   firstDeltaAt: number;
   trainable: boolean[];
+  /** Records up to and with the update (−1: only `count` kept), and what the update was recorded for. */
+  total: number;
+  optimizer: Optimizer | undefined;
+  lr: number;
+  signature: number;
 }
 
 export class Sequential {
@@ -163,6 +168,7 @@ export class Sequential {
    */
   private readonly replay: StepReplay = {
     epoch: -1, count: 0, loss: -1, block: 0, layout: 0, rows: 0, kind: 'mse', labels: false, delta: 0, firstDeltaAt: 0, trainable: [],
+    total: -1, optimizer: undefined, lr: NaN, signature: NaN,
   };
   /** in × out of the widest layer: the largest product per row of a batch. */
   private readonly widestProduct: number;
@@ -741,15 +747,23 @@ export class Sequential {
     this.useDropout(this.training);
     this.recording = tape;
     try {
+      const replay = this.replay;
+      const next = stepCount + 1;
       if (this.replays(tape, rows, kind, labels, delta)) {
-        // The same records as the last step's: run them again, with the state they left.
-        const replay = this.replay;
-        tape.resume(replay.count, replay.loss);
+        // The same records as the last step's: run them again, with the state they left. The
+        // update's too when it is the same optimizer, lr and step signature.
         this.gradientsUsed = false;
         this.firstDeltaAt = replay.firstDeltaAt;
         this.batch = rows;
         this.phase = 'backward';
         this.inputGradReady = false;
+        if (replay.total >= 0 && replay.optimizer === optimizer && Object.is(replay.lr, optimizer.lr) && replay.signature === optimizer.stepSignature(next)) {
+          tape.resume(replay.total, replay.loss);
+          optimizer.replayedStep();
+        } else {
+          tape.resume(replay.count, replay.loss);
+          this.recordUpdate(tape, optimizer, next);
+        }
       } else {
         tape.begin();
         const epoch = tape.epoch;
@@ -764,9 +778,9 @@ export class Sequential {
         // Kept for the next step unless the tape ran part-way (its first records are gone) or dropout
         // draws new masks each step.
         if (tape.epoch === epoch && !this.dropoutActive) this.keepReplay(tape, rows, kind, labels, delta);
-        else this.replay.epoch = -1;
+        else replay.epoch = -1;
+        this.recordUpdate(tape, optimizer, next);
       }
-      optimizer.step();
     } finally {
       this.recording = undefined;
     }
@@ -799,8 +813,24 @@ export class Sequential {
     return true;
   }
 
+  // Records the update (the step's `step`-th) after the kept records, and keeps it with them unless
+  // the tape ran part-way meanwhile.
+  private recordUpdate(tape: Tape, optimizer: Optimizer, step: number): void {
+    optimizer.step();
+    const replay = this.replay;
+    if (replay.epoch !== tape.epoch) {
+      replay.total = -1;
+      return;
+    }
+    replay.total = tape.length;
+    replay.optimizer = optimizer;
+    replay.lr = optimizer.lr;
+    replay.signature = optimizer.stepSignature(step);
+  }
+
   private keepReplay(tape: Tape, rows: number, kind: LossName, labels: boolean, delta: number): void {
     const replay = this.replay;
+    replay.total = -1;
     replay.epoch = tape.epoch;
     replay.count = tape.length;
     replay.loss = tape.pendingLoss;

@@ -25,7 +25,8 @@ const SEGMENT = 4;
 export abstract class Optimizer {
   /** Steps taken so far. */
   stepCount = 0;
-  readonly groups: readonly ParamGroup[];
+  /** The groups as given, frozen: they apply as they were when the optimizer was made. */
+  readonly groups: readonly Readonly<Omit<ParamGroup, 'layers'> & { layers?: readonly number[] }>[];
   /**
    * Rows of [start, end, lrScale, weightDecay]: the trainable parts of the parameter block in float
    * offsets, adjacent tensors with equal settings merged, refilled each step (frozen layers may change).
@@ -48,7 +49,8 @@ export abstract class Optimizer {
       if (group.lrScale !== undefined) checkNumber(`groups[${g}].lrScale`, group.lrScale, 0, Infinity);
       if (group.weightDecay !== undefined) checkNumber(`groups[${g}].weightDecay`, group.weightDecay, 0, Infinity);
     });
-    this.groups = groups.map((group) => ({ ...group }));
+    // Frozen copies: a kept update record stays what the groups say (see stepSignature).
+    this.groups = groups.map((group) => Object.freeze({ ...group, ...(group.layers ? { layers: Object.freeze([...group.layers]) } : {}) }));
     this.segments = new Float64Array(SEGMENT * 2 * model.layers.length);
   }
 
@@ -131,6 +133,22 @@ export abstract class Optimizer {
   abstract readonly weightDecay: number;
 
   /** Updates every trainable parameter from its gradient; frozen layers are left exactly as they are. */
+  /**
+   * @internal What this step's update records depend on besides the model's layout and trainable
+   * layers (which the model checks) and the learning rate: the part the step number decides. Equal
+   * values (and lr) mean equal records, which a model may then run again instead of recording them.
+   * By default the step number itself: records that change every step (Adam's bias correction).
+   */
+  stepSignature(step: number): number {
+    return step;
+  }
+
+  /** @internal A step whose update a model ran again from its tape (see stepSignature): the counters move. */
+  replayedStep(): void {
+    this.stepCount++;
+    this.model.markGradientsUsed();
+  }
+
   step(): void {
     const count = this.fillSegments(this.weightDecay);
     const segments = this.segments;

@@ -42,6 +42,11 @@ export class RMSprop extends Optimizer {
     this.momentumBufferSlot = this.momentum > 0 ? this.reserveSlots(1) : -1;
   }
 
+  /** @internal The update's arguments do not depend on the step number. */
+  override stepSignature(): number {
+    return 0;
+  }
+
   protected update(offset: number, n: number, lr: number, weightDecay: number): void {
     const model = this.model;
     const gradAvg = this.gradAvgSlot >= 0 ? model.statePointer(this.gradAvgSlot) + offset : 0;

@@ -32,6 +32,11 @@ export class SGD extends Optimizer {
     this.velocitySlot = this.momentum !== 0 ? this.reserveSlots(1) : -1;
   }
 
+  /** @internal The update's arguments take only "is this the first step" from the step number. */
+  override stepSignature(step: number): number {
+    return step === 1 ? 1 : 0;
+  }
+
   protected update(offset: number, n: number, lr: number, weightDecay: number, step: number): void {
     const model = this.model;
     const velocity = this.velocitySlot >= 0 ? model.statePointer(this.velocitySlot) + offset : 0;

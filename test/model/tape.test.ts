@@ -287,17 +287,34 @@ describe('trainStep runs its last records again only while they still describe t
   type Event = (model: Sequential, optimizer: Optimizer) => Optimizer | void;
   const c: Case = { name: 'replay', widths: [5, 9, 7, 3], activation: 'tanh', loss: 'mse', optimizer: (m) => new SGD(m, { lr: 0.05, momentum: 0.9 }) };
 
-  function run(events: { step?: { rows: number; loss?: LossName; delta?: number; seed?: number }; event?: Event }[]): { recordings: number; steps: number } {
+  // Counts the updates an optimizer records (the others are run again from the tape).
+  function countUpdates(optimizer: Optimizer): { count: number } {
+    const counter = { count: 0 };
+    const step = optimizer.step.bind(optimizer);
+    optimizer.step = () => {
+      counter.count++;
+      step();
+    };
+    return counter;
+  }
+
+  function run(events: { step?: { rows: number; loss?: LossName; delta?: number; seed?: number }; event?: Event }[]): { recordings: number; steps: number; updates: number } {
     const taped = build(c);
     const plain = untaped(build(c));
     let [first, second] = [c.optimizer(taped), c.optimizer(plain)];
     const counter = countRecordings(taped);
+    let updates = countUpdates(first);
+    let updatesBefore = 0;
     let steps = 0;
     try {
       for (const { step, event } of events) {
         if (event) {
           const [a, b] = [event(taped, first), event(plain, second)];
-          if (a && b) [first, second] = [a, b];
+          if (a && b) {
+            [first, second] = [a, b];
+            updatesBefore += updates.count;
+            updates = countUpdates(first);
+          }
           continue;
         }
         const { rows, loss = 'mse', delta, seed = 0 } = step!;
@@ -313,7 +330,7 @@ describe('trainStep runs its last records again only while they still describe t
         expect(bits(parameter.value)).toEqual(bits(q[i].value));
         expect(bits(parameter.grad)).toEqual(bits(q[i].grad));
       });
-      return { recordings: counter.count, steps };
+      return { recordings: counter.count, steps, updates: updatesBefore + updates.count };
     } finally {
       counter.restore();
       taped.dispose();
@@ -324,9 +341,11 @@ describe('trainStep runs its last records again only while they still describe t
   const same = (n: number, seed0 = 0) => Array.from({ length: n }, (_, i) => ({ step: { rows: 12, seed: seed0 + i } }));
 
   it('steps of the same shape record once and run the same records again', () => {
-    const { recordings, steps } = run(same(5));
+    const { recordings, steps, updates } = run(same(5));
     expect(steps).toBe(5);
     expect(recordings).toBe(1);
+    // SGD with momentum: its first step's update differs (no velocity yet), the next is kept.
+    expect(updates).toBe(2);
   });
 
   it('another model stepping on the same tape in between makes the next step record anew', () => {
@@ -350,7 +369,7 @@ describe('trainStep runs its last records again only while they still describe t
   });
 
   it('a new batch size, loss, huber delta, frozen layer or learning rate is followed exactly', () => {
-    const { recordings } = run([
+    const { recordings, updates } = run([
       ...same(2),
       { step: { rows: 7, seed: 2 } },
       { step: { rows: 12, seed: 3 } },
@@ -371,6 +390,8 @@ describe('trainStep runs its last records again only while they still describe t
     // Recorded: the first, rows 7, rows 12 again, huber, its new delta, then each trainable change (3,
     // the first back on mse); the repeated huber step and both steps after the new lr ran kept records.
     expect(recordings).toBe(8);
+    // And the updates: with each of those, the second step (momentum's first), and the new lr.
+    expect(updates).toBe(10);
   });
 
   it('a new optimizer that moves the model (its state slots) and a refused NaN batch are followed exactly', () => {
