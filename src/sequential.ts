@@ -161,10 +161,10 @@ export class Sequential {
   /** Bumped by every relayout: the regions' offsets within the block changed. */
   private layoutVersion = 0;
   /**
-   * The tape records of this model's last trainStep up to its update — the checks of x and y, zeroing
-   * the gradients, forward, loss and backward — and what they were recorded for. A step of the same
-   * shape runs them again instead of recording them anew. The update's records, whose arguments move
-   * with the step count and the learning rate, are made every step.
+   * The tape records of this model's last trainStep — the checks of x and y, zeroing the gradients,
+   * forward, loss and backward, then the update — and what they were recorded for. A step of the same
+   * shape runs the first part again instead of recording it anew, and the update too while the
+   * optimizer, its learning rate and its step signature (Optimizer.stepSignature) are the same.
    */
   private readonly replay: StepReplay = {
     epoch: -1, count: 0, loss: -1, block: 0, layout: 0, rows: 0, kind: 'mse', labels: false, delta: 0, firstDeltaAt: 0, trainable: [],
