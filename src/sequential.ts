@@ -424,13 +424,22 @@ export class Sequential {
   // (trainStep names the offender when it stops the step).
   private stageTargets(loss: LossName, y: unknown, rows: number, guard?: Tape): boolean {
     if (this.copyTargetsIn(loss, y, rows)) return true;
+    if (guard !== undefined) {
+      this.guardTargets(guard, loss, rows);
+      return false;
+    }
+    const at = this.cell.block + this.targetsAt;
+    checkTargetValues(this.backend.heap.f32, at >> 2, rows * this.outputSize, this.outputSize, targetsAreProbabilities(loss), 'y');
+    return false;
+  }
+
+  // Records the check of the float targets in the targets region as a guard on the tape.
+  private guardTargets(tape: Tape, loss: LossName, rows: number): void {
     const at = this.cell.block + this.targetsAt;
     const n = rows * this.outputSize;
-    if (guard === undefined) checkTargetValues(this.backend.heap.f32, at >> 2, n, this.outputSize, targetsAreProbabilities(loss), 'y');
     // The largest float32 bounds: ±Infinity lie outside, as the JS check has it.
-    else if (targetsAreProbabilities(loss)) guard.guardInside(at, n, 0, 1);
-    else guard.guardInside(at, n, -FLOAT32_MAX, FLOAT32_MAX);
-    return false;
+    if (targetsAreProbabilities(loss)) tape.guardInside(at, n, 0, 1);
+    else tape.guardInside(at, n, -FLOAT32_MAX, FLOAT32_MAX);
   }
 
   // stageTargets but the check of float targets' values: the type and shape checks (and the labels'
@@ -768,12 +777,7 @@ export class Sequential {
         tape.begin();
         const epoch = tape.epoch;
         tape.guardFinite(inputAt, rows * this.inputSize);
-        if (!labels) {
-          const at = this.cell.block + this.targetsAt;
-          const n = rows * this.outputSize;
-          if (targetsAreProbabilities(kind)) tape.guardInside(at, n, 0, 1);
-          else tape.guardInside(at, n, -FLOAT32_MAX, FLOAT32_MAX);
-        }
+        if (!labels) this.guardTargets(tape, kind, rows);
         this.gradientsStaged(rows, kind, labels, delta, 0);
         // Kept for the next step unless the tape ran part-way (its first records are gone) or dropout
         // draws new masks each step.

@@ -64,12 +64,7 @@ export class Tape implements Kernels {
   /** Starts a fresh recording: nothing pending, no loss, no guard tripped. */
   begin(): void {
     this.epochCount++;
-    this.count = 0;
-    this.lossRecord = -1;
-    this.loss = NaN;
-    this.halted = false;
-    this.sequence = 0;
-    this.haltedAt = -1;
+    this.resume(0, -1);
   }
 
   /** The current epoch (see epochCount): compare it with one saved to know the records are intact. */
