@@ -18,6 +18,9 @@ shapes.push([37, 129, 67], [128, 784, 10], [64, 127, 15], [3, 1031, 5], [1031, 3
 shapes.push([129, 5, 12], [131, 17, 9], [133, 6, 21], [256, 33, 13], [262, 7, 8]);
 // Products above the in-place path's 16384 multiply-adds with tiny dimensions: the packed kernels' edges.
 shapes.push([5, 1031, 17], [17, 300, 5], [300, 17, 9], [129, 5, 40], [1031, 5, 4]);
+// A small right operand read in place (rows 80 floats apart), and one packed because its rows are a
+// multiple of 64 floats apart, with a last block of 6 rows.
+shapes.push([40, 100, 80], [134, 64, 128]);
 // Up to 4 inner terms and 4 or 8 columns: the in-place path's rows with B held in registers.
 for (const K of [1, 2, 3, 4]) for (const N of [4, 8]) for (const M of [1, 6, 100]) shapes.push([M, K, N]);
 
