@@ -500,8 +500,11 @@ export class Sequential {
     return runLoss(kernels, loss, base + this.outputGradAt, output, base + this.targetsAt, labels, rows, this.outputSize, delta);
   }
 
-  /** @internal Backpropagates the output-gradient region; parameter gradients accumulate. */
-  runBackward(kernels: Kernels, base: number, rows: number): void {
+  /**
+   * @internal Backpropagates the output-gradient region. Parameter gradients accumulate (accumulate 1)
+   * or are written (0: every trainable layer's gradients, which need no zeroing first).
+   */
+  runBackward(kernels: Kernels, base: number, rows: number, accumulate: number): void {
     const grads = base + this.sectionFloats * 4;
     const scratch = base + this.scratchAt;
     const last = this.layers.length - 1;
@@ -517,8 +520,8 @@ export class Sequential {
       activationBackward(kernels, layer.activation, dz, da, base + at.z, base + at.a, rows, layer.outputSize, layer.negativeSlope);
       if (layer.trainable) {
         const x = i === 0 ? base + this.inputAt : base + this.outputOf(i - 1);
-        kernels.gemm_tn(grads + at.weight, x, dz, layer.inputSize, rows, layer.outputSize, layer.inputSize, scratch);
-        if (layer.hasBias) kernels.bias_grad(grads + at.bias, dz, rows, layer.outputSize);
+        kernels.gemm_tn(grads + at.weight, x, dz, layer.inputSize, rows, layer.outputSize, layer.inputSize, accumulate, scratch);
+        if (layer.hasBias) kernels.bias_grad(grads + at.bias, dz, rows, layer.outputSize, accumulate);
       }
       if (i > 0) {
         kernels.gemm_nt(base + this.placements[i - 1].delta, dz, base + at.weight, rows, layer.outputSize, layer.inputSize, scratch);
@@ -596,7 +599,7 @@ export class Sequential {
       console.warn('simdprop: backward() adds to gradients an optimizer has already stepped with: call optimizer.zeroGrad() ' +
         'before each backward() unless you mean to accumulate (PyTorch behaves the same; this is the forgotten-zero_grad bug)');
     }
-    this.runBackward(this.kernels, this.cell.block, this.batch);
+    this.runBackward(this.kernels, this.cell.block, this.batch, 1);
     this.phase = 'backward';
     this.inputGradReady = false;
   }
@@ -948,13 +951,22 @@ export class Sequential {
   gradientsStaged(rows: number, loss: LossName, labels: boolean, delta: number, clipNorm = 0): number {
     const kernels = this.kernels;
     const base = this.cell.block;
-    kernels.fill(base + this.sectionFloats * 4, this.sectionFloats, 0);
+    // zeroGrad without a pass over the gradients: the backward writes every trainable layer's, and
+    // only a frozen layer's are zeroed. The alignment gaps between them stay 0 from the block's start.
+    const grads = base + this.sectionFloats * 4;
+    for (let i = 0; i < this.layers.length; i++) {
+      const layer = this.layers[i];
+      if (layer.trainable) continue;
+      const at = this.placements[i];
+      kernels.fill(grads + at.weight, layer.weightCount, 0);
+      if (layer.hasBias) kernels.fill(grads + at.bias, layer.outputSize, 0);
+    }
     this.gradientsUsed = false;
     this.useDropout(this.training);
     this.drawMasks(rows);
     this.runForward(kernels, base, rows);
     const value = this.runLoss(kernels, base, rows, loss, labels, delta);
-    this.runBackward(kernels, base, rows);
+    this.runBackward(kernels, base, rows, 0);
     if (clipNorm > 0) clipGradNorm(this, clipNorm);
     this.batch = rows;
     this.phase = 'backward';

@@ -379,18 +379,21 @@ export function gemm_nt(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, 
 }
 
 /**
- * out[M×N] += a[K×M]ᵀ · b[K×N] — the weight gradient dW += Xᵀ·dZ.  "+="  Rows of a are lda ≥ M floats
- * apart, so a block of output rows (columns of a) can be computed on its own, as threads do. Packing
- * turns the columns of a into rows, 4 at a time (one 16-byte load per k), like X's rows for X·W.
+ * out[M×N] += a[K×M]ᵀ · b[K×N] — the weight gradient dW += Xᵀ·dZ — when accumulate ≠ 0, else
+ * out = the product (a step's gradient, with no zeroing before it).  "+=" or "="  Rows of a are lda ≥ M
+ * floats apart, so a block of output rows (columns of a) can be computed on its own, as threads do.
+ * Packing turns the columns of a into rows, 4 at a time (one 16-byte load per k), like X's rows for X·W.
  */
-export function gemm_tn(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, lda: i32, scratch: usize): void {
+export function gemm_tn(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, lda: i32, accumulate: i32, scratch: usize): void {
+  const mode = accumulate != 0 ? ACCUMULATE : WRITE;
   if (N < 4) {
-    rowVectors(out, a, b, M, K, N, lda);
+    rowVectors(out, a, b, M, K, N, lda, mode);
     return;
   }
   if (M * K * N <= SMALL_MACS) {
-    smallGemm(out, a, 1, lda, b, N, 0, M, K, N, ACCUMULATE);
+    smallGemm(out, a, 1, lda, b, N, 0, M, K, N, mode);
     return;
   }
-  panelGemm(out, a, 1, lda, b, false, 0, M, K, N, ACCUMULATE, scratch);
+  if (accumulate != 0) panelGemm(out, a, 1, lda, b, false, 0, M, K, N, ACCUMULATE, scratch);
+  else panelGemm(out, a, 1, lda, b, false, 0, M, K, N, WRITE, scratch);
 }

@@ -97,10 +97,10 @@ export function dotColumns(out: usize, x: usize, w: usize, bias: usize, M: i32, 
   }
 }
 
-// Output rows i…i+3, all `width` (2 or 3) columns: Σ_k a[k][i…i+3]·b[k][j], added to out. Each sum
+// Output rows i…i+3, all `width` (2 or 3) columns: Σ_k a[k][i…i+3]·b[k][j], finished into out (mode). Each sum
 // is two chains, even and odd k, added at the end: one chain of K dependent multiply-adds would bound
 // the loop by their latency (a 4×100×1 weight gradient: 133 ns). One column (singleColumn) has four.
-@inline function rowBlock(out: usize, a: usize, b: usize, K: i32, aRowBytes: usize, width: i32): void {
+@inline function rowBlock(out: usize, a: usize, b: usize, K: i32, aRowBytes: usize, width: i32, mode: i32): void {
   const bRowBytes = <usize>width << 2;
   let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0);
   let d0 = f32x4.splat(0), d1 = f32x4.splat(0), d2 = f32x4.splat(0);
@@ -133,19 +133,19 @@ export function dotColumns(out: usize, x: usize, w: usize, bias: usize, M: i32, 
   c1 = f32x4.add(c1, d1);
   c2 = f32x4.add(c2, d2);
   if (width == 1) {
-    v128.store(out, f32x4.add(v128.load(out), c0));
+    finishSmall(mode, out, c0);
     return;
   }
   const outRowBytes = <usize>width << 2;
-  addColumn(out, c0, outRowBytes);
-  addColumn(out + 4, c1, outRowBytes);
-  if (width > 2) addColumn(out + 8, c2, outRowBytes);
+  finishColumn(mode, out, c0, outRowBytes);
+  finishColumn(mode, out + 4, c1, outRowBytes);
+  if (width > 2) finishColumn(mode, out + 8, c2, outRowBytes);
 }
 
 // rowBlock for one column (a regression or binary head's weight gradient) and `lanes` (4, or 1 for
 // a last row alone) output rows: the sums in four chains, k mod 4, joined as (0 + 1) + (2 + 3). With
 // no column loads to share, the loop has room for them, and they halve rowBlock's latency bound.
-@inline function singleColumn(out: usize, a: usize, b: usize, K: i32, aRowBytes: usize, lanes: i32): void {
+@inline function singleColumn(out: usize, a: usize, b: usize, K: i32, aRowBytes: usize, lanes: i32, mode: i32): void {
   let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
   let ap = a;
   let bp = b;
@@ -163,8 +163,8 @@ export function dotColumns(out: usize, x: usize, w: usize, bias: usize, M: i32, 
   if (k + 1 < K) c1 = madd(c1, inputsAt(ap + aRowBytes, lanes), v128.load32_splat(bp, 4));
   if (k + 2 < K) c2 = madd(c2, inputsAt(ap + 2 * aRowBytes, lanes), v128.load32_splat(bp, 8));
   const sums = f32x4.add(f32x4.add(c0, c1), f32x4.add(c2, c3));
-  if (lanes == 4) v128.store(out, f32x4.add(v128.load(out), sums));
-  else store<f32>(out, load<f32>(out) + f32x4.extract_lane(sums, 0));
+  if (lanes == 4) finishSmall(mode, out, sums);
+  else finishLane(mode, out, f32x4.extract_lane(sums, 0));
 }
 
 // Four consecutive inputs, or one (in lane 0) for a last row alone.
@@ -172,32 +172,37 @@ export function dotColumns(out: usize, x: usize, w: usize, bias: usize, M: i32, 
   return lanes == 4 ? v128.load(at) : v128.load32_splat(at);
 }
 
-// out[r·stride] += sums[r] for the four lanes.
-@inline function addColumn(out: usize, sums: v128, stride: usize): void {
-  store<f32>(out, load<f32>(out) + f32x4.extract_lane(sums, 0));
-  store<f32>(out + stride, load<f32>(out + stride) + f32x4.extract_lane(sums, 1));
-  store<f32>(out + 2 * stride, load<f32>(out + 2 * stride) + f32x4.extract_lane(sums, 2));
-  store<f32>(out + 3 * stride, load<f32>(out + 3 * stride) + f32x4.extract_lane(sums, 3));
+// out[r·stride] (mode) sums[r] for the four lanes.
+@inline function finishColumn(mode: i32, out: usize, sums: v128, stride: usize): void {
+  finishLane(mode, out, f32x4.extract_lane(sums, 0));
+  finishLane(mode, out + stride, f32x4.extract_lane(sums, 1));
+  finishLane(mode, out + 2 * stride, f32x4.extract_lane(sums, 2));
+  finishLane(mode, out + 3 * stride, f32x4.extract_lane(sums, 3));
+}
+
+// What one finished sum becomes: out = sum (mode 0) or out += sum (mode 2).
+@inline function finishLane(mode: i32, out: usize, sum: f32): void {
+  store<f32>(out, mode == 2 ? load<f32>(out) + sum : sum);
 }
 
 /**
- * out[M×N] += a[K×M]ᵀ·b[K×N] for N < 4, rows of a lda floats apart: 4 output rows per pass over K.
- * The finished sums are added to out, as gemm_tn's contract says.
+ * out[M×N] (mode: 0 "=", 2 "+=") a[K×M]ᵀ·b[K×N] for N < 4, rows of a lda floats apart: 4 output rows
+ * per pass over K. The finished sums are written or added to out, as gemm_tn's contract says.
  */
-export function rowVectors(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, lda: i32): void {
+export function rowVectors(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, lda: i32, mode: i32): void {
   const aRowBytes = <usize>lda << 2;
   const outRowBytes = <usize>N << 2;
   let i = 0;
   for (; i + 4 <= M; i += 4) {
     const o = out + <usize>i * outRowBytes;
     const ai = a + (<usize>i << 2);
-    if (N == 1) singleColumn(o, ai, b, K, aRowBytes, 4);
-    else if (N == 2) rowBlock(o, ai, b, K, aRowBytes, 2);
-    else rowBlock(o, ai, b, K, aRowBytes, 3);
+    if (N == 1) singleColumn(o, ai, b, K, aRowBytes, 4, mode);
+    else if (N == 2) rowBlock(o, ai, b, K, aRowBytes, 2, mode);
+    else rowBlock(o, ai, b, K, aRowBytes, 3, mode);
   }
   for (; i < M; i++) {
     if (N == 1) {
-      singleColumn(out + <usize>i * outRowBytes, a + (<usize>i << 2), b, K, aRowBytes, 1);
+      singleColumn(out + <usize>i * outRowBytes, a + (<usize>i << 2), b, K, aRowBytes, 1, mode);
       continue;
     }
     for (let j = 0; j < N; j++) {
@@ -215,8 +220,7 @@ export function rowVectors(out: usize, a: usize, b: usize, M: i32, K: i32, N: i3
       }
       if (k < K) sum = madd(sum, v128.load32_splat(ap), v128.load32_splat(bp));
       sum = f32x4.add(sum, odd);
-      const o = out + <usize>i * outRowBytes + (<usize>j << 2);
-      store<f32>(o, load<f32>(o) + f32x4.extract_lane(sum, 0));
+      finishLane(mode, out + <usize>i * outRowBytes + (<usize>j << 2), f32x4.extract_lane(sum, 0));
     }
   }
 }

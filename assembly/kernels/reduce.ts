@@ -1,13 +1,14 @@
 // Reductions: the bias gradient (column sums), sums of squares for norms, and a finiteness count.
 
 /**
- * db[cols] += Σ_rows dz[rows × cols]; 16 columns at a time in four accumulators. The finished sums are
- * added to db, so accumulating the same gradient twice doubles it exactly.  "+="
+ * db[cols] += Σ_rows dz[rows × cols] (accumulate ≠ 0), or db = the sums (accumulate = 0: a step's first
+ * gradient, with no zeroing before it); 16 columns at a time in four accumulators. The finished sums
+ * are added to db, so accumulating the same gradient twice doubles it exactly.  "+=" or "="
  */
-export function bias_grad(db: usize, dz: usize, rows: i32, cols: i32): void {
+export function bias_grad(db: usize, dz: usize, rows: i32, cols: i32, accumulate: i32): void {
   // One or two columns (a regression or binary head) are summed as one flat run of floats.
   if (cols <= 2) {
-    narrowBiasGrad(db, dz, rows, cols);
+    narrowBiasGrad(db, dz, rows, cols, accumulate);
     return;
   }
   const rowBytes = <usize>cols << 2;
@@ -26,10 +27,10 @@ export function bias_grad(db: usize, dz: usize, rows: i32, cols: i32): void {
       s3 = f32x4.add(s3, v128.load(p, 48));
       p += rowBytes;
     }
-    v128.store(db + column, f32x4.add(v128.load(db + column), s0));
-    v128.store(db + column, f32x4.add(v128.load(db + column, 16), s1), 16);
-    v128.store(db + column, f32x4.add(v128.load(db + column, 32), s2), 32);
-    v128.store(db + column, f32x4.add(v128.load(db + column, 48), s3), 48);
+    finishVector(db + column, s0, accumulate);
+    finishVector(db + column + 16, s1, accumulate);
+    finishVector(db + column + 32, s2, accumulate);
+    finishVector(db + column + 48, s3, accumulate);
   }
   // Four columns: the rows in four sums by row mod 4, so the loop is not bound by one chain of
   // dependent adds (a 4-unit layer's bias gradient over 100 rows: 93 ns as one chain).
@@ -52,7 +53,7 @@ export function bias_grad(db: usize, dz: usize, rows: i32, cols: i32): void {
       s0 = f32x4.add(s0, v128.load(p));
       p += rowBytes;
     }
-    v128.store(db + column, f32x4.add(v128.load(db + column), f32x4.add(f32x4.add(s0, s1), f32x4.add(s2, s3))));
+    finishVector(db + column, f32x4.add(f32x4.add(s0, s1), f32x4.add(s2, s3)), accumulate);
   }
   for (; j < cols; j++) {
     const column = <usize>j << 2;
@@ -62,13 +63,22 @@ export function bias_grad(db: usize, dz: usize, rows: i32, cols: i32): void {
       s += load<f32>(p);
       p += rowBytes;
     }
-    store<f32>(db + column, load<f32>(db + column) + s);
+    finishScalar(db + column, s, accumulate);
   }
 }
 
-// db[0…cols) += column sums for cols ≤ 2: dz is rows·cols contiguous floats whose lanes repeat the
+// db = sums ("=", accumulate 0) or db += sums ("+=").
+@inline function finishVector(db: usize, sums: v128, accumulate: i32): void {
+  v128.store(db, accumulate != 0 ? f32x4.add(v128.load(db), sums) : sums);
+}
+
+@inline function finishScalar(db: usize, sum: f32, accumulate: i32): void {
+  store<f32>(db, accumulate != 0 ? load<f32>(db) + sum : sum);
+}
+
+// db[0…cols) (+)= column sums for cols ≤ 2: dz is rows·cols contiguous floats whose lanes repeat the
 // columns (c0 c0 c0 c0, or c0 c1 c0 c1), summed 16 floats a step in four accumulators.
-function narrowBiasGrad(db: usize, dz: usize, rows: i32, cols: i32): void {
+function narrowBiasGrad(db: usize, dz: usize, rows: i32, cols: i32, accumulate: i32): void {
   const n = rows * cols;
   let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
   let i = 0;
@@ -92,8 +102,8 @@ function narrowBiasGrad(db: usize, dz: usize, rows: i32, cols: i32): void {
     first += load<f32>(dz + (<usize>i << 2));
     if (cols == 2) second += load<f32>(dz + (<usize>i << 2), 4);
   }
-  store<f32>(db, load<f32>(db) + first);
-  if (cols == 2) store<f32>(db, load<f32>(db, 4) + second, 4);
+  finishScalar(db, first, accumulate);
+  if (cols == 2) finishScalar(db + 4, second, accumulate);
 }
 
 /** Σ x², each square widened to float64 before it is added. */

@@ -54,7 +54,7 @@ function runRecord(r: usize): f64 {
   switch (load<i32>(r)) {
     case 1: gemm_nn(ptr(r, 1), ptr(r, 2), ptr(r, 3), ptr(r, 4), int(r, 5), int(r, 6), int(r, 7), ptr(r, 8)); return 0;
     case 2: gemm_nt(ptr(r, 1), ptr(r, 2), ptr(r, 3), int(r, 4), int(r, 5), int(r, 6), ptr(r, 7)); return 0;
-    case 3: gemm_tn(ptr(r, 1), ptr(r, 2), ptr(r, 3), int(r, 4), int(r, 5), int(r, 6), int(r, 7), ptr(r, 8)); return 0;
+    case 3: gemm_tn(ptr(r, 1), ptr(r, 2), ptr(r, 3), int(r, 4), int(r, 5), int(r, 6), int(r, 7), int(r, 8), ptr(r, 9)); return 0;
     case 4: relu_forward(ptr(r, 1), ptr(r, 2), int(r, 3)); return 0;
     case 5: relu_backward(ptr(r, 1), ptr(r, 2), ptr(r, 3), int(r, 4)); return 0;
     case 6: leaky_relu_forward(ptr(r, 1), ptr(r, 2), int(r, 3), f32of(r, 4)); return 0;
@@ -73,7 +73,7 @@ function runRecord(r: usize): f64 {
     case 19: return bce_with_logits(ptr(r, 1), ptr(r, 2), ptr(r, 3), int(r, 4));
     case 20: return mse(ptr(r, 1), ptr(r, 2), ptr(r, 3), int(r, 4));
     case 21: return huber(ptr(r, 1), ptr(r, 2), ptr(r, 3), int(r, 4), f32of(r, 5));
-    case 22: bias_grad(ptr(r, 1), ptr(r, 2), int(r, 3), int(r, 4)); return 0;
+    case 22: bias_grad(ptr(r, 1), ptr(r, 2), int(r, 3), int(r, 4), int(r, 5)); return 0;
     case 23: return sum_squares(ptr(r, 1), int(r, 2));
     case 24: return <f64>count_nonfinite(ptr(r, 1), int(r, 2));
     case 25: fill(ptr(r, 1), int(r, 2), f32of(r, 3)); return 0;

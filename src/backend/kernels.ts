@@ -23,8 +23,9 @@ export interface Kernels {
    * out[M×N] += a[K×M]ᵀ · b[K×N] — dW += Xᵀ·dZ, where rows of a are lda ≥ M floats apart (lda = M for a
    * whole matrix; a larger lda computes a block of output rows on its own).  "+=" The complete sum Σ_k is formed first and then added
    * to out, so accumulating the same product twice doubles out exactly (a forgotten zeroGrad doubles).
+   * With accumulate = 0 the sums are written instead ("="): a step's gradient, without zeroing first.
    */
-  gemm_tn(out: number, a: number, b: number, M: number, K: number, N: number, lda: number, scratch: number): void;
+  gemm_tn(out: number, a: number, b: number, M: number, K: number, N: number, lda: number, accumulate: number, scratch: number): void;
 
   // ---- activations over n elements (softmax: rows × cols). Backward "=", dz may alias da ----
   relu_forward(out: number, z: number, n: number): void;
@@ -67,8 +68,8 @@ export interface Kernels {
   huber(grad: number, pred: number, targets: number, n: number, delta: number): number;
 
   // ---- reductions ----
-  /** db[cols] += column sums of dz[rows×cols]; like gemm_tn, each finished sum is added to db.  "+=" */
-  bias_grad(db: number, dz: number, rows: number, cols: number): void;
+  /** db[cols] += column sums of dz[rows×cols]; like gemm_tn, each finished sum is added to db.  "+=" (accumulate = 0: "=") */
+  bias_grad(db: number, dz: number, rows: number, cols: number, accumulate: number): void;
   /** Σ x², accumulated in float64. */
   sum_squares(x: number, n: number): number;
   /** How many of the n elements are NaN or ±Infinity. */

@@ -84,17 +84,17 @@ export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, k
         pool.finish();
       }
     },
-    gemm_tn(out, a, b, M, K, N, lda, mainScratch) {
-      if (alone(M * K * N - MIN_SPLIT_MACS) || M < 8) return single.gemm_tn(out, a, b, M, K, N, lda, mainScratch);
+    gemm_tn(out, a, b, M, K, N, lda, accumulate, mainScratch) {
+      if (alone(M * K * N - MIN_SPLIT_MACS) || M < 8) return single.gemm_tn(out, a, b, M, K, N, lda, accumulate, mainScratch);
       workerScratch(K, shareOf(M));
       const share = shareOf(M);
       let row = 0;
       for (let worker = 0; row + share < M && worker < pool.size; worker++, row += share) {
-        pool.assign(worker, TN, out + row * N * 4, a + row * 4, b, share, K, N, lda, scratch[worker]);
+        pool.assign(worker, TN, out + row * N * 4, a + row * 4, b, share, K, N, lda, accumulate, scratch[worker]);
       }
       pool.begin();
       try {
-        single.gemm_tn(out + row * N * 4, a + row * 4, b, M - row, K, N, lda, mainScratch);
+        single.gemm_tn(out + row * N * 4, a + row * 4, b, M - row, K, N, lda, accumulate, mainScratch);
       } finally {
         pool.finish();
       }

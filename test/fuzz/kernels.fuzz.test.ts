@@ -55,8 +55,9 @@ const GEMM_ULPS = 16;
 /** Multiply-adds per case at most: the JS twin and the float64 magnitudes take about 10 ms there. */
 const MAX_GEMM_WORK = 1 << 20;
 
-type Layout = 'nn' | 'nn with bias' | 'nt' | 'tn' | 'tn with lda > M';
-const LAYOUTS: Layout[] = ['nn', 'nn with bias', 'nt', 'tn', 'tn with lda > M'];
+// tn and tn with lda > M accumulate onto start values ("+="); tn = writes over NaN ("=").
+type Layout = 'nn' | 'nn with bias' | 'nt' | 'tn' | 'tn with lda > M' | 'tn =';
+const LAYOUTS: Layout[] = ['nn', 'nn with bias', 'nt', 'tn', 'tn with lda > M', 'tn ='];
 
 const gemmCase = fc.record({
   dims: boundedDimensions(3, MAX_GEMM_WORK),
@@ -84,7 +85,9 @@ function termMagnitudes(
   m.set(addend.map(Math.abs), addendIndex);
   if (layout === 'tn' || layout === 'tn with lda > M') {
     m.copyWithin(outIndex, addendIndex, outIndex);
-    gemm_tn(m, outIndex, first, rightIndex, M, K, N, lda);
+    gemm_tn(m, outIndex, first, rightIndex, M, K, N, lda, 1);
+  } else if (layout === 'tn =') {
+    gemm_tn(m, outIndex, first, rightIndex, M, K, N, lda, 0);
   } else if (layout === 'nt') {
     gemm_nt(m, outIndex, 0, rightIndex, M, K, N);
   } else {
@@ -95,7 +98,7 @@ function termMagnitudes(
 
 function compareGemm(layout: Layout, c: GemmCase): void {
   const [M, K, N] = c.dims;
-  const transposed = layout === 'tn' || layout === 'tn with lda > M';
+  const transposed = layout === 'tn' || layout === 'tn with lda > M' || layout === 'tn =';
   const lda = layout === 'tn with lda > M' ? M + c.ldaExtra : M;
   const first = layout === 'tn with lda > M' ? c.first % (c.ldaExtra + 1) : 0;
   const random = randomFor(`gemm ${layout}`, c.data);
@@ -112,8 +115,10 @@ function compareGemm(layout: Layout, c: GemmCase): void {
     // Scratch starts as NaN: a kernel reading scratch it had not written would show it.
     const scratch = buffers.output(gemmScratchBytes(K, M) / 4);
     if (transposed) {
-      const out = buffers.output(M * N, addend);
-      kernels.gemm_tn(out, leftAt + first * 4, rightAt, M, K, N, lda, scratch);
+      // Written over NaN, or added onto the start values.
+      const write = layout === 'tn =';
+      const out = write ? buffers.output(M * N) : buffers.output(M * N, addend);
+      kernels.gemm_tn(out, leftAt + first * 4, rightAt, M, K, N, lda, write ? 0 : 1, scratch);
       return buffers.read(out);
     }
     const out = buffers.output(M * N);
@@ -388,7 +393,7 @@ function compareBiasGrad(c: RowsCase): void {
   const tolerance = withUnderflow(scaled(termMagnitudes, SUM_ULPS), rows + 2);
   againstJs((kernels, buffers) => {
     const db = buffers.output(cols, start);
-    kernels.bias_grad(db, buffers.input(dz), rows, cols);
+    kernels.bias_grad(db, buffers.input(dz), rows, cols, 1);
     return buffers.read(db);
   }, c.misalignment, (actual, expected, build) => expectClose(actual, expected, tolerance, `${build} ${what}`));
 }

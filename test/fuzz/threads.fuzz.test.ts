@@ -74,8 +74,9 @@ const valuesCase = {
 
 // ---- GEMM ----
 
-type Layout = 'nn' | 'nn with bias' | 'nt' | 'tn' | 'tn with lda > M';
-const LAYOUTS: Layout[] = ['nn', 'nn with bias', 'nt', 'tn', 'tn with lda > M'];
+// tn = writes the product over NaN; the other tn layouts add it to start values.
+type Layout = 'nn' | 'nn with bias' | 'nt' | 'tn' | 'tn with lda > M' | 'tn =';
+const LAYOUTS: Layout[] = ['nn', 'nn with bias', 'nt', 'tn', 'tn with lda > M', 'tn ='];
 
 const gemmCase = fc.record({
   dims: fc.tuple(dimension, dimension, dimension).filter(([M, K, N]) => M >= 8 && M * K * N >= MIN_SPLIT_MACS),
@@ -86,22 +87,22 @@ const gemmCase = fc.record({
 
 function compareGemm(layout: Layout, c: typeof gemmCase extends fc.Arbitrary<infer T> ? T : never): void {
   const [M, K, N] = c.dims;
-  const transposed = layout === 'tn' || layout === 'tn with lda > M';
+  const transposed = layout === 'tn' || layout === 'tn with lda > M' || layout === 'tn =';
   const lda = layout === 'tn with lda > M' ? M + c.ldaExtra : M;
   const first = layout === 'tn with lda > M' ? c.first % (c.ldaExtra + 1) : 0;
   const random = createRandom(`threads gemm ${layout} ${c.data}`);
   const left = fuzzValues(random, K * (transposed ? lda : M), c.profile);
   const right = fuzzValues(random, K * N, c.profile);
   const bias = fuzzValues(random, N, c.profile);
-  // NaN-filled for nn and nt, which write every element; the start values for tn, which accumulates.
-  const out = transposed ? fuzzValues(random, M * N, c.profile) : new Float32Array(M * N).fill(NaN);
+  // NaN-filled where every element is written; the start values where tn accumulates.
+  const out = transposed && layout !== 'tn =' ? fuzzValues(random, M * N, c.profile) : new Float32Array(M * N).fill(NaN);
   const scratch = new Float32Array(gemmScratchBytes(K, M) / 4).fill(NaN);
   const what = `gemm ${layout} M=${M} K=${K} N=${N}${transposed ? ` lda=${lda} first=${first}` : ''} misaligned by ${c.misalignment}`;
   sameOnEveryThreadCount(what, c.misalignment, [out, left, right, bias, scratch], [0], ({ kernels }, [outAt, leftAt, rightAt, biasAt, scratchAt]) => {
     if (layout === 'nn') kernels.gemm_nn(outAt, leftAt, rightAt, 0, M, K, N, scratchAt);
     else if (layout === 'nn with bias') kernels.gemm_nn(outAt, leftAt, rightAt, biasAt, M, K, N, scratchAt);
     else if (layout === 'nt') kernels.gemm_nt(outAt, leftAt, rightAt, M, K, N, scratchAt);
-    else kernels.gemm_tn(outAt, leftAt + first * 4, rightAt, M, K, N, lda, scratchAt);
+    else kernels.gemm_tn(outAt, leftAt + first * 4, rightAt, M, K, N, lda, layout === 'tn =' ? 0 : 1, scratchAt);
   });
 }
 

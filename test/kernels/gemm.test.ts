@@ -24,8 +24,9 @@ shapes.push([40, 100, 80], [134, 64, 128]);
 // Up to 4 inner terms and 4 or 8 columns: the in-place path's rows with B held in registers.
 for (const K of [1, 2, 3, 4]) for (const N of [4, 8]) for (const M of [1, 6, 100]) shapes.push([M, K, N]);
 
-type Layout = 'nn' | 'nn with bias' | 'nt' | 'tn';
-const LAYOUTS: Layout[] = ['nn', 'nn with bias', 'nt', 'tn'];
+// 'tn' accumulates onto start values ("+="); 'tn =' writes over NaN ("=").
+type Layout = 'nn' | 'nn with bias' | 'nt' | 'tn' | 'tn =';
+const LAYOUTS: Layout[] = ['nn', 'nn with bias', 'nt', 'tn', 'tn ='];
 
 /** Σ|terms| of each output element: the same product, by the float64 twin, over absolute values. */
 function termMagnitudes(
@@ -38,7 +39,8 @@ function termMagnitudes(
   m.set(left.map(Math.abs), 0);
   m.set(right.map(Math.abs), rightIndex);
   m.set(addend.map(Math.abs), layout === 'tn' ? outIndex : addendIndex);
-  if (layout === 'tn') gemm_tn(m, outIndex, 0, rightIndex, M, K, N, M);
+  if (layout === 'tn') gemm_tn(m, outIndex, 0, rightIndex, M, K, N, M, 1);
+  else if (layout === 'tn =') gemm_tn(m, outIndex, 0, rightIndex, M, K, N, M, 0);
   else if (layout === 'nt') gemm_nt(m, outIndex, 0, rightIndex, M, K, N);
   else gemm_nn(m, outIndex, 0, rightIndex, layout === 'nn' ? -1 : addendIndex, M, K, N);
   return m.subarray(outIndex);
@@ -60,10 +62,15 @@ function compareGemm(layout: Layout, M: number, K: number, N: number, misalignme
     const scratch = buffers.output(gemmScratchBytes(K, M) / 4);
     if (layout === 'tn') {
       const out = buffers.output(M * N, addend);
-      kernels.gemm_tn(out, leftOffset, rightOffset, M, K, N, M, scratch);
+      kernels.gemm_tn(out, leftOffset, rightOffset, M, K, N, M, 1, scratch);
       return buffers.read(out);
     }
+    // Outputs start as NaN: an element the kernel did not write would show it.
     const out = buffers.output(M * N);
+    if (layout === 'tn =') {
+      kernels.gemm_tn(out, leftOffset, rightOffset, M, K, N, M, 0, scratch);
+      return buffers.read(out);
+    }
     if (layout === 'nt') kernels.gemm_nt(out, leftOffset, rightOffset, M, K, N, scratch);
     else kernels.gemm_nn(out, leftOffset, rightOffset, layout === 'nn' ? 0 : buffers.input(addend), M, K, N, scratch);
     return buffers.read(out);
@@ -101,25 +108,33 @@ describe('gemm twins on hand-computed products', () => {
   it('gemm_tn: out += xᵀ·w', () => {
     const m = memory();
     m.fill(1, 8, 12);
-    gemm_tn(m, 8, 0, 4, 2, 2, 2, 2);
+    gemm_tn(m, 8, 0, 4, 2, 2, 2, 2, 1);
     expect(Array.from(m.subarray(8, 12))).toEqual([27, 31, 39, 45]);
+  });
+
+  it('gemm_tn with accumulate 0: out = xᵀ·w', () => {
+    const m = memory();
+    m.fill(NaN, 8, 12);
+    gemm_tn(m, 8, 0, 4, 2, 2, 2, 2, 0);
+    expect(Array.from(m.subarray(8, 12))).toEqual([26, 30, 38, 44]);
   });
 });
 
-describe('gemm_tn: complete sums are added, so accumulating twice doubles exactly', () => {
+describe('gemm_tn: complete sums are added, so accumulating onto a written product doubles it exactly', () => {
   it.each([[5, 17, 3], [16, 16, 16], [37, 129, 67]])('M=%i K=%i N=%i', (M, K, N) => {
     const what = `gemm_tn twice M=${M} K=${K} N=${N}`;
     const random = createRandom(what);
     const a = mixedValues(random, K * M);
     const b = mixedValues(random, K * N);
     const results = onBoth(pair, (kernels, buffers) => {
-      const out = buffers.output(M * N, new Float32Array(M * N));
+      // Written over NaN, then added onto.
+      const out = buffers.output(M * N);
       const aOffset = buffers.input(a);
       const bOffset = buffers.input(b);
       const scratch = buffers.output(gemmScratchBytes(K, M) / 4);
-      kernels.gemm_tn(out, aOffset, bOffset, M, K, N, M, scratch);
+      kernels.gemm_tn(out, aOffset, bOffset, M, K, N, M, 0, scratch);
       const once = buffers.read(out);
-      kernels.gemm_tn(out, aOffset, bOffset, M, K, N, M, scratch);
+      kernels.gemm_tn(out, aOffset, bOffset, M, K, N, M, 1, scratch);
       return { once, twice: buffers.read(out) };
     });
     for (const side of [results.wasm, results.js]) expectClose(side.twice, side.once.map((value) => 2 * value), exact, what);
@@ -149,8 +164,8 @@ describe('gemm_tn with lda > M: a block of output rows on its own, as threads co
         const aOffset = buffers.input(a);
         const bOffset = buffers.input(b);
         const scratch = buffers.output(gemmScratchBytes(K, M) / 4);
-        if (part === 0) kernels.gemm_tn(out, aOffset, bOffset, M, K, N, M, scratch);
-        else kernels.gemm_tn(out + first * N * 4, aOffset + first * 4, bOffset, end - first, K, N, M, scratch);
+        if (part === 0) kernels.gemm_tn(out, aOffset, bOffset, M, K, N, M, 1, scratch);
+        else kernels.gemm_tn(out + first * N * 4, aOffset + first * 4, bOffset, end - first, K, N, M, 1, scratch);
         return buffers.read(out);
       }));
       // The block's rows are bit-identical to the whole product's; the other rows are untouched.
@@ -181,7 +196,7 @@ describe('the in-place path for small products gives the packed kernels\' bits',
         if (layout === 'nn') kernels.gemm_nn(out, a, b, buffers.input(bias), count, K, N, scratch);
         else if (layout === 'nt') kernels.gemm_nt(out, a, b, count, K, N, scratch);
         // tn: output rows are columns of a [K × M] left operand, lda = M whatever the count.
-        else kernels.gemm_tn(out, a, b, count, K, N, M, scratch);
+        else kernels.gemm_tn(out, a, b, count, K, N, M, 1, scratch);
         return buffers.read(out).slice(0, 4 * N);
       });
       expect(Array.from(new Uint32Array(rows(4).buffer))).toEqual(Array.from(new Uint32Array(rows(M).buffer)));

@@ -15,8 +15,14 @@ describe('reduction twins on hand-computed values', () => {
   it('bias_grad adds the column sums to db', () => {
     // dz = [[1, 2, 3], [4, 5, 6]] at 0, db = [10, 20, 30] at 6.
     const m = Float64Array.of(1, 2, 3, 4, 5, 6, 10, 20, 30);
-    bias_grad(m, 6, 0, 2, 3);
+    bias_grad(m, 6, 0, 2, 3, 1);
     expect(Array.from(m.subarray(6))).toEqual([15, 27, 39]);
+  });
+
+  it('bias_grad with accumulate 0 writes the column sums over db', () => {
+    const m = Float64Array.of(1, 2, 3, 4, 5, 6, NaN, NaN, NaN);
+    bias_grad(m, 6, 0, 2, 3, 0);
+    expect(Array.from(m.subarray(6))).toEqual([5, 7, 9]);
   });
 
   it('sum_squares of [1, −2, 3] is 14', () => {
@@ -38,7 +44,7 @@ describe('reductions: wasm against js', () => {
     const start = mixedValues(random, cols);
     const results = onBoth(pair, (kernels, buffers) => {
       const db = buffers.output(cols, start);
-      kernels.bias_grad(db, buffers.input(dz), rows, cols);
+      kernels.bias_grad(db, buffers.input(dz), rows, cols, 1);
       return buffers.read(db);
     });
     const termMagnitudes = start.map(Math.abs);
@@ -46,15 +52,28 @@ describe('reductions: wasm against js', () => {
     expectClose(results.wasm, results.js, scaled(termMagnitudes, SUM_ULPS), what);
   });
 
-  it.each([[3, 17], [128, 10], [5, 1031]])('bias_grad twice from zero doubles exactly, rows=%i cols=%i', (rows, cols) => {
+  it.each(ROW_SHAPES)('bias_grad with accumulate 0 writes over NaN, rows=%i cols=%i', (rows, cols) => {
+    const what = `bias_grad = rows=${rows} cols=${cols}`;
+    const dz = mixedValues(createRandom(what), rows * cols);
+    const results = onBoth(pair, (kernels, buffers) => {
+      const db = buffers.output(cols);
+      kernels.bias_grad(db, buffers.input(dz), rows, cols, 0);
+      return buffers.read(db);
+    });
+    const termMagnitudes = new Float64Array(cols);
+    for (let i = 0; i < rows * cols; i++) termMagnitudes[i % cols] += Math.abs(dz[i]);
+    expectClose(results.wasm, results.js, scaled(termMagnitudes, SUM_ULPS), what);
+  });
+
+  it.each([[3, 17], [128, 10], [5, 1031], [100, 1], [7, 2]])('bias_grad written, then added, doubles exactly, rows=%i cols=%i', (rows, cols) => {
     const what = `bias_grad twice rows=${rows} cols=${cols}`;
     const dz = mixedValues(createRandom(what), rows * cols);
     const results = onBoth(pair, (kernels, buffers) => {
-      const db = buffers.output(cols, new Float32Array(cols));
+      const db = buffers.output(cols);
       const dzOffset = buffers.input(dz);
-      kernels.bias_grad(db, dzOffset, rows, cols);
+      kernels.bias_grad(db, dzOffset, rows, cols, 0);
       const once = buffers.read(db);
-      kernels.bias_grad(db, dzOffset, rows, cols);
+      kernels.bias_grad(db, dzOffset, rows, cols, 1);
       return { once, twice: buffers.read(db) };
     });
     for (const side of [results.wasm, results.js]) expectClose(side.twice, side.once.map((value) => 2 * value), exact, what);

@@ -170,6 +170,31 @@ describe.each(BACKENDS)('the model API on the %s backend', (backend) => {
     expect(sameBits(after[2].value, before[2])).toBe(false);
     model.dispose();
   });
+
+  // trainStep writes the gradients it computes instead of zeroing and adding: they must be those of
+  // zeroGrad, forward, loss and backward, and a layer frozen after it trained must read 0.
+  it('trainStep leaves the gradients zeroGrad and backward give, and 0 for a layer frozen after training', () => {
+    const x = normalMatrix(6, 3, 2);
+    const y = [0, 1, 1, 0, 1, 0];
+    const model = new Sequential([dense(3, 5, 'tanh'), dense(5, 4, 'relu'), dense(4, 2)], { seed: 11, backend });
+    const optimizer = new SGD(model, { lr: 0.1 });
+    const options = { loss: 'softmaxCrossEntropy' as const, optimizer };
+    model.trainStep(x, y, options);
+    model.layers[1].trainable = false;
+    const weights = model.namedParameters().map((p) => p.value.slice());
+    model.trainStep(x, y, options);
+    const grads = model.namedParameters().map((p) => Array.from(p.grad, (g) => g + 0));
+    expect(grads[2].every((g) => g === 0) && grads[3].every((g) => g === 0)).toBe(true);
+    expect(grads[4].some((g) => g !== 0) && grads[0].some((g) => g !== 0)).toBe(true);
+    // The same gradients by the PyTorch-style calls, at the weights the step started from.
+    model.namedParameters().forEach((p, i) => p.value.set(weights[i]));
+    optimizer.zeroGrad();
+    model.forward(x);
+    model.loss('softmaxCrossEntropy', y);
+    model.backward();
+    expect(model.namedParameters().map((p) => Array.from(p.grad, (g) => g + 0))).toEqual(grads);
+    model.dispose();
+  });
 });
 
 it('init reports the backend and can switch the default', async () => {

@@ -37,7 +37,7 @@ export function bindTwins(floats: () => Floats, ints: () => Int32Array): Kernels
   return {
     gemm_nn: (out, x, w, bias, M, K, N, _scratch) => gemm_nn(floats(), at(out), at(x), at(w), atOptional(bias), M, K, N),
     gemm_nt: (out, a, b, M, K, N, _scratch) => gemm_nt(floats(), at(out), at(a), at(b), M, K, N),
-    gemm_tn: (out, a, b, M, K, N, lda, _scratch) => gemm_tn(floats(), at(out), at(a), at(b), M, K, N, lda),
+    gemm_tn: (out, a, b, M, K, N, lda, accumulate, _scratch) => gemm_tn(floats(), at(out), at(a), at(b), M, K, N, lda, accumulate),
     dense_forward: (z, a, x, w, bias, M, K, N, activation, slope, _scratch) =>
       dense_forward(floats(), at(z), at(a), at(x), at(w), atOptional(bias), M, K, N, activation, slope),
 
@@ -63,7 +63,7 @@ export function bindTwins(floats: () => Floats, ints: () => Int32Array): Kernels
     mse: (grad, pred, targets, n) => mse(floats(), at(grad), at(pred), at(targets), n),
     huber: (grad, pred, targets, n, delta) => huber(floats(), at(grad), at(pred), at(targets), n, delta),
 
-    bias_grad: (db, dz, rows, cols) => bias_grad(floats(), at(db), at(dz), rows, cols),
+    bias_grad: (db, dz, rows, cols, accumulate) => bias_grad(floats(), at(db), at(dz), rows, cols, accumulate),
     sum_squares: (x, n) => sum_squares(floats(), at(x), n),
     count_nonfinite: (x, n) => count_nonfinite(floats(), at(x), n),
     count_outside: (x, n, low, high) => count_outside(floats(), at(x), n, Math.fround(low), Math.fround(high)),

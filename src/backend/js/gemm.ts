@@ -36,9 +36,9 @@ let rowSums = new Float64Array(64);
 /**
  * out[i,j] += Σ_k a[k·lda + i]·b[k,j].  "+=" Each complete sum is formed first (in a row of doubles, i-k-j
  * order so the inner loop stays contiguous) and then added, so the same product accumulated twice
- * doubles out exactly, as the contract asks.
+ * doubles out exactly, as the contract asks. accumulate = 0 writes the sums instead ("=").
  */
-export function gemm_tn(m: Floats, out: number, a: number, b: number, M: number, K: number, N: number, lda: number): void {
+export function gemm_tn(m: Floats, out: number, a: number, b: number, M: number, K: number, N: number, lda: number, accumulate: number): void {
   if (rowSums.length < N) rowSums = new Float64Array(N);
   const sums = rowSums;
   for (let i = 0; i < M; i++) {
@@ -49,6 +49,7 @@ export function gemm_tn(m: Floats, out: number, a: number, b: number, M: number,
       for (let j = 0; j < N; j++) sums[j] += aki * m[bRow + j];
     }
     const outRow = out + i * N;
-    for (let j = 0; j < N; j++) m[outRow + j] += sums[j];
+    if (accumulate !== 0) for (let j = 0; j < N; j++) m[outRow + j] += sums[j];
+    else for (let j = 0; j < N; j++) m[outRow + j] = sums[j];
   }
 }

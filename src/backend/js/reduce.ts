@@ -2,12 +2,13 @@
 // contiguous elements, at element indices of m.
 import type { Floats } from './floats.js';
 
-/** db[j] += Σ_i dz[i, j]; like gemm_tn, each column's complete sum is formed first, then added.  "+=" */
-export function bias_grad(m: Floats, db: number, dz: number, rows: number, cols: number): void {
+/** db[j] += Σ_i dz[i, j]; like gemm_tn, each column's complete sum is formed first, then added.  "+=" (accumulate = 0: "=") */
+export function bias_grad(m: Floats, db: number, dz: number, rows: number, cols: number, accumulate: number): void {
   for (let j = 0; j < cols; j++) {
     let sum = 0;
     for (let i = 0; i < rows; i++) sum += m[dz + i * cols + j];
-    m[db + j] += sum;
+    if (accumulate !== 0) m[db + j] += sum;
+    else m[db + j] = sum;
   }
 }
 

@@ -205,10 +205,11 @@ export class Tape implements Kernels {
     t[r + 2] = out; t[r + 4] = a; t[r + 6] = b; t[r + 8] = M; t[r + 10] = K; t[r + 12] = N; t[r + 14] = scratch;
   }
 
-  gemm_tn(out: number, a: number, b: number, M: number, K: number, N: number, lda: number, scratch: number): void {
+  gemm_tn(out: number, a: number, b: number, M: number, K: number, N: number, lda: number, accumulate: number, scratch: number): void {
     const r = this.open(GEMM_TN);
     const t = this.ints;
-    t[r + 2] = out; t[r + 4] = a; t[r + 6] = b; t[r + 8] = M; t[r + 10] = K; t[r + 12] = N; t[r + 14] = lda; t[r + 16] = scratch;
+    t[r + 2] = out; t[r + 4] = a; t[r + 6] = b; t[r + 8] = M; t[r + 10] = K; t[r + 12] = N; t[r + 14] = lda; t[r + 16] = accumulate;
+    t[r + 18] = scratch;
   }
 
   // Records of three, four and five integer or pointer arguments; `floats` more after them, as f64.
@@ -286,7 +287,7 @@ export class Tape implements Kernels {
     return this.recordLoss();
   }
 
-  bias_grad(db: number, dz: number, rows: number, cols: number): void { this.ints4(BIAS_GRAD, db, dz, rows, cols); }
+  bias_grad(db: number, dz: number, rows: number, cols: number, accumulate: number): void { this.ints5(BIAS_GRAD, db, dz, rows, cols, accumulate); }
 
   // Values the caller needs now: run what is recorded, then the kernel itself.
   sum_squares(x: number, n: number): number {
