@@ -1,4 +1,4 @@
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sgd_update } from '../../src/backend/js/sgd.js';
 import { createBackendPair, onBoth, TAIL_SIZES } from '../harness.js';
 import { createRandom, mixedValues } from '../random.js';
@@ -86,4 +86,19 @@ describe('sgd_update: wasm against js', () => {
     it.each(TAIL_SIZES)(`${settings.name}: ${STEPS} steps, n=%i`, (n) => compareSteps(settings, n, 0));
     it(`${settings.name}: ${STEPS} steps on buffers one element off alignment`, () => compareSteps(settings, 127, 1));
   }
+});
+
+describe('sgd_update without weight decay adds no decay term, as PyTorch', () => {
+  // A decay term 0·p would make an infinite parameter NaN.
+  it.each(TAIL_SIZES)('n=%i', (n) => {
+    const params = Float32Array.from({ length: n }, (_, i) => [Infinity, -Infinity, 0.5, -2][i % 4]);
+    const grads = Float32Array.from({ length: n }, (_, i) => [1, -1, 2, 0.5][i % 4]);
+    const results = onBoth(pair, (kernels, buffers) => {
+      const at = buffers.output(n, params);
+      kernels.sgd_update(at, buffers.input(grads), 0, n, 0.25, 0, 0, 0, 0, 1);
+      return buffers.read(at);
+    });
+    const expected = Array.from({ length: n }, (_, i) => [Infinity, -Infinity, 0, -2.125][i % 4]);
+    for (const side of [results.wasm, results.js]) expect(Array.from(side)).toEqual(expected);
+  });
 });

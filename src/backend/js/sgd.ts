@@ -4,7 +4,8 @@ import type { Floats } from './floats.js';
 
 /**
  * g = grad + weightDecay·p; with momentum μ ≠ 0: v = firstStep ? g : μ·v + (1 − dampening)·g,
- * then g = nesterov ? g + μ·v : v; finally p −= lr·g. Grads are not modified.
+ * then g = nesterov ? g + μ·v : v; finally p −= lr·g. Grads are not modified. No decay term at all
+ * when weightDecay is 0, as in PyTorch.
  */
 export function sgd_update(
   m: Floats, params: number, grads: number, velocity: number, n: number,
@@ -12,7 +13,7 @@ export function sgd_update(
 ): void {
   for (let i = 0; i < n; i++) {
     const param = m[params + i];
-    let step = m[grads + i] + weightDecay * param;
+    let step = weightDecay !== 0 ? m[grads + i] + weightDecay * param : m[grads + i];
     if (momentum !== 0) {
       const v = firstStep ? step : momentum * m[velocity + i] + (1 - dampening) * step;
       m[velocity + i] = v;
