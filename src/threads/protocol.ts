@@ -32,8 +32,8 @@ export function controlBytes(workers: number): number {
 /**
  * The worker's whole program, as source text so it runs the same from the sources, from dist/, under a
  * bundler and in a browser (as a blob URL): instantiate the module over the shared memory, then
- * sleep on the generation slot, run the kernel named in its task slot with its argument row if the task
- * is for the round that woke it, count itself done. It spins briefly before sleeping, since the next round usually comes within microseconds.
+ * sleep on the generation slot until it changes, run the kernel named in its task slot with its argument
+ * row if the task is for the round that woke it, count itself done. It spins briefly before sleeping, since the next round usually comes within microseconds.
  */
 export const WORKER_SOURCE = `
 const GENERATION = ${GENERATION}, PENDING = ${PENDING}, FAILED = ${FAILED}, TASK = ${TASK}, TASK_ROUND = ${TASK_ROUND}, QUIT = ${QUIT};
@@ -50,7 +50,10 @@ function serve(message, reply) {
   reply('ready');
   for (;;) {
     for (let spin = 0; spin < SPINS && Atomics.load(signals, GENERATION) === seen; spin++);
-    Atomics.wait(signals, GENERATION, seen);
+    // Atomics.wait can return with the generation unchanged (seen on a loaded host): the round that
+    // woke the worker would then look new again, and its task would run twice if the main thread
+    // had not cleared it yet. Only a new generation is a new round.
+    while (Atomics.load(signals, GENERATION) === seen) Atomics.wait(signals, GENERATION, seen);
     seen = Atomics.load(signals, GENERATION);
     const task = Atomics.load(signals, TASK + worker);
     if (task === QUIT) return;
