@@ -21,6 +21,28 @@ import { lane0 } from './vmath';
   return f32x4.sub(p, f32x4.mul(m, f32x4.div(scaledSteps, f32x4.add(f32x4.sqrt(v), scaledEpsilons))));
 }
 
+// The whole vectors from element 0 for one kind of decay (constants where inlined); returns where they end.
+@inline function adamVectors(
+  params: usize, grads: usize, expAvg: usize, expAvgSq: usize, n: i32,
+  beta1s: v128, weights1: v128, beta2s: v128, weights2: v128, scaledSteps: v128, scaledEpsilons: v128,
+  decays: v128, shrinks: v128, decayParams: bool, decayGrads: bool,
+): i32 {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const offset = <usize>i << 2;
+    let p = v128.load(params + offset);
+    if (decayParams) p = f32x4.mul(p, shrinks);
+    let g = v128.load(grads + offset);
+    if (decayGrads) g = f32x4.add(g, f32x4.mul(decays, p));
+    const m = movingAverage(v128.load(expAvg + offset), g, beta1s, weights1);
+    const v = movingAverageOfSquares(v128.load(expAvgSq + offset), g, beta2s, weights2);
+    v128.store(expAvg + offset, m);
+    v128.store(expAvgSq + offset, v);
+    v128.store(params + offset, adamStep(p, m, v, scaledSteps, scaledEpsilons));
+  }
+  return i;
+}
+
 /**
  * PyTorch's Adam (decoupled = 0: g = grad + weightDecay·p) and AdamW (decoupled = 1: p *= 1 − lr·weightDecay
  * first); m = β1·m + (1 − β1)·g; v = β2·v + (1 − β2)·g²; p −= (lr/bc1)·m / (√v/√bc2 + eps) with
@@ -45,17 +67,13 @@ export function adam_update(
   const decayGrads = weightDecay != 0 && decoupled == 0;
   const decayParams = weightDecay != 0 && decoupled != 0;
   let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const offset = <usize>i << 2;
-    let p = v128.load(params + offset);
-    if (decayParams) p = f32x4.mul(p, shrinks);
-    let g = v128.load(grads + offset);
-    if (decayGrads) g = f32x4.add(g, f32x4.mul(decays, p));
-    const m = movingAverage(v128.load(expAvg + offset), g, beta1s, weights1);
-    const v = movingAverageOfSquares(v128.load(expAvgSq + offset), g, beta2s, weights2);
-    v128.store(expAvg + offset, m);
-    v128.store(expAvgSq + offset, v);
-    v128.store(params + offset, adamStep(p, m, v, scaledSteps, scaledEpsilons));
+  // A loop per kind of decay, the option tests out of it.
+  if (decayParams) {
+    i = adamVectors(params, grads, expAvg, expAvgSq, n, beta1s, weights1, beta2s, weights2, scaledSteps, scaledEpsilons, decays, shrinks, true, false);
+  } else if (decayGrads) {
+    i = adamVectors(params, grads, expAvg, expAvgSq, n, beta1s, weights1, beta2s, weights2, scaledSteps, scaledEpsilons, decays, shrinks, false, true);
+  } else {
+    i = adamVectors(params, grads, expAvg, expAvgSq, n, beta1s, weights1, beta2s, weights2, scaledSteps, scaledEpsilons, decays, shrinks, false, false);
   }
   for (; i < n; i++) {
     const offset = <usize>i << 2;
