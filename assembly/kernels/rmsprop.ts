@@ -13,25 +13,12 @@ import { lane0 } from './vmath';
   return f32x4.sub(p, f32x4.div(f32x4.mul(lrs, g), denominator));
 }
 
-/**
- * PyTorch's RMSprop: g = grad + weightDecay·p; sq = α·sq + (1 − α)·g²; centered: ga = α·ga + (1 − α)·g and
- * avg = √(sq − ga²) + eps, else avg = √sq + eps; momentum μ > 0: buf = μ·buf + g/avg, p −= lr·buf;
- * else p −= lr·g/avg. gradAvg is 0 unless centered, momentumBuffer 0 unless μ > 0. Grads are left as they are.
- */
-export function rmsprop_update(
+// The whole vectors from element 0 for one set of options (constants where inlined); returns where they end.
+@inline function rmspropVectors(
   params: usize, grads: usize, squareAvg: usize, gradAvg: usize, momentumBuffer: usize, n: i32,
-  lr: f64, alpha: f64, eps: f64, weightDecay: f64, momentum: f64, centered: i32,
-): void {
-  // Constants formed in f64 and rounded once to f32, as PyTorch forms them in Python floats.
-  const lrs = f32x4.splat(<f32>lr);
-  const alphas = f32x4.splat(<f32>alpha);
-  const weights = f32x4.splat(<f32>(1 - alpha));
-  const epsilons = f32x4.splat(<f32>eps);
-  const decays = f32x4.splat(<f32>weightDecay);
-  const momenta = f32x4.splat(<f32>momentum);
-  const decay = weightDecay != 0;
-  const isCentered = centered != 0;
-  const useMomentum = momentum > 0;
+  lrs: v128, alphas: v128, weights: v128, epsilons: v128, decays: v128, momenta: v128,
+  decay: bool, isCentered: bool, useMomentum: bool,
+): i32 {
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const offset = <usize>i << 2;
@@ -55,6 +42,41 @@ export function rmsprop_update(
       v128.store(params + offset, plainStep(p, g, denominator, lrs));
     }
   }
+  return i;
+}
+
+/**
+ * PyTorch's RMSprop: g = grad + weightDecay·p; sq = α·sq + (1 − α)·g²; centered: ga = α·ga + (1 − α)·g and
+ * avg = √(sq − ga²) + eps, else avg = √sq + eps; momentum μ > 0: buf = μ·buf + g/avg, p −= lr·buf;
+ * else p −= lr·g/avg. gradAvg is 0 unless centered, momentumBuffer 0 unless μ > 0. Grads are left as they are.
+ */
+export function rmsprop_update(
+  params: usize, grads: usize, squareAvg: usize, gradAvg: usize, momentumBuffer: usize, n: i32,
+  lr: f64, alpha: f64, eps: f64, weightDecay: f64, momentum: f64, centered: i32,
+): void {
+  // Constants formed in f64 and rounded once to f32, as PyTorch forms them in Python floats.
+  const lrs = f32x4.splat(<f32>lr);
+  const alphas = f32x4.splat(<f32>alpha);
+  const weights = f32x4.splat(<f32>(1 - alpha));
+  const epsilons = f32x4.splat(<f32>eps);
+  const decays = f32x4.splat(<f32>weightDecay);
+  const momenta = f32x4.splat(<f32>momentum);
+  const decay = weightDecay != 0;
+  const isCentered = centered != 0;
+  const useMomentum = momentum > 0;
+  let i = 0;
+  // A loop per set of options, the option tests out of it.
+  if (decay) {
+    if (isCentered) {
+      if (useMomentum) i = rmspropVectors(params, grads, squareAvg, gradAvg, momentumBuffer, n, lrs, alphas, weights, epsilons, decays, momenta, true, true, true);
+      else i = rmspropVectors(params, grads, squareAvg, gradAvg, momentumBuffer, n, lrs, alphas, weights, epsilons, decays, momenta, true, true, false);
+    } else if (useMomentum) i = rmspropVectors(params, grads, squareAvg, gradAvg, momentumBuffer, n, lrs, alphas, weights, epsilons, decays, momenta, true, false, true);
+    else i = rmspropVectors(params, grads, squareAvg, gradAvg, momentumBuffer, n, lrs, alphas, weights, epsilons, decays, momenta, true, false, false);
+  } else if (isCentered) {
+    if (useMomentum) i = rmspropVectors(params, grads, squareAvg, gradAvg, momentumBuffer, n, lrs, alphas, weights, epsilons, decays, momenta, false, true, true);
+    else i = rmspropVectors(params, grads, squareAvg, gradAvg, momentumBuffer, n, lrs, alphas, weights, epsilons, decays, momenta, false, true, false);
+  } else if (useMomentum) i = rmspropVectors(params, grads, squareAvg, gradAvg, momentumBuffer, n, lrs, alphas, weights, epsilons, decays, momenta, false, false, true);
+  else i = rmspropVectors(params, grads, squareAvg, gradAvg, momentumBuffer, n, lrs, alphas, weights, epsilons, decays, momenta, false, false, false);
   for (; i < n; i++) {
     const offset = <usize>i << 2;
     const p = f32x4.splat(load<f32>(params + offset));
