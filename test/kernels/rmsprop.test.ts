@@ -16,6 +16,10 @@ const SETTINGS: RmspropCase[] = [
   { name: 'momentum', ...RMSPROP, momentum: 0.9 },
   { name: 'centered', ...RMSPROP, centered: 1 },
   { name: 'centered with momentum and weight decay', ...RMSPROP, alpha: 0.9, momentum: 0.5, weightDecay: 0.01, centered: 1 },
+  // The other pairs of options: each set runs a loop of its own in the kernel.
+  { name: 'momentum and weight decay', ...RMSPROP, momentum: 0.9, weightDecay: 0.01 },
+  { name: 'centered with weight decay', ...RMSPROP, weightDecay: 0.01, centered: 1 },
+  { name: 'centered with momentum', ...RMSPROP, momentum: 0.9, centered: 1 },
   { name: 'small alpha and a large eps', ...RMSPROP, lr: 0.1, alpha: 0.5, eps: 1e-3 },
 ];
 
