@@ -20,6 +20,7 @@
 // whichever kernel computes it, so any split of the rows between threads gives the same result.
 // Outputs fewer than 4 columns wide go to gemm_narrow.ts, whose sums are also the same for every row.
 
+import { ACCUMULATE, finishScalar, finishVector, WRITE, WRITE_WITH_BIAS } from './finish';
 import { dotColumns, rowVectors, smallGemm } from './gemm_narrow';
 
 /** Products of at most this many multiply-adds run in place (gemm_narrow.ts smallGemm), unpacked. */
@@ -40,23 +41,10 @@ const ROW_BLOCK: i32 = 128;
 // packed [K × 8] panel, an 8-float bias panel, an 8-float edge row, then the packed block of A,
 // min(M rounded up to 4, ROW_BLOCK) × K floats.
 
-// What a block of the output becomes: the product, the product plus the bias row, or the output plus
-// the product. "+=" adds the finished sum, so accumulating the same product twice doubles it exactly.
-const WRITE: i32 = 0;
-const WRITE_WITH_BIAS: i32 = 1;
-const ACCUMULATE: i32 = 2;
 
 @inline function madd(acc: v128, a: v128, b: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, acc);
   return f32x4.add(acc, f32x4.mul(a, b));
-}
-
-@inline function finishVector(mode: i32, output: usize, sum: v128): void {
-  v128.store(output, mode == ACCUMULATE ? f32x4.add(v128.load(output), sum) : sum);
-}
-
-@inline function finishScalar(mode: i32, output: usize, sum: f32): void {
-  store<f32>(output, mode == ACCUMULATE ? load<f32>(output) + sum : sum);
 }
 
 // panel[k][t] = b[k·N + j + t] for t < width, 0 beyond: columns j… of a row-major [K × N] matrix.

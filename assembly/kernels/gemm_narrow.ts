@@ -9,6 +9,8 @@
 // A row outside the blocks of 4 (the last M mod 4) goes through the same sums in the same order, so
 // every output element has the same bits wherever a block starts, as the thread splits need.
 
+import { finishScalar, finishVector, WRITE_WITH_BIAS } from './finish';
+
 @inline function madd(acc: v128, a: v128, b: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, acc);
   return f32x4.add(acc, f32x4.mul(a, b));
@@ -133,7 +135,7 @@ export function dotColumns(out: usize, x: usize, w: usize, bias: usize, M: i32, 
   c1 = f32x4.add(c1, d1);
   c2 = f32x4.add(c2, d2);
   if (width == 1) {
-    finishSmall(mode, out, c0);
+    finishVector(mode, out, c0);
     return;
   }
   const outRowBytes = <usize>width << 2;
@@ -163,8 +165,8 @@ export function dotColumns(out: usize, x: usize, w: usize, bias: usize, M: i32, 
   if (k + 1 < K) c1 = madd(c1, inputsAt(ap + aRowBytes, lanes), v128.load32_splat(bp, 4));
   if (k + 2 < K) c2 = madd(c2, inputsAt(ap + 2 * aRowBytes, lanes), v128.load32_splat(bp, 8));
   const sums = f32x4.add(f32x4.add(c0, c1), f32x4.add(c2, c3));
-  if (lanes == 4) finishSmall(mode, out, sums);
-  else finishLane(mode, out, f32x4.extract_lane(sums, 0));
+  if (lanes == 4) finishVector(mode, out, sums);
+  else finishScalar(mode, out, f32x4.extract_lane(sums, 0));
 }
 
 // Four consecutive inputs, or one (in lane 0) for a last row alone.
@@ -174,19 +176,14 @@ export function dotColumns(out: usize, x: usize, w: usize, bias: usize, M: i32, 
 
 // out[r·stride] (mode) sums[r] for the four lanes.
 @inline function finishColumn(mode: i32, out: usize, sums: v128, stride: usize): void {
-  finishLane(mode, out, f32x4.extract_lane(sums, 0));
-  finishLane(mode, out + stride, f32x4.extract_lane(sums, 1));
-  finishLane(mode, out + 2 * stride, f32x4.extract_lane(sums, 2));
-  finishLane(mode, out + 3 * stride, f32x4.extract_lane(sums, 3));
-}
-
-// What one finished sum becomes: out = sum (mode 0) or out += sum (mode 2).
-@inline function finishLane(mode: i32, out: usize, sum: f32): void {
-  store<f32>(out, mode == 2 ? load<f32>(out) + sum : sum);
+  finishScalar(mode, out, f32x4.extract_lane(sums, 0));
+  finishScalar(mode, out + stride, f32x4.extract_lane(sums, 1));
+  finishScalar(mode, out + 2 * stride, f32x4.extract_lane(sums, 2));
+  finishScalar(mode, out + 3 * stride, f32x4.extract_lane(sums, 3));
 }
 
 /**
- * out[M×N] (mode: 0 "=", 2 "+=") a[K×M]ᵀ·b[K×N] for N < 4, rows of a lda floats apart: 4 output rows
+ * out[M×N] (mode: WRITE "=" or ACCUMULATE "+=") a[K×M]ᵀ·b[K×N] for N < 4, rows of a lda floats apart: 4 output rows
  * per pass over K. The finished sums are written or added to out, as gemm_tn's contract says.
  */
 export function rowVectors(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, lda: i32, mode: i32): void {
@@ -220,14 +217,9 @@ export function rowVectors(out: usize, a: usize, b: usize, M: i32, K: i32, N: i3
       }
       if (k < K) sum = madd(sum, v128.load32_splat(ap), v128.load32_splat(bp));
       sum = f32x4.add(sum, odd);
-      finishLane(mode, out + <usize>i * outRowBytes + (<usize>j << 2), f32x4.extract_lane(sum, 0));
+      finishScalar(mode, out + <usize>i * outRowBytes + (<usize>j << 2), f32x4.extract_lane(sum, 0));
     }
   }
-}
-
-// What a finished vector of sums becomes (mode as in gemm.ts: 0 write, 1 write with bias, 2 add).
-@inline function finishSmall(mode: i32, output: usize, sums: v128): void {
-  v128.store(output, mode == 2 ? f32x4.add(v128.load(output), sums) : sums);
 }
 
 // Output row i, columns `first`…N−1 (the last N mod 4), one by one.
@@ -236,7 +228,7 @@ export function rowVectors(out: usize, a: usize, b: usize, M: i32, K: i32, N: i3
 ): void {
   for (let j = first; j < N; j++) {
     const column = <usize>j << 2;
-    let c = mode == 1 ? v128.load32_splat(bias + column) : f32x4.splat(0);
+    let c = mode == WRITE_WITH_BIAS ? v128.load32_splat(bias + column) : f32x4.splat(0);
     let ap = ai;
     let bp = b + column;
     for (let k = 0; k < K; k++) {
@@ -245,7 +237,7 @@ export function rowVectors(out: usize, a: usize, b: usize, M: i32, K: i32, N: i3
       bp += bRowBytes;
     }
     const sum = f32x4.extract_lane(c, 0);
-    store<f32>(oi + column, mode == 2 ? load<f32>(oi + column) + sum : sum);
+    finishScalar(mode, oi + column, sum);
   }
 }
 
@@ -291,7 +283,7 @@ export function rowVectors(out: usize, a: usize, b: usize, M: i32, K: i32, N: i3
 ): void {
   for (let j = 0; j < wide; j += 4) {
     const column = <usize>j << 2;
-    const start = mode == 1 ? v128.load(bias + column) : f32x4.splat(0);
+    const start = mode == WRITE_WITH_BIAS ? v128.load(bias + column) : f32x4.splat(0);
     let c0 = start, c1 = start, c2 = start, c3 = start;
     let ap = a0;
     let bp = b + column;
@@ -304,10 +296,10 @@ export function rowVectors(out: usize, a: usize, b: usize, M: i32, K: i32, N: i3
       ap += aStep;
       bp += bRowBytes;
     }
-    finishSmall(mode, o0 + column, c0);
-    if (count > 1) finishSmall(mode, o0 + outRowBytes + column, c1);
-    if (count > 2) finishSmall(mode, o0 + 2 * outRowBytes + column, c2);
-    if (count > 3) finishSmall(mode, o0 + 3 * outRowBytes + column, c3);
+    finishVector(mode, o0 + column, c0);
+    if (count > 1) finishVector(mode, o0 + outRowBytes + column, c1);
+    if (count > 2) finishVector(mode, o0 + 2 * outRowBytes + column, c2);
+    if (count > 3) finishVector(mode, o0 + 3 * outRowBytes + column, c3);
   }
   if (wide < N) {
     for (let r = 0; r < count; r++) {
@@ -344,8 +336,8 @@ export function rowVectors(out: usize, a: usize, b: usize, M: i32, K: i32, N: i3
   M: i32, terms: i32, eight: bool, mode: i32,
 ): void {
   const zero = f32x4.splat(0);
-  const start0 = mode == 1 ? v128.load(bias) : zero;
-  const start1 = eight && mode == 1 ? v128.load(bias, 16) : zero;
+  const start0 = mode == WRITE_WITH_BIAS ? v128.load(bias) : zero;
+  const start1 = eight && mode == WRITE_WITH_BIAS ? v128.load(bias, 16) : zero;
   const b00 = v128.load(b);
   const b01 = eight ? v128.load(b, 16) : zero;
   const b10 = terms > 1 ? v128.load(b + bRowBytes) : zero;
@@ -376,8 +368,8 @@ export function rowVectors(out: usize, a: usize, b: usize, M: i32, K: i32, N: i3
       c0 = madd(c0, x, b30);
       if (eight) c1 = madd(c1, x, b31);
     }
-    finishSmall(mode, op, c0);
-    if (eight) finishSmall(mode, op + 16, c1);
+    finishVector(mode, op, c0);
+    if (eight) finishVector(mode, op + 16, c1);
     ap += aRowBytes;
     op += outRowBytes;
   }

@@ -1,4 +1,5 @@
 // Reductions: the bias gradient (column sums), sums of squares for norms, and a finiteness count.
+import { ACCUMULATE, finishScalar, finishVector, WRITE } from './finish';
 
 /**
  * db[cols] += Σ_rows dz[rows × cols] (accumulate ≠ 0), or db = the sums (accumulate = 0: a step's first
@@ -6,9 +7,10 @@
  * are added to db, so accumulating the same gradient twice doubles it exactly.  "+=" or "="
  */
 export function bias_grad(db: usize, dz: usize, rows: i32, cols: i32, accumulate: i32): void {
+  const mode = accumulate != 0 ? ACCUMULATE : WRITE;
   // One or two columns (a regression or binary head) are summed as one flat run of floats.
   if (cols <= 2) {
-    narrowBiasGrad(db, dz, rows, cols, accumulate);
+    narrowBiasGrad(db, dz, rows, cols, mode);
     return;
   }
   const rowBytes = <usize>cols << 2;
@@ -27,10 +29,10 @@ export function bias_grad(db: usize, dz: usize, rows: i32, cols: i32, accumulate
       s3 = f32x4.add(s3, v128.load(p, 48));
       p += rowBytes;
     }
-    finishVector(db + column, s0, accumulate);
-    finishVector(db + column + 16, s1, accumulate);
-    finishVector(db + column + 32, s2, accumulate);
-    finishVector(db + column + 48, s3, accumulate);
+    finishVector(mode, db + column, s0);
+    finishVector(mode, db + column + 16, s1);
+    finishVector(mode, db + column + 32, s2);
+    finishVector(mode, db + column + 48, s3);
   }
   // Four columns: the rows in four sums by row mod 4, so the loop is not bound by one chain of
   // dependent adds (a 4-unit layer's bias gradient over 100 rows: 93 ns as one chain).
@@ -53,7 +55,7 @@ export function bias_grad(db: usize, dz: usize, rows: i32, cols: i32, accumulate
       s0 = f32x4.add(s0, v128.load(p));
       p += rowBytes;
     }
-    finishVector(db + column, f32x4.add(f32x4.add(s0, s1), f32x4.add(s2, s3)), accumulate);
+    finishVector(mode, db + column, f32x4.add(f32x4.add(s0, s1), f32x4.add(s2, s3)));
   }
   for (; j < cols; j++) {
     const column = <usize>j << 2;
@@ -63,22 +65,14 @@ export function bias_grad(db: usize, dz: usize, rows: i32, cols: i32, accumulate
       s += load<f32>(p);
       p += rowBytes;
     }
-    finishScalar(db + column, s, accumulate);
+    finishScalar(mode, db + column, s);
   }
 }
 
-// db = sums ("=", accumulate 0) or db += sums ("+=").
-@inline function finishVector(db: usize, sums: v128, accumulate: i32): void {
-  v128.store(db, accumulate != 0 ? f32x4.add(v128.load(db), sums) : sums);
-}
-
-@inline function finishScalar(db: usize, sum: f32, accumulate: i32): void {
-  store<f32>(db, accumulate != 0 ? load<f32>(db) + sum : sum);
-}
 
 // db[0…cols) (+)= column sums for cols ≤ 2: dz is rows·cols contiguous floats whose lanes repeat the
 // columns (c0 c0 c0 c0, or c0 c1 c0 c1), summed 16 floats a step in four accumulators.
-function narrowBiasGrad(db: usize, dz: usize, rows: i32, cols: i32, accumulate: i32): void {
+function narrowBiasGrad(db: usize, dz: usize, rows: i32, cols: i32, mode: i32): void {
   const n = rows * cols;
   let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
   let i = 0;
@@ -102,8 +96,8 @@ function narrowBiasGrad(db: usize, dz: usize, rows: i32, cols: i32, accumulate: 
     first += load<f32>(dz + (<usize>i << 2));
     if (cols == 2) second += load<f32>(dz + (<usize>i << 2), 4);
   }
-  finishScalar(db, first, accumulate);
-  if (cols == 2) finishScalar(db + 4, second, accumulate);
+  finishScalar(mode, db, first);
+  if (cols == 2) finishScalar(mode, db + 4, second);
 }
 
 /** Σ x², each square widened to float64 before it is added. */
