@@ -65,18 +65,17 @@ export function rmsprop_update(
   const isCentered = centered != 0;
   const useMomentum = momentum > 0;
   let i = 0;
-  // A loop per set of options, the option tests out of it.
-  if (decay) {
-    if (isCentered) {
-      if (useMomentum) i = rmspropVectors(params, grads, squareAvg, gradAvg, momentumBuffer, n, lrs, alphas, weights, epsilons, decays, momenta, true, true, true);
-      else i = rmspropVectors(params, grads, squareAvg, gradAvg, momentumBuffer, n, lrs, alphas, weights, epsilons, decays, momenta, true, true, false);
-    } else if (useMomentum) i = rmspropVectors(params, grads, squareAvg, gradAvg, momentumBuffer, n, lrs, alphas, weights, epsilons, decays, momenta, true, false, true);
-    else i = rmspropVectors(params, grads, squareAvg, gradAvg, momentumBuffer, n, lrs, alphas, weights, epsilons, decays, momenta, true, false, false);
-  } else if (isCentered) {
-    if (useMomentum) i = rmspropVectors(params, grads, squareAvg, gradAvg, momentumBuffer, n, lrs, alphas, weights, epsilons, decays, momenta, false, true, true);
-    else i = rmspropVectors(params, grads, squareAvg, gradAvg, momentumBuffer, n, lrs, alphas, weights, epsilons, decays, momenta, false, true, false);
-  } else if (useMomentum) i = rmspropVectors(params, grads, squareAvg, gradAvg, momentumBuffer, n, lrs, alphas, weights, epsilons, decays, momenta, false, false, true);
-  else i = rmspropVectors(params, grads, squareAvg, gradAvg, momentumBuffer, n, lrs, alphas, weights, epsilons, decays, momenta, false, false, false);
+  // A loop per set of options (decay, centered, momentum as bits 0, 1, 2), the option tests out of it.
+  switch ((decay ? 1 : 0) | (isCentered ? 2 : 0) | (useMomentum ? 4 : 0)) {
+    case 0: i = rmspropVectors(params, grads, squareAvg, gradAvg, momentumBuffer, n, lrs, alphas, weights, epsilons, decays, momenta, false, false, false); break;
+    case 1: i = rmspropVectors(params, grads, squareAvg, gradAvg, momentumBuffer, n, lrs, alphas, weights, epsilons, decays, momenta, true, false, false); break;
+    case 2: i = rmspropVectors(params, grads, squareAvg, gradAvg, momentumBuffer, n, lrs, alphas, weights, epsilons, decays, momenta, false, true, false); break;
+    case 3: i = rmspropVectors(params, grads, squareAvg, gradAvg, momentumBuffer, n, lrs, alphas, weights, epsilons, decays, momenta, true, true, false); break;
+    case 4: i = rmspropVectors(params, grads, squareAvg, gradAvg, momentumBuffer, n, lrs, alphas, weights, epsilons, decays, momenta, false, false, true); break;
+    case 5: i = rmspropVectors(params, grads, squareAvg, gradAvg, momentumBuffer, n, lrs, alphas, weights, epsilons, decays, momenta, true, false, true); break;
+    case 6: i = rmspropVectors(params, grads, squareAvg, gradAvg, momentumBuffer, n, lrs, alphas, weights, epsilons, decays, momenta, false, true, true); break;
+    case 7: i = rmspropVectors(params, grads, squareAvg, gradAvg, momentumBuffer, n, lrs, alphas, weights, epsilons, decays, momenta, true, true, true); break;
+  }
   for (; i < n; i++) {
     const offset = <usize>i << 2;
     const p = f32x4.splat(load<f32>(params + offset));
