@@ -4,9 +4,10 @@
 // All three run one micro-kernel: a 4×8 block of the output in eight
 // f32x4 accumulators; each step broadcasts one element of A per row (v128.load32_splat) and
 // multiplies it into the two vectors of one row of a packed B panel. Both operands are packed into
-// the caller's scratch first, so the inner loop reads two sequential streams whatever the layout:
+// the caller's scratch, so the inner loop reads two sequential streams whatever the layout:
 // - B, 8 columns at a time, into a contiguous [K × 8] panel (row-major, or transposed for dZ·Wᵀ), so
-//   no power-of-two stride can alias in the L1 cache;
+//   no power-of-two stride can alias in the L1 cache. A row-major panel is packed by the first tile
+//   that reads it, as it computes;
 // - A, up to ROW_BLOCK rows at a time, in groups of 4 rows interleaved by k ([K × 4] per group), so
 //   the 4 splats of one step read one 16-byte line at constant offsets from one pointer. Without it
 //   V8 spends an address computation per row per step, and the loop is bound by instructions issued,
@@ -175,6 +176,45 @@ const ROW_BLOCK: i32 = 128;
   }
 }
 
+// Four rows × 8 columns of the output: the micro-kernel over one packed group of A (groupBytes from
+// ap) and B's panel from bp, rows bStride bytes apart. With `pack` (a constant at each call) it also
+// copies the 8 columns it reads into the packed panel at pp, for the tiles after it.
+@inline function tile4(
+  mode: i32, o: usize, rowBytes: usize, ap: usize, groupBytes: usize, bp: usize, bStride: usize,
+  pack: bool, pp: usize, start0: v128, start1: v128, width: i32, tile: usize,
+): void {
+  let c00 = start0, c01 = start1, c10 = start0, c11 = start1;
+  let c20 = start0, c21 = start1, c30 = start0, c31 = start1;
+  const end = ap + groupBytes;
+  while (ap < end) {
+    const b0 = v128.load(bp);
+    const b1 = v128.load(bp, 16);
+    if (pack) {
+      v128.store(pp, b0);
+      v128.store(pp, b1, 16);
+      pp += PANEL_BYTES;
+    }
+    let s = v128.load32_splat(ap);
+    c00 = madd(c00, s, b0);
+    c01 = madd(c01, s, b1);
+    s = v128.load32_splat(ap, 4);
+    c10 = madd(c10, s, b0);
+    c11 = madd(c11, s, b1);
+    s = v128.load32_splat(ap, 8);
+    c20 = madd(c20, s, b0);
+    c21 = madd(c21, s, b1);
+    s = v128.load32_splat(ap, 12);
+    c30 = madd(c30, s, b0);
+    c31 = madd(c31, s, b1);
+    ap += 16;
+    bp += bStride;
+  }
+  finishRow(mode, o, c00, c01, width, tile);
+  finishRow(mode, o + rowBytes, c10, c11, width, tile);
+  finishRow(mode, o + 2 * rowBytes, c20, c21, width, tile);
+  finishRow(mode, o + 3 * rowBytes, c30, c31, width, tile);
+}
+
 // out[M × N] (mode) A·B. A's element (row r, inner k) sits at a + 4·(r·rowStride + k·innerStride);
 // B is row-major [K × N], or [N × K] when `transposed`.
 @inline function panelGemm(
@@ -204,8 +244,11 @@ const ROW_BLOCK: i32 = 128;
       const direct = !transposed && width == PANEL && K * N <= DIRECT_FLOATS && (N & 63) != 0;
       const source = direct ? b + (<usize>j << 2) : panel;
       const sourceStride: usize = direct ? <usize>N << 2 : PANEL_BYTES;
+      // Any other full row-major panel is packed by the first 4-row tile as it reads B in place: one
+      // pass over B's scattered rows instead of two (measured: 4–8% off X·W and Xᵀ·dZ at batch 64–128).
+      const packFirst = !transposed && !direct && width == PANEL && rows >= 4;
       if (transposed) packTransposed(panel, b, K, j, width);
-      else if (!direct) packRows(panel, b, K, N, j, width);
+      else if (!direct && !packFirst) packRows(panel, b, K, N, j, width);
       let start0 = f32x4.splat(0);
       let start1 = f32x4.splat(0);
       if (mode == WRITE_WITH_BIAS) {
@@ -215,35 +258,13 @@ const ROW_BLOCK: i32 = 128;
       }
       const outColumn = outBlock + (<usize>j << 2);
       let i = 0;
+      if (packFirst) {
+        tile4(mode, outColumn, rowBytes, block, groupBytes, b + (<usize>j << 2), rowBytes, true, panel, start0, start1, width, tile);
+        i = 4;
+      }
       for (; i + 4 <= rows; i += 4) {
-        let c00 = start0, c01 = start1, c10 = start0, c11 = start1;
-        let c20 = start0, c21 = start1, c30 = start0, c31 = start1;
-        let ap = block + <usize>(i >> 2) * groupBytes;
-        const end = ap + groupBytes;
-        let bp = source;
-        while (ap < end) {
-          const b0 = v128.load(bp);
-          const b1 = v128.load(bp, 16);
-          let s = v128.load32_splat(ap);
-          c00 = madd(c00, s, b0);
-          c01 = madd(c01, s, b1);
-          s = v128.load32_splat(ap, 4);
-          c10 = madd(c10, s, b0);
-          c11 = madd(c11, s, b1);
-          s = v128.load32_splat(ap, 8);
-          c20 = madd(c20, s, b0);
-          c21 = madd(c21, s, b1);
-          s = v128.load32_splat(ap, 12);
-          c30 = madd(c30, s, b0);
-          c31 = madd(c31, s, b1);
-          ap += 16;
-          bp += sourceStride;
-        }
-        const o = outColumn + <usize>i * rowBytes;
-        finishRow(mode, o, c00, c01, width, tile);
-        finishRow(mode, o + rowBytes, c10, c11, width, tile);
-        finishRow(mode, o + 2 * rowBytes, c20, c21, width, tile);
-        finishRow(mode, o + 3 * rowBytes, c30, c31, width, tile);
+        const ap = block + <usize>(i >> 2) * groupBytes;
+        tile4(mode, outColumn + <usize>i * rowBytes, rowBytes, ap, groupBytes, source, sourceStride, false, 0, start0, start1, width, tile);
       }
       for (; i < rows; i++) {
         let c0 = start0, c1 = start1;

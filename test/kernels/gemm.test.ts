@@ -21,6 +21,9 @@ shapes.push([5, 1031, 17], [17, 300, 5], [300, 17, 9], [129, 5, 40], [1031, 5, 4
 // A small right operand read in place (rows 80 floats apart), and one packed because its rows are a
 // multiple of 64 floats apart, with a last block of 6 rows.
 shapes.push([40, 100, 80], [134, 64, 128]);
+// A packed right operand is packed by each block's first 4-row tile as it reads B in place; a block of
+// fewer than 4 rows (the last 2 rows here) packs it on its own first.
+shapes.push([130, 70, 96]);
 // Up to 4 inner terms and 4 or 8 columns: the in-place path's rows with B held in registers.
 for (const K of [1, 2, 3, 4]) for (const N of [4, 8]) for (const M of [1, 6, 100]) shapes.push([M, K, N]);
 
