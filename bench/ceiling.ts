@@ -3,7 +3,7 @@
 // the ceiling. The kernels' operands sit in the module's own memory at fixed byte offsets.
 import { readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { timeCall, type Budget } from './measure.js';
+import { median, timeCall, type Budget } from './measure.js';
 import { perSecond, type Measured } from './report.js';
 
 export type CeilingKind = 'simd128' | 'relaxed';
@@ -72,7 +72,27 @@ export interface Ceiling {
   kind: CeilingKind;
   /** GFLOP/s of one shape's kernel over benchmark.js samples. */
   measure(shape: CeilingShape, budget: Budget): Measured;
+  /** `work` (flopsPerCall FLOPs a call) against one shape's kernel, timed in alternating pairs. */
+  paired(shape: CeilingShape, work: () => void, flopsPerCall: number, pairs: number): Paired;
 }
+
+/**
+ * A workload's speed as a fraction of the ceiling's, timed in pairs: the ceiling's kernel for about
+ * PAIR_SECONDS, then the workload for about as long, `pairs` times. A neighbour's load that comes
+ * and goes over seconds slows both halves of a pair alike, so the ratio of each pair holds where
+ * two figures measured minutes apart do not.
+ */
+export interface Paired {
+  /** Per pair, the workload's GFLOP/s over the ceiling's, sorted. */
+  ratios: number[];
+  /** The median of ratios. */
+  median: number;
+  /** The ceiling's GFLOP/s in the pairs, median. */
+  ceiling: number;
+}
+
+/** Seconds each half of a pair runs for, at least (one call where a call takes longer). */
+const PAIR_SECONDS = 0.004;
 
 /**
  * Loads one build of the ceiling kernels, or returns undefined when this runtime does not validate
@@ -102,10 +122,39 @@ export async function loadCeiling(kind: CeilingKind): Promise<Ceiling | undefine
       const { call, checksum } = calls.get(shape) as { call: () => void; checksum: () => number };
       const timing = timeCall(`ceiling ${kind} ${shape.name}`, call, budget);
       if (!Number.isFinite(checksum())) throw new Error(`bench: the ${kind} ${shape.name} ceiling kernel returned ${checksum()}`);
-      const flopsPerCall = REPEATS * DEPTH * shape.rows * shape.vectors * 4 * 2;
-      return perSecond(timing, flopsPerCall / 1e9);
+      return perSecond(timing, ceilingFlops(shape) / 1e9);
+    },
+    paired(shape: CeilingShape, work: () => void, flopsPerCall: number, pairs: number): Paired {
+      const { call, checksum } = calls.get(shape) as { call: () => void; checksum: () => number };
+      // Seconds for `count` calls of fn.
+      const timed = (fn: () => void, count: number): number => {
+        const start = performance.now();
+        for (let i = 0; i < count; i++) fn();
+        return (performance.now() - start) / 1000;
+      };
+      // Calls per half: the first timing of each (after a warm-up call) says how many make PAIR_SECONDS.
+      work();
+      const workCalls = Math.max(1, Math.round(PAIR_SECONDS / timed(work, 1)));
+      const ceilingCalls = Math.max(1, Math.round((workCalls * timed(work, 1)) / timed(call, 1)));
+      const ratios: number[] = [];
+      const ceilings: number[] = [];
+      for (let pair = 0; pair < pairs; pair++) {
+        const ceilingRate = (ceilingCalls * ceilingFlops(shape)) / timed(call, ceilingCalls);
+        const workRate = (workCalls * flopsPerCall) / timed(work, workCalls);
+        ratios.push(workRate / ceilingRate);
+        ceilings.push(ceilingRate / 1e9);
+      }
+      if (!Number.isFinite(checksum())) throw new Error(`bench: the ${kind} ${shape.name} ceiling kernel returned ${checksum()}`);
+      ratios.sort((x, y) => x - y);
+      ceilings.sort((x, y) => x - y);
+      return { ratios, median: median(ratios), ceiling: median(ceilings) };
     },
   };
+}
+
+/** FLOPs of one call of a ceiling kernel. */
+function ceilingFlops(shape: CeilingShape): number {
+  return REPEATS * DEPTH * shape.rows * shape.vectors * 4 * 2;
 }
 
 /** What two threads at once give compared with one, on the ceiling's own register-bound loop. */

@@ -3,7 +3,10 @@
 // then training throughput — with the measured SIMD ceiling. `--quick` for a smoke run, `--json` for JSON lines.
 import os from 'node:os';
 import { Rng, getBackend, init } from '../src/index.js';
-import { CEILING_OPS, CEILING_SHAPES, RELAXED_UNAVAILABLE, compileCeilings, loadCeiling, measureTwoThreadCeiling, type CeilingShape } from './ceiling.js';
+import {
+  CEILING_OPS, CEILING_SHAPES, RELAXED_UNAVAILABLE, compileCeilings, loadCeiling, measureTwoThreadCeiling,
+  type CeilingShape, type Paired,
+} from './ceiling.js';
 import {
   AGREEMENT, GEMM_KERNELS, GEMM_PRODUCTS, checkAgreement, gemmFlops, gemmValues, preparePlain, prepareSimdprop,
   type GemmKernel, type GemmValues, type PreparedGemm,
@@ -33,8 +36,9 @@ const asJson = args.includes('--json');
 
 const SIZES = quick ? [128, 256] : [128, 256, 512, 1024];
 const CEILING_BUDGET: Budget = quick ? { maxTime: 0.3, minSamples: 3 } : { maxTime: 1, minSamples: 5 };
-// The ceiling again right before each GEMM row: the machine's speed drifts with its neighbours' load.
-const ROW_CEILING_BUDGET: Budget = quick ? { maxTime: 0.1, minSamples: 3 } : { maxTime: 0.3, minSamples: 5 };
+// simdprop's GEMM against the ceiling in alternating pairs, for each GEMM row: the machine's speed
+// drifts with its neighbours' load, and a pair's two halves see the same load.
+const CEILING_PAIRS = quick ? 5 : 25;
 const GEMM_BUDGET: Budget = quick ? { maxTime: 0.3, minSamples: 3 } : { maxTime: 1.5, minSamples: 5 };
 const TRAIN_BUDGET: Budget = quick ? { maxTime: 0.3, minSamples: 2 } : { maxTime: 2.5, minSamples: 5 };
 const AGREEMENT_SIZE = 128;
@@ -103,9 +107,10 @@ say([
 ].join('\n'));
 
 // Every register tile of both builds is timed; the fastest tile of the build simdprop runs is the
-// ceiling, re-measured before each GEMM row. simdprop's GEMM is held against its own build's ceiling.
+// ceiling, timed again in pairs with simdprop's GEMM in each GEMM row. simdprop's GEMM is held against
+// its own build's ceiling.
 const simdpropRelaxed = wasm.description.includes('relaxed');
-let measureRowCeiling: (() => number) | undefined;
+let pairWithCeiling: ((work: () => void, flopsPerCall: number) => Paired) | undefined;
 let ceilingSummary = '';
 for (const kind of ['simd128', 'relaxed'] as const) {
   const ceiling = await loadCeiling(kind);
@@ -126,28 +131,36 @@ for (const kind of ['simd128', 'relaxed'] as const) {
   say(`ceiling, ${CEILING_OPS[kind]} (${kind} build), rows×vectors tiles of independent accumulators, one core, L1-resident: ` +
     `${parts.join(', ')} GFLOP/s → ${formatValue(measured.median)} (${shape.name})`);
   if (kind === (simdpropRelaxed ? 'relaxed' : 'simd128')) {
-    measureRowCeiling = () => ceiling.measure(shape, ROW_CEILING_BUDGET).median;
+    pairWithCeiling = (work, flopsPerCall) => ceiling.paired(shape, work, flopsPerCall, CEILING_PAIRS);
     ceilingSummary = `the ${kind} ceiling (${shape.name} tile)`;
   }
 }
-if (!measureRowCeiling) throw new Error(`bench: simdprop runs its ${simdpropRelaxed ? 'relaxed' : 'simd128'} build but that ceiling did not load`);
-say(`% ceiling: simdprop-wasm's GEMM median / ${ceilingSummary}, re-measured right before the row ` +
-  `(simdprop-wasm runs its ${simdpropRelaxed ? 'relaxed-SIMD' : 'SIMD128'} build)\n`);
+if (!pairWithCeiling) throw new Error(`bench: simdprop runs its ${simdpropRelaxed ? 'relaxed' : 'simd128'} build but that ceiling did not load`);
+const rowCeiling = pairWithCeiling;
+say(`% ceiling: simdprop-wasm's GEMM over ${ceilingSummary}, timed in ${CEILING_PAIRS} alternating pairs of a few ms each ` +
+  `(median of the pairs' ratios, so both halves see the same load; simdprop-wasm runs its ${simdpropRelaxed ? 'relaxed-SIMD' : 'SIMD128'} build)\n`);
 
 const rows: Row[] = [];
 
-/** Measures one workload on every backend, simdprop-wasm first, and reports it as it completes. */
+/**
+ * Measures one workload on every backend, simdprop-wasm first, and reports it as it completes.
+ * `paired`, read once every backend is measured, is simdprop's pairing with the ceiling (GEMM rows).
+ */
 async function measureRow(
-  row: Omit<Row, 'cells' | 'percentOfCeiling'>,
+  row: Omit<Row, 'cells' | 'ceiling' | 'percentOfCeiling'>,
   measure: (backend: BackendId) => Measured,
+  paired?: () => Paired | undefined,
 ): Promise<void> {
   const complete: Row = { ...row, cells: {} };
   for (const backend of present) {
     await activate(backend);
     complete.cells[backend] = measure(backend);
   }
-  const ours = complete.cells['simdprop-wasm'] as Measured;
-  if (row.ceiling !== undefined) complete.percentOfCeiling = (100 * ours.median) / row.ceiling;
+  const efficiency = paired?.();
+  if (efficiency) {
+    complete.ceiling = efficiency.ceiling;
+    complete.percentOfCeiling = 100 * efficiency.median;
+  }
   rows.push(complete);
   if (asJson) for (const line of jsonLines(complete)) console.log(line);
   const summary = present.map((backend) => {
@@ -168,16 +181,17 @@ for (const kernel of GEMM_KERNELS) {
   for (const n of SIZES) {
     const workload = `${kernel} ${GEMM_PRODUCTS[kernel]} n=${n}`;
     const values = gemmValues(n, 0x6e6d + n);
-    const ceiling = measureRowCeiling();
-    await measureRow({ family: 'gemm', workload, unit: 'GFLOP/s', lowerIsBetter: false, ceiling }, (backend) => {
+    let paired: Paired | undefined;
+    await measureRow({ family: 'gemm', workload, unit: 'GFLOP/s', lowerIsBetter: false }, (backend) => {
       const prepared = gemmPreparer(backend)(kernel, values);
       const estimate = previous.has(backend) ? 8 * (previous.get(backend) as number) : undefined;
       const timing = timeCall(`${workload} ${backend}`, () => prepared.call(), GEMM_BUDGET, estimate);
+      if (backend === 'simdprop-wasm') paired = rowCeiling(() => prepared.call(), gemmFlops(n));
       previous.set(backend, timing.median);
       requireFinite(prepared.output()[0], `${workload} ${backend} output`);
       prepared.dispose();
       return perSecond(timing, gemmFlops(n) / 1e9);
-    });
+    }, () => paired);
   }
 }
 
@@ -227,7 +241,7 @@ if (!asJson) {
   console.log(table(gemmRows, peers));
   const rowCeilings = gemmRows.flatMap((row) => (row.ceiling === undefined ? [] : [row.ceiling])).sort((x, y) => x - y);
   if (rowCeilings.length > 0) {
-    console.log(`\nThe ceiling measured before each row: median ${formatValue(median(rowCeilings))}, ` +
+    console.log(`\nThe ceiling in each row's pairs (median per row): median ${formatValue(median(rowCeilings))}, ` +
       `${formatValue(rowCeilings[0])}–${formatValue(rowCeilings[rowCeilings.length - 1])} GFLOP/s.`);
   }
   console.log(`\n## Training, one thread\n`);

@@ -31,9 +31,9 @@ export interface Row {
   lowerIsBetter: boolean;
   /** One measurement per backend present (a tfjs backend that is not installed has none). */
   cells: Partial<Record<BackendId, Measured>>;
-  /** The ceiling in GFLOP/s, measured right before the row (GEMM rows). */
+  /** The ceiling in GFLOP/s, the median of its halves of the row's pairs with simdprop (GEMM rows). */
   ceiling?: number;
-  /** simdprop-wasm's median as a percentage of that ceiling. */
+  /** simdprop-wasm's GEMM as a percentage of the ceiling: the median of the pairs' ratios. */
   percentOfCeiling?: number;
 }
 
