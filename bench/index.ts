@@ -20,7 +20,7 @@ import {
 } from './report.js';
 import {
   TOY_STEPS, TRAINING_WORKLOADS, checkLearns, plainTrainer, simdpropTrainer,
-  trainingCall, trainingData, type Trainer, type TrainingData, type TrainingWorkload,
+  trainingCall, trainingData, trainingFlops, type Trainer, type TrainingData, type TrainingWorkload,
 } from './training.js';
 
 const FLAGS = ['--quick', '--json'];
@@ -199,6 +199,7 @@ for (const workload of TRAINING_WORKLOADS) {
   const data = trainingData(workload);
   const toy = workload.stepsPerCall > 1;
   const unit = toy ? `ms/${TOY_STEPS} steps` : 'samples/s';
+  let paired: Paired | undefined;
   await measureRow({ family: 'training', workload: workload.name, unit, lowerIsBetter: toy }, (backend) => {
     const model = trainer(backend, workload, data);
     const secondsPerStep = checkLearns(model, LEARNING_CHECK_STEPS, `${workload.name} ${backend}`);
@@ -206,10 +207,12 @@ for (const workload of TRAINING_WORKLOADS) {
     // The check's steps estimate a one-step call; the toy's first steps (allocation, cold code) cannot.
     const estimate = workload.stepsPerCall === 1 ? secondsPerStep : undefined;
     const timing = timeCall(`${workload.name} ${backend}`, call, TRAIN_BUDGET, estimate);
+    // The toy's products are too small for arithmetic to matter: it measures per-step overhead.
+    if (backend === 'simdprop-wasm' && !toy) paired = rowCeiling(call, trainingFlops(workload));
     requireFinite(meanLoss(), `${workload.name} ${backend} loss`);
     model.dispose();
     return toy ? milliseconds(timing) : perSecond(timing, workload.batchSize);
-  });
+  }, () => paired);
 }
 
 // simdprop's own builds and thread counts, side by side, and what two threads give on the ceiling's
@@ -251,6 +254,9 @@ if (!asJson) {
     'Medians of benchmark.js samples; min–max are simdprop-wasm\'s extreme samples. × is how many times faster',
     'simdprop-wasm is than the column before it (above 1: simdprop is faster), in every row including the ms row.',
     'tfjs GEMM rows call tf.matMul with transposeA/transposeB for the backward layouts: whatever tfjs does for them.',
+    '% ceiling of a training row: the step\'s products (X·W and Xᵀ·dZ for every layer, dZ·Wᵀ for all but the first)',
+    'in FLOPs per second over the ceiling, in pairs as for GEMM; the rest of the step (activations, loss, update)',
+    'counts as time but not as FLOPs.',
   ].join('\n'));
   console.log(`\n## simdprop's builds and threads\n`);
   for (const note of variantNotes) console.log(`${note}\n`);

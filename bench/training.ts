@@ -18,6 +18,20 @@ export interface TrainingWorkload {
   stepsPerCall: number;
 }
 
+/**
+ * FLOPs of one step's products: X·W for every layer, Xᵀ·dZ for every layer and dZ·Wᵀ for every layer
+ * but the first (its input needs no gradient), 2 per multiply-add. 784-512-512-10 at batch 128:
+ * 411 MFLOP. The elementwise work, the loss and the update are not counted.
+ */
+export function trainingFlops(workload: TrainingWorkload): number {
+  let macs = 0;
+  for (let layer = 0; layer + 1 < workload.widths.length; layer++) {
+    const products = layer === 0 ? 2 : 3;
+    macs += products * workload.batchSize * workload.widths[layer] * workload.widths[layer + 1];
+  }
+  return 2 * macs * workload.stepsPerCall;
+}
+
 /** Inputs and targets of every batch: views made once (labels for softmax CE, floats for BCE). */
 export interface TrainingData {
   inputs: Float32Array[];
