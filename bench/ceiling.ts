@@ -3,8 +3,8 @@
 // the ceiling. The kernels' operands sit in the module's own memory at fixed byte offsets.
 import { readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { median, timeCall, type Budget } from './measure.js';
-import { perSecond, type Measured } from './report.js';
+import { median } from './measure.js';
+import type { Measured } from './report.js';
 
 export type CeilingKind = 'simd128' | 'relaxed';
 
@@ -40,6 +40,8 @@ const B_OFFSET = 4096;
 const REPEATS = 10_000;
 // Calls before timing, so V8 has tiered each function up to its optimizing compiler.
 const WARM_UP_CALLS = 20;
+// Calls per sample of measureTiles: some 5 ms.
+const SAMPLE_CALLS = 5;
 
 const root = new URL('../', import.meta.url);
 
@@ -70,8 +72,12 @@ export async function compileCeilings(): Promise<void> {
 /** One build of the ceiling kernels, ready to time; measure() can be called again for any shape. */
 export interface Ceiling {
   kind: CeilingKind;
-  /** GFLOP/s of one shape's kernel over benchmark.js samples. */
-  measure(shape: CeilingShape, budget: Budget): Measured;
+  /**
+   * GFLOP/s of each shape's kernel, timed in `rounds` rounds that each run every shape once in turn
+   * (SAMPLE_CALLS calls): a neighbour's load then falls on all shapes alike, and the fastest is
+   * picked fairly on a busy host.
+   */
+  measureTiles(shapes: readonly CeilingShape[], rounds: number): Measured[];
   /** `work` (flopsPerCall FLOPs a call) against one shape's kernel, timed in alternating pairs. */
   paired(shape: CeilingShape, work: () => void, flopsPerCall: number, pairs: number): Paired;
 }
@@ -118,11 +124,22 @@ export async function loadCeiling(kind: CeilingKind): Promise<Ceiling | undefine
   }));
   return {
     kind,
-    measure(shape: CeilingShape, budget: Budget): Measured {
-      const { call, checksum } = calls.get(shape) as { call: () => void; checksum: () => number };
-      const timing = timeCall(`ceiling ${kind} ${shape.name}`, call, budget);
-      if (!Number.isFinite(checksum())) throw new Error(`bench: the ${kind} ${shape.name} ceiling kernel returned ${checksum()}`);
-      return perSecond(timing, ceilingFlops(shape) / 1e9);
+    measureTiles(shapes: readonly CeilingShape[], rounds: number): Measured[] {
+      const rates = shapes.map((): number[] => []);
+      for (let round = 0; round < rounds; round++) {
+        shapes.forEach((shape, index) => {
+          const { call } = calls.get(shape) as { call: () => void };
+          const start = performance.now();
+          for (let i = 0; i < SAMPLE_CALLS; i++) call();
+          rates[index].push((SAMPLE_CALLS * ceilingFlops(shape)) / ((performance.now() - start) * 1e6));
+        });
+      }
+      return shapes.map((shape, index) => {
+        const checksum = (calls.get(shape) as { checksum: () => number }).checksum();
+        if (!Number.isFinite(checksum)) throw new Error(`bench: the ${kind} ${shape.name} ceiling kernel returned ${checksum}`);
+        const sorted = rates[index].sort((x, y) => x - y);
+        return { median: median(sorted), min: sorted[0], max: sorted[sorted.length - 1], samples: sorted.length };
+      });
     },
     paired(shape: CeilingShape, work: () => void, flopsPerCall: number, pairs: number): Paired {
       const { call, checksum } = calls.get(shape) as { call: () => void; checksum: () => number };

@@ -35,7 +35,8 @@ const quick = args.includes('--quick');
 const asJson = args.includes('--json');
 
 const SIZES = quick ? [128, 256] : [128, 256, 512, 1024];
-const CEILING_BUDGET: Budget = quick ? { maxTime: 0.3, minSamples: 3 } : { maxTime: 1, minSamples: 5 };
+// Rounds of the ceiling's tiles, each tile once a round.
+const CEILING_ROUNDS = quick ? 10 : 40;
 // simdprop's GEMM against the ceiling in alternating pairs, for each GEMM row: the machine's speed
 // drifts with its neighbours' load, and a pair's two halves see the same load.
 const CEILING_PAIRS = quick ? 5 : 25;
@@ -120,15 +121,17 @@ for (const kind of ['simd128', 'relaxed'] as const) {
   }
   let best: { shape: CeilingShape; measured: Measured } | undefined;
   const parts: string[] = [];
-  for (const shape of CEILING_SHAPES) {
-    const measured = ceiling.measure(shape, CEILING_BUDGET);
+  const tiles = ceiling.measureTiles(CEILING_SHAPES, CEILING_ROUNDS);
+  for (const [index, shape] of CEILING_SHAPES.entries()) {
+    const measured = tiles[index];
     const workload = `ceiling ${kind} ${shape.name}`;
     if (asJson) console.log(ceilingJsonLine(workload, measured));
     parts.push(`${shape.name} ${formatValue(measured.median)}`);
     if (!best || measured.median > best.measured.median) best = { shape, measured };
   }
   const { shape, measured } = best as { shape: CeilingShape; measured: Measured };
-  say(`ceiling, ${CEILING_OPS[kind]} (${kind} build), rows×vectors tiles of independent accumulators, one core, L1-resident: ` +
+  say(`ceiling, ${CEILING_OPS[kind]} (${kind} build), rows×vectors tiles of independent accumulators, one core, L1-resident, ` +
+    `medians of ${CEILING_ROUNDS} rounds of every tile in turn: ` +
     `${parts.join(', ')} GFLOP/s → ${formatValue(measured.median)} (${shape.name})`);
   if (kind === (simdpropRelaxed ? 'relaxed' : 'simd128')) {
     pairWithCeiling = (work, flopsPerCall) => ceiling.paired(shape, work, flopsPerCall, CEILING_PAIRS);
