@@ -1,6 +1,6 @@
 // The measured ceiling: bench/ceiling/peak.ts (AssemblyScript) compiled with asc into
-// build/ceiling-{simd128,relaxed}.wasm, then timed like any workload; the fastest register tile is
-// the ceiling. The kernels' operands sit in the module's own memory at fixed byte offsets.
+// build/ceiling-{simd128,relaxed}.wasm, then timed in interleaved rounds; the fastest register tile
+// is the ceiling, and is timed again in alternating pairs with simdprop's calls. The kernels' operands sit in the module's own memory at fixed byte offsets.
 import { readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { median } from './measure.js';
@@ -69,7 +69,7 @@ export async function compileCeilings(): Promise<void> {
   }
 }
 
-/** One build of the ceiling kernels, ready to time; measure() can be called again for any shape. */
+/** One build of the ceiling kernels, ready to time, as often as needed. */
 export interface Ceiling {
   kind: CeilingKind;
   /**
@@ -129,9 +129,7 @@ export async function loadCeiling(kind: CeilingKind): Promise<Ceiling | undefine
       for (let round = 0; round < rounds; round++) {
         shapes.forEach((shape, index) => {
           const { call } = calls.get(shape) as { call: () => void };
-          const start = performance.now();
-          for (let i = 0; i < SAMPLE_CALLS; i++) call();
-          rates[index].push((SAMPLE_CALLS * ceilingFlops(shape)) / ((performance.now() - start) * 1e6));
+          rates[index].push((SAMPLE_CALLS * ceilingFlops(shape)) / (secondsFor(call, SAMPLE_CALLS) * 1e9));
         });
       }
       return shapes.map((shape, index) => {
@@ -143,21 +141,15 @@ export async function loadCeiling(kind: CeilingKind): Promise<Ceiling | undefine
     },
     paired(shape: CeilingShape, work: () => void, flopsPerCall: number, pairs: number): Paired {
       const { call, checksum } = calls.get(shape) as { call: () => void; checksum: () => number };
-      // Seconds for `count` calls of fn.
-      const timed = (fn: () => void, count: number): number => {
-        const start = performance.now();
-        for (let i = 0; i < count; i++) fn();
-        return (performance.now() - start) / 1000;
-      };
       // Calls per half: the first timing of each (after a warm-up call) says how many make PAIR_SECONDS.
       work();
-      const workCalls = Math.max(1, Math.round(PAIR_SECONDS / timed(work, 1)));
-      const ceilingCalls = Math.max(1, Math.round((workCalls * timed(work, 1)) / timed(call, 1)));
+      const workCalls = Math.max(1, Math.round(PAIR_SECONDS / secondsFor(work, 1)));
+      const ceilingCalls = Math.max(1, Math.round((workCalls * secondsFor(work, 1)) / secondsFor(call, 1)));
       const ratios: number[] = [];
       const ceilings: number[] = [];
       for (let pair = 0; pair < pairs; pair++) {
-        const ceilingRate = (ceilingCalls * ceilingFlops(shape)) / timed(call, ceilingCalls);
-        const workRate = (workCalls * flopsPerCall) / timed(work, workCalls);
+        const ceilingRate = (ceilingCalls * ceilingFlops(shape)) / secondsFor(call, ceilingCalls);
+        const workRate = (workCalls * flopsPerCall) / secondsFor(work, workCalls);
         ratios.push(workRate / ceilingRate);
         ceilings.push(ceilingRate / 1e9);
       }
@@ -167,6 +159,13 @@ export async function loadCeiling(kind: CeilingKind): Promise<Ceiling | undefine
       return { ratios, median: median(ratios), ceiling: median(ceilings) };
     },
   };
+}
+
+/** Seconds that `count` calls of fn take. */
+function secondsFor(fn: () => void, count: number): number {
+  const start = performance.now();
+  for (let i = 0; i < count; i++) fn();
+  return (performance.now() - start) / 1000;
 }
 
 /** FLOPs of one call of a ceiling kernel. */

@@ -147,7 +147,8 @@ const rows: Row[] = [];
 
 /**
  * Measures one workload on every backend, simdprop-wasm first, and reports it as it completes.
- * `paired`, read once every backend is measured, is simdprop's pairing with the ceiling (GEMM rows).
+ * `paired`, read once every backend is measured, is simdprop's pairing with the ceiling (GEMM and
+ * classifier training rows).
  */
 async function measureRow(
   row: Omit<Row, 'cells' | 'ceiling' | 'percentOfCeiling'>,

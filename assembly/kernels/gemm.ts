@@ -259,6 +259,7 @@ const ROW_BLOCK: i32 = 128;
       const outColumn = outBlock + (<usize>j << 2);
       let i = 0;
       if (packFirst) {
+        // B's rows are N floats apart, as the output's are (rowBytes).
         tile4(mode, outColumn, rowBytes, block, groupBytes, b + (<usize>j << 2), rowBytes, true, panel, start0, start1, width, tile);
         i = 4;
       }
