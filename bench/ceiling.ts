@@ -22,6 +22,11 @@ export interface CeilingShape {
   name: string;
   rows: number;
   vectors: number;
+  /**
+   * The splats are held in registers, not loaded each step: the multiply and add pipes' own bound,
+   * timed beside the tiles but never the ceiling (a GEMM must load new elements of A every step).
+   */
+  held?: boolean;
 }
 
 export const CEILING_SHAPES: readonly CeilingShape[] = [
@@ -29,6 +34,7 @@ export const CEILING_SHAPES: readonly CeilingShape[] = [
   { name: '3x4', rows: 3, vectors: 4 },
   { name: '4x2', rows: 4, vectors: 2 },
   { name: '2x4', rows: 2, vectors: 4 },
+  { name: '4x2_held', rows: 4, vectors: 2, held: true },
 ];
 
 // At most 64 steps of 4 floats of a and 12 vectors of b (13 KiB): L1-resident, so the loops measure
@@ -236,4 +242,27 @@ export async function measureTwoThreadCeiling(shape: CeilingShape, rounds: numbe
   } finally {
     await worker.terminate();
   }
+}
+
+// Steps of 32 dependent additions per call of add_chain: some 10 ms at 3 GHz.
+const CHAIN_STEPS = 1_000_000;
+
+/**
+ * The core's clock in GHz while it runs wasm, from the simd128 build's add_chain: dependent i32
+ * additions, one a cycle, timed `samples` times after a warm-up. A shared host's neighbours slow
+ * the chain as they slow everything, so read the maximum as the clock and the median as this run's.
+ */
+export async function measureClock(samples: number): Promise<Measured> {
+  const { instance } = await WebAssembly.instantiate(await readFile(new URL('build/ceiling-simd128.wasm', root)));
+  const chain = instance.exports.add_chain as (steps: number, y: number) => number;
+  let checksum = 0;
+  for (let i = 0; i < 3; i++) checksum += chain(CHAIN_STEPS / 10, i);
+  const rates: number[] = [];
+  for (let sample = 0; sample < samples; sample++) {
+    const seconds = secondsFor(() => void (checksum += chain(CHAIN_STEPS, sample)), 1);
+    rates.push((CHAIN_STEPS * 32) / (seconds * 1e9));
+  }
+  if (!Number.isFinite(checksum)) throw new Error('bench: the clock chain returned a non-number');
+  rates.sort((x, y) => x - y);
+  return { median: median(rates), min: rates[0], max: rates[rates.length - 1], samples };
 }

@@ -1,10 +1,11 @@
 // simdprop benchmark: simdprop's wasm backend against its js twin, a plain hand-written JS baseline,
 // tfjs-cpu and tfjs-wasm, in one process on one thread — GEMM in the three layouts of a dense layer,
 // then training throughput — with the measured SIMD ceiling. `--quick` for a smoke run, `--json` for JSON lines.
+import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { Rng, getBackend, init } from '../src/index.js';
 import {
-  CEILING_OPS, CEILING_SHAPES, RELAXED_UNAVAILABLE, compileCeilings, loadCeiling, measureTwoThreadCeiling,
+  CEILING_OPS, CEILING_SHAPES, RELAXED_UNAVAILABLE, compileCeilings, loadCeiling, measureClock, measureTwoThreadCeiling,
   type CeilingShape, type Paired,
 } from './ceiling.js';
 import {
@@ -96,7 +97,7 @@ progress('ready: GEMM agreement checked, ceiling kernels compiled');
 const cpus = os.cpus();
 say([
   `# simdprop bench — ${new Date().toISOString()}${quick ? ' (--quick)' : ''}`,
-  `node ${process.version} (V8 ${process.versions.v8}) · ${cpus[0]?.model ?? 'unknown CPU'} · ${cpus.length} cores · ` +
+  `node ${process.version} (V8 ${process.versions.v8}) · ${cpus[0]?.model ?? 'unknown CPU'}${await cpuFamily()} · ${cpus.length} cores · ` +
     `load average ${os.loadavg()[0].toFixed(2)} at start · 1 thread`,
   `backends: simdprop-wasm = ${wasm.description}, simdprop-js = simdprop's ${js.description} twin, plain-js = bench/baselines/plain.ts` +
     [...tfjs.available].map(([peer, description]) => `, ${peer} = ${description}`).join(''),
@@ -121,23 +122,33 @@ for (const kind of ['simd128', 'relaxed'] as const) {
   }
   let best: { shape: CeilingShape; measured: Measured } | undefined;
   const parts: string[] = [];
+  let held = '';
   const tiles = ceiling.measureTiles(CEILING_SHAPES, CEILING_ROUNDS);
   for (const [index, shape] of CEILING_SHAPES.entries()) {
     const measured = tiles[index];
     const workload = `ceiling ${kind} ${shape.name}`;
     if (asJson) console.log(ceilingJsonLine(workload, measured));
+    if (shape.held) {
+      held = `; ${shape.name.replace('_held', '')} with its splats held in registers (the multiply and add pipes alone, no ` +
+        `loads of A: not a GEMM tile) ${formatValue(measured.median)}`;
+      continue;
+    }
     parts.push(`${shape.name} ${formatValue(measured.median)}`);
     if (!best || measured.median > best.measured.median) best = { shape, measured };
   }
   const { shape, measured } = best as { shape: CeilingShape; measured: Measured };
   say(`ceiling, ${CEILING_OPS[kind]} (${kind} build), rows×vectors tiles of independent accumulators, one core, L1-resident, ` +
     `medians of ${CEILING_ROUNDS} rounds of every tile in turn: ` +
-    `${parts.join(', ')} GFLOP/s → ${formatValue(measured.median)} (${shape.name})`);
+    `${parts.join(', ')} GFLOP/s → ${formatValue(measured.median)} (${shape.name})${held}`);
   if (kind === (simdpropRelaxed ? 'relaxed' : 'simd128')) {
     pairWithCeiling = (work, flopsPerCall) => ceiling.paired(shape, work, flopsPerCall, CEILING_PAIRS);
     ceilingSummary = `the ${kind} ceiling (${shape.name} tile)`;
   }
 }
+const clock = await measureClock(quick ? 5 : 15);
+if (asJson) console.log(ceilingJsonLine('core clock, dependent i32 additions', clock, 'GHz'));
+say(`core clock while running wasm: ${formatValue(clock.max)} GHz at most, median ${formatValue(clock.median)} ` +
+  `(${clock.samples} timings of a chain of dependent i32 additions, one a cycle)`);
 if (!pairWithCeiling) throw new Error(`bench: simdprop runs its ${simdpropRelaxed ? 'relaxed' : 'simd128'} build but that ceiling did not load`);
 const rowCeiling = pairWithCeiling;
 say(`% ceiling: simdprop-wasm's GEMM over ${ceilingSummary}, timed in ${CEILING_PAIRS} alternating pairs of a few ms each ` +
@@ -267,4 +278,12 @@ if (!asJson) {
   console.log(variantTable(variantRows, variants));
   console.log('\n× 1 thread: the 2-thread median over the same build\'s 1-thread median, measured in this run.');
   console.log(`For scale, ${twoThreadLine}.`);
+}
+
+/** ", family F model M" from /proc/cpuinfo where there is one (Linux): which core design the model name hides. */
+async function cpuFamily(): Promise<string> {
+  const info = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
+  const family = /^cpu family\s*:\s*(\d+)/m.exec(info)?.[1];
+  const model = /^model\s*:\s*(\d+)/m.exec(info)?.[1];
+  return family === undefined || model === undefined ? '' : ` (family ${family}, model ${model})`;
 }

@@ -79,9 +79,9 @@ export function jsonLines(row: Row): string[] {
 }
 
 /** A JSON line for a ceiling measurement. */
-export function ceilingJsonLine(workload: string, measured: Measured): string {
+export function ceilingJsonLine(workload: string, measured: Measured, unit = 'GFLOP/s'): string {
   const { median, min, max, samples } = measured;
-  return JSON.stringify({ workload, backend: 'ceiling', threads: 1, median, min, max, unit: 'GFLOP/s', samples });
+  return JSON.stringify({ workload, backend: 'ceiling', threads: 1, median, min, max, unit, samples });
 }
 
 export function markdown(header: string[], right: boolean[], cells: string[][]): string {

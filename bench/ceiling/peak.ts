@@ -148,3 +148,52 @@ export function madd_2x4(a: usize, b: usize, depth: i32, repeats: i32): f32 {
     f32x4.add(f32x4.add(c10, c11), f32x4.add(c12, c13)),
   ));
 }
+
+/**
+ * 4 × 2 with its four splats held in registers: only B is loaded, two vectors a step. Not a GEMM tile
+ * (a GEMM needs new elements of A every step); it measures the multiply and add pipes alone, so the
+ * report can say how much of the tiles' speed the loads of A cost on this core.
+ */
+export function madd_4x2_held(a: usize, b: usize, depth: i32, repeats: i32): f32 {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  const s0 = v128.load32_splat(a, 0);
+  const s1 = v128.load32_splat(a, 4);
+  const s2 = v128.load32_splat(a, 8);
+  const s3 = v128.load32_splat(a, 12);
+  for (let repeat = 0; repeat < repeats; repeat++) {
+    let pb = b;
+    for (let k = 0; k < depth; k++) {
+      const b0 = v128.load(pb, 0);
+      const b1 = v128.load(pb, 16);
+      c00 = madd(c00, b0, s0);
+      c01 = madd(c01, b1, s0);
+      c10 = madd(c10, b0, s1);
+      c11 = madd(c11, b1, s1);
+      c20 = madd(c20, b0, s2);
+      c21 = madd(c21, b1, s2);
+      c30 = madd(c30, b0, s3);
+      c31 = madd(c31, b1, s3);
+      pb += 32;
+    }
+  }
+  return lanes(f32x4.add(
+    f32x4.add(f32x4.add(c00, c01), f32x4.add(c10, c11)),
+    f32x4.add(f32x4.add(c20, c21), f32x4.add(c30, c31)),
+  ));
+}
+
+/**
+ * A chain of 32 dependent i32 additions per step. An addition takes one cycle and each waits for the
+ * one before, so steps · 32 / seconds is the core's clock while it runs this code.
+ */
+export function add_chain(steps: i32, y: i32): i32 {
+  let x = 0;
+  for (let step = 0; step < steps; step++) {
+    x += y; x += y; x += y; x += y; x += y; x += y; x += y; x += y;
+    x += y; x += y; x += y; x += y; x += y; x += y; x += y; x += y;
+    x += y; x += y; x += y; x += y; x += y; x += y; x += y; x += y;
+    x += y; x += y; x += y; x += y; x += y; x += y; x += y; x += y;
+  }
+  return x;
+}
