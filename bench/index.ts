@@ -129,7 +129,7 @@ for (const kind of ['simd128', 'relaxed'] as const) {
     const workload = `ceiling ${kind} ${shape.name}`;
     if (asJson) console.log(ceilingJsonLine(workload, measured));
     if (shape.held) {
-      held = `; ${shape.name.replace('_held', '')} with its splats held in registers (the multiply and add pipes alone, no ` +
+      held = `; ${shape.rows}x${shape.vectors} with its splats held in registers (the multiply and add pipes alone, no ` +
         `loads of A: not a GEMM tile) ${formatValue(measured.median)}`;
       continue;
     }
