@@ -15,6 +15,11 @@
   return f32x4.extract_lane(sum, 0) + f32x4.extract_lane(sum, 1) + f32x4.extract_lane(sum, 2) + f32x4.extract_lane(sum, 3);
 }
 
+/** The sum of eight accumulators' lanes: what an 8-accumulator kernel returns. */
+@inline function sum8(c0: v128, c1: v128, c2: v128, c3: v128, c4: v128, c5: v128, c6: v128, c7: v128): f32 {
+  return lanes(f32x4.add(f32x4.add(f32x4.add(c0, c1), f32x4.add(c2, c3)), f32x4.add(f32x4.add(c4, c5), f32x4.add(c6, c7))));
+}
+
 /** 1 × 12: twelve accumulators along one row; one load per multiply-add. */
 export function madd_1x12(a: usize, b: usize, depth: i32, repeats: i32): f32 {
   let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
@@ -111,10 +116,7 @@ export function madd_4x2(a: usize, b: usize, depth: i32, repeats: i32): f32 {
       pb += 32;
     }
   }
-  return lanes(f32x4.add(
-    f32x4.add(f32x4.add(c00, c01), f32x4.add(c10, c11)),
-    f32x4.add(f32x4.add(c20, c21), f32x4.add(c30, c31)),
-  ));
+  return sum8(c00, c01, c10, c11, c20, c21, c30, c31);
 }
 
 /** 2 × 4: eight accumulators, each loaded vector used twice. */
@@ -143,10 +145,7 @@ export function madd_2x4(a: usize, b: usize, depth: i32, repeats: i32): f32 {
       pb += 64;
     }
   }
-  return lanes(f32x4.add(
-    f32x4.add(f32x4.add(c00, c01), f32x4.add(c02, c03)),
-    f32x4.add(f32x4.add(c10, c11), f32x4.add(c12, c13)),
-  ));
+  return sum8(c00, c01, c02, c03, c10, c11, c12, c13);
 }
 
 /**
@@ -177,10 +176,7 @@ export function madd_4x2_held(a: usize, b: usize, depth: i32, repeats: i32): f32
       pb += 32;
     }
   }
-  return lanes(f32x4.add(
-    f32x4.add(f32x4.add(c00, c01), f32x4.add(c10, c11)),
-    f32x4.add(f32x4.add(c20, c21), f32x4.add(c30, c31)),
-  ));
+  return sum8(c00, c01, c10, c11, c20, c21, c30, c31);
 }
 
 /**
