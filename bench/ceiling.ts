@@ -1,6 +1,7 @@
 // The measured ceiling: bench/ceiling/peak.ts (AssemblyScript) compiled with asc into
 // build/ceiling-{simd128,relaxed}.wasm, then timed in interleaved rounds; the fastest register tile
-// is the ceiling, and is timed again in alternating pairs with simdprop's calls. The kernels' operands sit in the module's own memory at fixed byte offsets.
+// is the ceiling, and is timed again in alternating pairs with simdprop's calls. The kernels'
+// operands sit in the module's own memory at fixed byte offsets.
 import { readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { median } from './measure.js';
@@ -86,6 +87,12 @@ export interface Ceiling {
   measureTiles(shapes: readonly CeilingShape[], rounds: number): Measured[];
   /** `work` (flopsPerCall FLOPs a call) against one shape's kernel, timed in alternating pairs. */
   paired(shape: CeilingShape, work: () => void, flopsPerCall: number, pairs: number): Paired;
+  /**
+   * The core's clock in GHz while it runs wasm, from add_chain: dependent i32 additions, one a cycle,
+   * timed `samples` times after a warm-up. A shared host's neighbours slow the chain as they slow
+   * everything, so read the maximum as the clock and the median as this run's.
+   */
+  clock(samples: number): Measured;
 }
 
 /**
@@ -105,6 +112,9 @@ export interface Paired {
 
 /** Seconds each half of a pair runs for, at least (one call where a call takes longer). */
 const PAIR_SECONDS = 0.004;
+
+// Steps of 32 dependent additions per call of add_chain: some 10 ms at 3 GHz.
+const CHAIN_STEPS = 1_000_000;
 
 /**
  * Loads one build of the ceiling kernels, or returns undefined when this runtime does not validate
@@ -163,6 +173,19 @@ export async function loadCeiling(kind: CeilingKind): Promise<Ceiling | undefine
       ratios.sort((x, y) => x - y);
       ceilings.sort((x, y) => x - y);
       return { ratios, median: median(ratios), ceiling: median(ceilings) };
+    },
+    clock(samples: number): Measured {
+      const chain = instance.exports.add_chain as (steps: number, y: number) => number;
+      let checksum = 0;
+      for (let i = 0; i < 3; i++) checksum += chain(CHAIN_STEPS / 10, i);
+      const rates: number[] = [];
+      for (let sample = 0; sample < samples; sample++) {
+        const seconds = secondsFor(() => void (checksum += chain(CHAIN_STEPS, sample)), 1);
+        rates.push((CHAIN_STEPS * 32) / (seconds * 1e9));
+      }
+      if (!Number.isFinite(checksum)) throw new Error(`bench: the ${kind} clock chain returned ${checksum}`);
+      rates.sort((x, y) => x - y);
+      return { median: median(rates), min: rates[0], max: rates[rates.length - 1], samples };
     },
   };
 }
@@ -242,27 +265,4 @@ export async function measureTwoThreadCeiling(shape: CeilingShape, rounds: numbe
   } finally {
     await worker.terminate();
   }
-}
-
-// Steps of 32 dependent additions per call of add_chain: some 10 ms at 3 GHz.
-const CHAIN_STEPS = 1_000_000;
-
-/**
- * The core's clock in GHz while it runs wasm, from the simd128 build's add_chain: dependent i32
- * additions, one a cycle, timed `samples` times after a warm-up. A shared host's neighbours slow
- * the chain as they slow everything, so read the maximum as the clock and the median as this run's.
- */
-export async function measureClock(samples: number): Promise<Measured> {
-  const { instance } = await WebAssembly.instantiate(await readFile(new URL('build/ceiling-simd128.wasm', root)));
-  const chain = instance.exports.add_chain as (steps: number, y: number) => number;
-  let checksum = 0;
-  for (let i = 0; i < 3; i++) checksum += chain(CHAIN_STEPS / 10, i);
-  const rates: number[] = [];
-  for (let sample = 0; sample < samples; sample++) {
-    const seconds = secondsFor(() => void (checksum += chain(CHAIN_STEPS, sample)), 1);
-    rates.push((CHAIN_STEPS * 32) / (seconds * 1e9));
-  }
-  if (!Number.isFinite(checksum)) throw new Error('bench: the clock chain returned a non-number');
-  rates.sort((x, y) => x - y);
-  return { median: median(rates), min: rates[0], max: rates[rates.length - 1], samples };
 }
