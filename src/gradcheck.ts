@@ -2,7 +2,7 @@
 // By default the differences come from a float64 run of the same network (the JS twins over a
 // Float64Array copy of the model's block), so they are accurate to ~1e-10 and any disagreement
 // beyond float32 rounding is a bug in a backward rule or a kernel.
-import { bindTwins } from './backend/js/bind.js';
+import { bindTwins } from './backend/generated/kernels.js';
 import { matrixRows, targetsAreLabels, type Matrix, type Targets } from './data.js';
 import { SimdpropError, describe } from './errors.js';
 import { checkLoss, huberDelta, type LossName, type LossOptions } from './losses.js';

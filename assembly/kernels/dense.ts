@@ -10,23 +10,16 @@ import { sigmoid_forward } from './sigmoid';
 import { tanh_forward } from './tanh';
 import { gelu_forward } from './gelu';
 import { softmax_forward } from './softmax';
+import { GELU, LEAKY_RELU, LINEAR, RELU, SIGMOID, SOFTMAX, TANH } from '../generated/activations';
 
 // Rows per block: gemm_nn packs its left operand 128 rows at a time too.
 const BLOCK_ROWS: i32 = 128;
 
-// Activation codes: the place of each name in ACTIVATIONS (src/activations.ts).
-const LINEAR: i32 = 0;
-const RELU: i32 = 1;
-const LEAKY_RELU: i32 = 2;
-const SIGMOID: i32 = 3;
-const TANH: i32 = 4;
-const GELU: i32 = 5;
-const SOFTMAX: i32 = 6;
-
 /**
- * z[M×N] = x[M×K]·w[K×N] (+ bias[N] when bias ≠ 0), then a = f(z) for activation code `activation`
- * (0 linear: a is not written; a may be z for the others, as the layer keeps them when z is not
- * needed again). `slope` is leakyRelu's. Scratch as gemm_nn's.  "="
+ * A dense layer's forward pass: z[M×N] = x[M×K]·w[K×N] (+ bias[N] when bias ≠ 0), then a = f(z) for the
+ * activation whose place in ACTIVATIONS (src/activations.ts) is `activation` (0 linear: a is not
+ * written; a may be z for the others, as the layer keeps them when z is not needed again). `slope` is
+ * leakyRelu's. Scratch as gemm_nn's. Bit-identical to gemm_nn then the activation's kernel.  "="
  */
 export function dense_forward(
   z: usize, a: usize, x: usize, w: usize, bias: usize, M: i32, K: i32, N: i32, activation: i32, slope: f32, scratch: usize,

@@ -12,8 +12,9 @@
 }
 
 /**
- * mask[i] = 1/(1 − rate) where hash(seed, stream, i) ≥ rate·2³², else 0 — inverted dropout: kept
- * elements are scaled so the expected output is unchanged.  "="
+ * mask[i] = 1/(1 − rate) where fmix32(i·0x9e3779b1 + (seed ⊕ stream·0x85ebca77)) ≥ ⌊rate·2³²⌋ (unsigned),
+ * else 0 — inverted dropout from a counter-based hash: kept elements are scaled so the expected output is
+ * unchanged, and the mask is the same bits on every backend.  "="
  */
 export function dropout_mask(mask: usize, n: i32, rate: f64, seed: i32, stream: i32): void {
   const threshold = i32x4.splat(<i32><u32>Math.floor(rate * 4294967296.0));

@@ -2,9 +2,13 @@
 // returns the loss averaged over rows. Labels are int32 class indices, or target rows.
 import { scale } from './elementwise';
 import { rowMax, expShifted } from './softmax';
+import { Int32Ptr } from './pointers';
 
-/** grad = (softmax(logits) − onehot(labels))/rows; returns mean(logsumexp − logit[label]).  "=" */
-export function softmax_cross_entropy_labels(grad: usize, logits: usize, labels: usize, rows: i32, cols: i32): f64 {
+/**
+ * grad = (softmax(logits) − onehot(labels))/rows; returns mean(logsumexp − logit[label]). Each int32 label
+ * is in [0, cols): callers check, the kernel does not.  "="
+ */
+export function softmax_cross_entropy_labels(grad: usize, logits: usize, labels: Int32Ptr, rows: i32, cols: i32): f64 {
   const rowBytes = <usize>cols << 2;
   const inverseRows: f32 = 1 / <f32>rows;
   let loss: f64 = 0;

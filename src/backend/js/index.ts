@@ -2,7 +2,7 @@
 // hand the twins the heap's float32 view with element indices; pointer 0 means "none" (−1).
 import type { Backend } from '../backend.js';
 import { Heap, PlainMemory, type LinearMemory } from '../../memory/heap.js';
-import { bindTwins } from './bind.js';
+import { bindTwins } from '../generated/kernels.js';
 
 export function createJsBackend(memory: LinearMemory = new PlainMemory(2)): Backend {
   const heap = new Heap(memory);

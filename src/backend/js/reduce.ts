@@ -22,12 +22,14 @@ export function sum_squares(m: Floats, x: number, n: number): number {
   return sum;
 }
 
-/** How many of the n elements are NaN or outside [low, high]. */
+/** How many of the n elements are NaN or outside [low, high]; the bounds are float32, as the kernel's. */
 export function count_outside(m: Floats, x: number, n: number, low: number, high: number): number {
+  const lowest = Math.fround(low);
+  const highest = Math.fround(high);
   let count = 0;
   for (let i = 0; i < n; i++) {
     const value = m[x + i];
-    if (!(value >= low && value <= high)) count++;
+    if (!(value >= lowest && value <= highest)) count++;
   }
   return count;
 }

@@ -1,10 +1,9 @@
 // The WebAssembly SIMD backend: the kernels of build/simdprop.wasm over a memory this side creates.
 import type { Backend } from '../backend.js';
-import type { Kernels, KernelName } from '../kernels.js';
+import { KERNEL_NAMES, type Kernels, type KernelName } from '../kernels.js';
 import { Heap, PAGE_BYTES } from '../../memory/heap.js';
 import { ThreadPool } from '../../threads/pool.js';
 import { threadedKernels } from '../../threads/threaded.js';
-import { KERNEL_NAMES } from './names.js';
 import { Tape, type RunTape } from './tape.js';
 
 /** Where the module comes from: compiled already (workerd), raw bytes, or the files next to the package. */
