@@ -64,7 +64,7 @@ export function prepareSimdprop(backend: Backend, kernel: GemmKernel, values: Ge
   else f32.fill(NaN, out >> 2, (out >> 2) + n * n);
   const kernels = backend.kernels;
   const call = kernel === 'gemm_nn' ? () => kernels.gemm_nn(out, a, b, bias, n, n, n, scratch)
-    : kernel === 'gemm_nt' ? () => kernels.gemm_nt(out, a, b, n, n, n, scratch)
+    : kernel === 'gemm_nt' ? () => kernels.gemm_nt(out, a, b, n, n, n, 0, scratch)
     : () => kernels.gemm_tn(out, a, b, n, n, n, n, 1, scratch);
   return {
     call,

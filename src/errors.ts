@@ -13,7 +13,8 @@ export type ErrorCode =
   | 'ORDER' // calls out of order (loss before forward, backward before loss)
   | 'BACKEND' // a backend that is not loaded, or a model and optimizer on different backends
   | 'FILE' // a model file that is corrupt, truncated, or does not fit the model
-  | 'MEMORY'; // more memory than the backend's linear memory can grow to (4 GiB for wasm32)
+  | 'MEMORY' // more memory than the backend's linear memory can grow to (4 GiB for wasm32)
+  | 'GRAPH'; // a model whose graph does not hold together: an input not in it, a name used twice
 
 export class SimdpropError extends Error {
   constructor(

@@ -1,20 +1,25 @@
 // The training loop and evaluation. The data set is checked once and copied into the backend's memory;
 // each mini-batch is gathered into the model's input and targets regions and trained in one step.
-import type { Matrix, Targets } from './data.js';
+import type { Backend } from './backend/backend.js';
 import { SimdpropError, describe } from './errors.js';
-import { checkLoss, checkLossFitsOutput, huberDelta, type LossName, type LossOptions } from './losses.js';
-import { clipGradNorm } from './optim/clip.js';
+import type { LossName } from './losses.js';
 import { checkNumber, type Optimizer } from './optim/optimizer.js';
 import { LRScheduler, ReduceLROnPlateau } from './optim/schedulers.js';
 import { Rng } from './rng.js';
-import type { Sequential } from './sequential.js';
-import type { BatchLogs, Callback, EpochLogs, FitContext } from './train/callbacks.js';
+import type { BatchLogs, Callback, EpochLogs, FitContext, FitModel } from './train/callbacks.js';
 import { Metric, type MetricName } from './train/metrics.js';
 import { progress } from './train/progress.js';
-import { StagedData } from './train/staged.js';
 
-export interface FitOptions extends LossOptions {
-  loss: LossName;
+/** A loss for the one output, or one per output (in order, or by output name). */
+export type LossSpec = LossName | readonly (LossName | undefined)[] | Readonly<Record<string, LossName>>;
+
+export interface FitOptions {
+  /** The loss on the output, or on each output (an array, or a record by output name). */
+  loss: LossSpec;
+  /** Huber's threshold (default 1). */
+  delta?: number;
+  /** Weights of several outputs' losses in the total (default 1 each), in order or by output name. */
+  lossWeights?: readonly number[] | Readonly<Record<string, number>>;
   optimizer: Optimizer;
   /** Passes over the data (default 1). */
   epochs?: number;
@@ -27,7 +32,7 @@ export interface FitOptions extends LossOptions {
   /** Hold out this fraction of the rows — the last ones, before shuffling, as Keras does — for validation. */
   validationSplit?: number;
   /** Validation data, as { x, y } or [x, y] (instead of validationSplit). */
-  validationData?: { x: Matrix; y: Targets } | [Matrix, Targets];
+  validationData?: { x: unknown; y: unknown } | [unknown, unknown];
   /** Metrics to report per epoch besides the loss, for training and validation data. */
   metrics?: MetricName[];
   callbacks?: Callback[];
@@ -67,8 +72,10 @@ export interface History {
   nonFinite?: string;
 }
 
-export interface EvaluateOptions extends LossOptions {
-  loss: LossName;
+export interface EvaluateOptions {
+  loss: LossSpec;
+  delta?: number;
+  lossWeights?: readonly number[] | Readonly<Record<string, number>>;
   metrics?: MetricName[];
   /** Rows per forward pass (default: the model's current capacity, at least 256). */
   batchSize?: number;
@@ -93,50 +100,121 @@ function capitalized(name: string): string {
   return name[0].toUpperCase() + name.slice(1);
 }
 
+/**
+ * What fit and evaluate need of a model: its staged data, steps and losses (Model implements it; the
+ * members marked internal there).
+ */
+export interface TrainableModel extends FitModel {
+  readonly backend: Backend;
+  training: boolean;
+  readonly stateSlotCount: number;
+  readonly sectionFloats: number;
+  readonly rowCapacity: number;
+  readonly refused: 'gradients' | 'update' | undefined;
+  readonly outputNames: readonly string[];
+  train(): unknown;
+  useLosses(loss: unknown, options: { delta?: number; lossWeights?: unknown } | undefined): void;
+  lossOf(o: number): { readonly kind: LossName | undefined; readonly labels: boolean };
+  outputShape(o: number): readonly number[];
+  outputPointer(o: number): number;
+  targetsPointer(o: number): number;
+  stageData(x: unknown, y: unknown, whatX: string, whatY: string): StagedSet;
+  gather(data: StagedSet, start: number, count: number, order?: Int32Array): void;
+  freeStaged(data: StagedSet): void;
+  reserveRows(rows: number): void;
+  useDropout(active: boolean): void;
+  /** Runs the model on `rows` gathered samples; returns the losses' weighted sum. */
+  evaluateRows(rows: number): number;
+  forgetActivations(): void;
+  checkOptimizer(optimizer: unknown): void;
+  guardedStaged(rows: number, optimizer: Optimizer, clipNorm: number, backup: number): number;
+  trainStaged(rows: number, optimizer: Optimizer, clipNorm: number): number;
+  firstNonFinite(): string | undefined;
+}
+
+/** A staged data set's size (its layout is the model's business). */
+interface StagedSet {
+  readonly rows: number;
+}
+
+/** The metrics of each output with a loss, reported under their names (prefixed by the output's when several have one). */
+interface OutputMetrics {
+  output: number;
+  metrics: Metric[];
+  prefix: string;
+}
+
+function metricsFor(model: TrainableModel, names: readonly MetricName[]): OutputMetrics[] {
+  const outputs = model.outputNames.map((_, o) => o).filter((o) => model.lossOf(o).kind !== undefined);
+  return outputs.map((o) => ({
+    output: o,
+    metrics: names.map((name) => Metric.of(name, model.lossOf(o).kind!)),
+    prefix: outputs.length === 1 ? '' : model.outputNames[o],
+  }));
+}
+
+/** A metric's name in the logs: 'accuracy', or 'reconAccuracy' on output "recon" of several. */
+function metricName(prefix: string, name: string): string {
+  return prefix === '' ? name : `${prefix}${capitalized(name)}`;
+}
+
+function addBatch(model: TrainableModel, groups: OutputMetrics[], rows: number): void {
+  const { heap } = model.backend;
+  for (const group of groups) {
+    const shape = model.outputShape(group.output);
+    const cols = shape[shape.length - 1];
+    const positions = shape.reduce((product, d) => product * d, 1) / cols;
+    const { labels } = model.lossOf(group.output);
+    for (const metric of group.metrics) {
+      metric.add(heap.f32, heap.i32, model.outputPointer(group.output) >> 2, model.targetsPointer(group.output) >> 2, labels, rows * positions, cols);
+    }
+  }
+}
+
+function report(groups: OutputMetrics[], logs: EpochLogs, validation: boolean): void {
+  for (const group of groups) {
+    for (const metric of group.metrics) {
+      const name = metricName(group.prefix, metric.name);
+      logs[validation ? `val${capitalized(name)}` : name] = metric.value();
+    }
+  }
+}
+
 // Loss and metrics of rows [start, start + count) of staged data, batch by batch, no gradients.
 function evaluateStaged(
-  model: Sequential, data: StagedData, start: number, count: number, batchSize: number,
-  loss: LossName, delta: number, metrics: Metric[],
+  model: TrainableModel, data: StagedSet, start: number, count: number, batchSize: number, metrics: OutputMetrics[],
 ): number {
-  const { heap, kernels } = model.backend;
-  metrics.forEach((metric) => metric.reset());
+  for (const group of metrics) group.metrics.forEach((metric) => metric.reset());
   model.useDropout(false);
   let total = 0;
   for (let offset = 0; offset < count; offset += batchSize) {
     const rows = Math.min(batchSize, count - offset);
-    data.gather(start + offset, rows);
-    model.runForward(kernels, model.paramsPointer, rows);
-    total += model.runLoss(kernels, model.paramsPointer, rows, loss, data.labels, delta) * rows;
-    for (const metric of metrics) {
-      metric.add(heap.f32, heap.i32, model.outputPointer >> 2, model.targetsPointer >> 2, data.labels, rows, model.outputSize);
-    }
+    model.gather(data, start + offset, rows);
+    total += model.evaluateRows(rows) * rows;
+    addBatch(model, metrics, rows);
   }
   return total / count;
 }
 
 /** The loss (averaged over rows) and metrics of the model on x, y; parameters and gradients are untouched. */
-export function evaluate(model: Sequential, x: Matrix, y: Targets, options: EvaluateOptions): EpochLogs {
-  const loss = checkLoss(options?.loss);
-  checkLossFitsOutput(loss, model.layers[model.layers.length - 1].activation);
-  const delta = huberDelta(options);
-  const metrics = (options.metrics ?? []).map((name) => Metric.of(name, loss));
-  const data = StagedData.stage(model, x, y, loss);
+export function evaluate(model: TrainableModel, x: unknown, y: unknown, options: EvaluateOptions): EpochLogs {
+  model.useLosses(options?.loss, options);
+  const metrics = metricsFor(model, options.metrics ?? []);
+  const data = model.stageData(x, y, 'x', 'y');
   try {
     const batchSize = checkCount('batchSize', options.batchSize, Math.max(model.rowCapacity, 256)) || 1;
     model.reserveRows(Math.min(batchSize, data.rows));
-    const logs: EpochLogs = { loss: evaluateStaged(model, data, 0, data.rows, Math.min(batchSize, data.rows), loss, delta, metrics) };
-    for (const metric of metrics) logs[metric.name] = metric.value();
+    const logs: EpochLogs = { loss: evaluateStaged(model, data, 0, data.rows, Math.min(batchSize, data.rows), metrics) };
+    report(metrics, logs, false);
     return logs;
   } finally {
-    data.free();
+    model.freeStaged(data);
     model.forgetActivations();
   }
 }
 
-export async function fit(model: Sequential, x: Matrix, y: Targets, options: FitOptions): Promise<History> {
-  const loss = checkLoss(options?.loss);
-  checkLossFitsOutput(loss, model.layers[model.layers.length - 1].activation);
-  const delta = huberDelta(options);
+export async function fit(model: TrainableModel, x: unknown, y: unknown, options: FitOptions): Promise<History> {
+  model.useLosses(options?.loss, options);
   const optimizer = options.optimizer;
   model.checkOptimizer(optimizer);
   const epochs = checkCount('epochs', options.epochs, 1);
@@ -156,27 +234,30 @@ export async function fit(model: Sequential, x: Matrix, y: Targets, options: Fit
   }
   if (scheduler && scheduler.optimizer !== optimizer) throw new SimdpropError('OPTION', 'scheduler must schedule the optimizer fit uses');
   const guard = options.nanGuard ?? true;
-  const metrics = (options.metrics ?? []).map((name) => Metric.of(name, loss));
-  const validationMetrics = (options.metrics ?? []).map((name) => Metric.of(name, loss));
+  const metrics = metricsFor(model, options.metrics ?? []);
+  const validationMetrics = metricsFor(model, options.metrics ?? []);
 
   // Everything is checked and staged before the first step: a bad argument changes nothing.
-  const data = StagedData.stage(model, x, y, loss);
-  let validation: StagedData | undefined;
+  const data = model.stageData(x, y, 'x', 'y');
+  let validation: StagedSet | undefined;
   try {
     if (options.validationData) {
       const given = options.validationData;
       const [vx, vy] = Array.isArray(given) ? given : [given.x, given.y];
-      validation = StagedData.stage(model, vx, vy, loss, 'validationData x', 'validationData y');
+      validation = model.stageData(vx, vy, 'validationData x', 'validationData y');
     }
   } catch (error) {
-    data.free();
+    model.freeStaged(data);
     throw error;
   }
+  const free = (): void => {
+    model.freeStaged(data);
+    if (validation) model.freeStaged(validation);
+  };
   const validationRows = split > 0 ? Math.floor(data.rows * split) : 0;
   const trainRows = data.rows - validationRows;
   if (trainRows === 0) {
-    data.free();
-    validation?.free();
+    free();
     throw new SimdpropError('OPTION', `validationSplit ${split} leaves no rows to train on (${data.rows} rows)`);
   }
 
@@ -209,7 +290,7 @@ export async function fit(model: Sequential, x: Matrix, y: Targets, options: Fit
     for (let epoch = 0; epoch < epochs && stopReason === undefined; epoch++) {
       for (const callback of callbacks) await callback.onEpochBegin?.(epoch, context);
       if (shuffle) rng.shuffle(order);
-      metrics.forEach((metric) => metric.reset());
+      for (const group of metrics) group.metrics.forEach((metric) => metric.reset());
       history.lr.push(optimizer.lr);
       let total = 0;
       let batch = 0;
@@ -219,12 +300,12 @@ export async function fit(model: Sequential, x: Matrix, y: Targets, options: Fit
           break;
         }
         const rows = Math.min(batchSize, trainRows - start);
-        data.gather(start, rows, order);
+        model.gather(data, start, rows, order);
         // One call either way: one crossing into wasm for small models. Guarded, the step refuses
         // non-finite gradients and undoes an update that overflows, saying which happened.
         const batchLoss = guard
-          ? model.guardedStaged(rows, loss, data.labels, delta, optimizer, clipNorm, backup)
-          : model.trainStaged(rows, loss, data.labels, delta, optimizer, clipNorm);
+          ? model.guardedStaged(rows, optimizer, clipNorm, backup)
+          : model.trainStaged(rows, optimizer, clipNorm);
         if (guard && model.refused === 'gradients') {
           const where = model.firstNonFinite();
           history.nonFinite = `epoch ${epoch + 1}, batch ${batch + 1}: ` +
@@ -238,9 +319,7 @@ export async function fit(model: Sequential, x: Matrix, y: Targets, options: Fit
           break;
         }
         total += batchLoss * rows;
-        for (const metric of metrics) {
-          metric.add(heap.f32, heap.i32, model.outputPointer >> 2, model.targetsPointer >> 2, data.labels, rows, model.outputSize);
-        }
+        addBatch(model, metrics, rows);
         batchLogs.loss = batchLoss;
         batchLogs.rows = rows;
         for (const callback of callbacks) callback.onBatchEnd?.(batch, batchLogs, context);
@@ -252,14 +331,14 @@ export async function fit(model: Sequential, x: Matrix, y: Targets, options: Fit
       }
       if (stopReason === 'aborted' || stopReason === 'nonFinite') break;
       const logs: EpochLogs = { loss: total / trainRows };
-      for (const metric of metrics) logs[metric.name] = metric.value();
+      report(metrics, logs, false);
       const validationBatch = Math.max(batchSize, 256);
       if (validation || validationRows > 0) {
         model.reserveRows(Math.min(validationBatch, validation?.rows ?? validationRows));
         logs.valLoss = validation
-          ? evaluateStaged(model, validation, 0, validation.rows, validationBatch, loss, delta, validationMetrics)
-          : evaluateStaged(model, data, trainRows, validationRows, validationBatch, loss, delta, validationMetrics);
-        for (const metric of validationMetrics) logs[`val${capitalized(metric.name)}`] = metric.value();
+          ? evaluateStaged(model, validation, 0, validation.rows, validationBatch, validationMetrics)
+          : evaluateStaged(model, data, trainRows, validationRows, validationBatch, validationMetrics);
+        report(validationMetrics, logs, true);
       }
       history.loss.push(logs.loss);
       if (logs.valLoss !== undefined) (history.valLoss ??= []).push(logs.valLoss);
@@ -276,8 +355,7 @@ export async function fit(model: Sequential, x: Matrix, y: Targets, options: Fit
   } finally {
     model.training = wasTraining;
     if (backup !== 0) model.backend.heap.free(backup);
-    data.free();
-    validation?.free();
+    free();
   }
   if (stopReason !== undefined) history.stopReason = stopReason;
   return history;

@@ -3,13 +3,11 @@
 // Float64Array copy of the model's block), so they are accurate to ~1e-10 and any disagreement
 // beyond float32 rounding is a bug in a backward rule or a kernel.
 import { bindTwins } from './backend/generated/kernels.js';
-import { matrixRows, targetsAreLabels, type Matrix, type Targets } from './data.js';
 import { SimdpropError, describe } from './errors.js';
-import { checkLoss, huberDelta, type LossName, type LossOptions } from './losses.js';
-import type { Sequential } from './sequential.js';
+import type { Inputs, LossCallOptions, LossSpec, Model, TargetsFor } from './graph/model.js';
 
-export interface GradCheckOptions extends LossOptions {
-  loss: LossName;
+export interface GradCheckOptions extends LossCallOptions {
+  loss: LossSpec;
   /** Step of the central difference (default 1e-6 in float64, 1e-2 in float32). */
   eps?: number;
   /** Largest relative error that passes (default 1e-3 in float64, 5e-2 in float32). */
@@ -57,9 +55,8 @@ function relativeError(analytical: number, numerical: number, floor: number): nu
   return Math.abs(analytical - numerical) / Math.max(Math.abs(analytical), Math.abs(numerical), floor, 1e-7);
 }
 
-export function gradCheck(model: Sequential, x: Matrix, y: Targets, options: GradCheckOptions): GradCheckResult {
-  const loss = checkLoss(options?.loss);
-  const delta = huberDelta(options);
+export function gradCheck(model: Model, x: Inputs, y: TargetsFor, options: GradCheckOptions): GradCheckResult {
+  model.useLosses(options?.loss, options);
   const precision = options.precision ?? 'float64';
   if (precision !== 'float64' && precision !== 'float32') {
     throw new SimdpropError('OPTION', `precision must be 'float64' or 'float32', got ${describe(precision)}`);
@@ -83,13 +80,13 @@ export function gradCheck(model: Sequential, x: Matrix, y: Targets, options: Gra
   const savedGrads = heap.f32.slice(model.gradsPointer >> 2, (model.gradsPointer >> 2) + sectionFloats);
   model.zeroGrad();
   model.forward(x);
-  model.loss(loss, y, options);
+  model.loss(options.loss, y, options);
   model.backward();
   const analytical = Float64Array.from(heap.f32.subarray(model.gradsPointer >> 2, (model.gradsPointer >> 2) + sectionFloats));
   heap.f32.set(savedGrads, model.gradsPointer >> 2);
-  // The input and targets regions still hold x and y from the analytical pass.
-  const rows = matrixRows(x, model.inputSize, 'x');
-  const labels = loss === 'softmaxCrossEntropy' && targetsAreLabels(y);
+  // The input and targets regions still hold x and y from the analytical pass, and the dropout masks
+  // its forward drew, which every evaluation below uses again.
+  const rows = model.lastBatch;
 
   // A float64 copy of the block at byte offset 64 (offset 0 would read as "no bias").
   const base = 64;
@@ -105,21 +102,29 @@ export function gradCheck(model: Sequential, x: Matrix, y: Targets, options: Gra
     const twins = bindTwins(() => floats, () => ints);
     parameterFloats = floats;
     paramsIndex = base >> 2;
+    const at = model.pointers(base);
     evaluate = () => {
-      model.runForward(twins, base, rows);
-      return model.runLoss(twins, base, rows, loss, labels, delta);
+      model.runForward(twins, at, rows);
+      return model.runLosses(twins, at, rows);
     };
   } else {
     paramsIndex = model.paramsPointer >> 2;
     evaluate = () => {
-      model.runForward(kernels, model.paramsPointer, rows);
-      return model.runLoss(kernels, model.paramsPointer, rows, loss, labels, delta);
+      model.runForward(kernels, model.at, rows);
+      return model.runLosses(kernels, model.at, rows);
     };
   }
-  const lossAtParameters = evaluate();
-
   const parameters: ParameterCheck[] = [];
-  for (const parameter of model.namedParameters()) {
+  model.random.reuse = true;
+  let lossAtParameters: number;
+  try {
+    lossAtParameters = evaluate();
+    for (const parameter of model.namedParameters()) parameters.push(checkParameter(parameter));
+  } finally {
+    model.random.reuse = false;
+  }
+
+  function checkParameter(parameter: ReturnType<Model['namedParameters']>[number]): ParameterCheck {
     const start = paramsIndex + ((parameter.value.byteOffset - model.paramsPointer) >> 2);
     const count = parameter.value.length;
     const numerical = new Float64Array(count);
@@ -147,11 +152,11 @@ export function gradCheck(model: Sequential, x: Matrix, y: Targets, options: Gra
         worstIndex = i;
       }
     }
-    parameters.push({
+    return {
       name: parameter.name, shape: parameter.shape, maxRelativeError: worst, worstIndex,
       analytical: analytical[gradStart + worstIndex], numerical: numerical[worstIndex], largestGradient: largest,
       passed: worst <= tolerance,
-    });
+    };
   }
   if (precision === 'float32') model.forward(x);
   const maxRelativeError = parameters.reduce((most, p) => Math.max(most, p.maxRelativeError), 0);

@@ -2,7 +2,13 @@
 export { init, getBackend, type InitOptions, type InitReport } from './init.js';
 export type { Backend, BackendName } from './backend/backend.js';
 export type { Kernels } from './backend/kernels.js';
-export { Sequential, NamedParameter, type SequentialOptions, type TrainStepOptions } from './sequential.js';
+export { Sequential, type SequentialOptions } from './sequential.js';
+export {
+  Model, NamedParameter, type ModelOptions, type TrainStepOptions, type Tensors, type Inputs, type InputData, type TargetsFor,
+  type LossSpec, type LossCallOptions,
+} from './graph/model.js';
+export { input, SymbolicTensor, type InputOptions } from './graph/symbolic.js';
+export { Layer, type LayerOptions } from './layers/layer.js';
 export { Dense, dense, type DenseOptions } from './layers/dense.js';
 export { ACTIVATIONS, type ActivationName } from './activations.js';
 export { LOSSES, type LossName, type LossOptions } from './losses.js';
@@ -20,7 +26,7 @@ export type { Matrix, Targets } from './data.js';
 export { linearlySeparable, noisyPrototypes } from './datasets.js';
 export { StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, ReduceLROnPlateau, LRScheduler, type CosineOptions, type PlateauOptions } from './optim/schedulers.js';
 export { clipGradNorm, clipGradValue, type ClipNormOptions } from './optim/clip.js';
-export type { LoadOptions, SaveOptions } from './io/model-file.js';
+export type { LoadOptions, SaveOptions } from './io/sequential-file.js';
 export { VERSION } from './version.js';
 export { saveModelFile, loadModelFile } from './io/node.js';
 export { Dropout, dropout } from './layers/dropout.js';

@@ -1,5 +1,5 @@
 // Dropout masks from a counter-based hash (murmur3's finalizer over seed, stream and index): the
-// same bits on every backend and thread count, no state to carry. And the product that applies them.
+// same bits on every backend and thread count, no state to carry. And the products that apply them.
 
 // fmix32(index·φ + (seed ⊕ stream·c)) for four consecutive indices.
 @inline function hash(index: v128, key: v128): v128 {
@@ -43,5 +43,21 @@ export function mul(out: usize, a: usize, b: usize, n: i32): void {
   for (; i < n; i++) {
     const offset = <usize>i << 2;
     store<f32>(out + offset, load<f32>(a + offset) * load<f32>(b + offset));
+  }
+}
+
+/**
+ * out += a ⊙ b over n elements: the gradient of a product for a tensor other layers add to too (the
+ * product is rounded, then the sum, as mul then an add would).  "+="
+ */
+export function mul_add(out: usize, a: usize, b: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const offset = <usize>i << 2;
+    v128.store(out + offset, f32x4.add(v128.load(out + offset), f32x4.mul(v128.load(a + offset), v128.load(b + offset))));
+  }
+  for (; i < n; i++) {
+    const offset = <usize>i << 2;
+    store<f32>(out + offset, load<f32>(out + offset) + load<f32>(a + offset) * load<f32>(b + offset));
   }
 }

@@ -375,17 +375,23 @@ export function gemm_nn(out: usize, x: usize, w: usize, bias: usize, M: i32, K: 
   else panelGemm(out, x, K, 1, w, false, 0, M, K, N, WRITE, scratch);
 }
 
-/** out[M×N] = a[M×K] · b[N×K]ᵀ — the input gradient dX = dZ·Wᵀ with W stored [in × out].  "=" */
-export function gemm_nt(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, scratch: usize): void {
+/**
+ * out[M×N] = a[M×K] · b[N×K]ᵀ — the input gradient dX = dZ·Wᵀ with W stored [in × out] — or, when
+ * accumulate ≠ 0, out += the product (a tensor read by several layers sums their gradients; the finished
+ * sum is added, so accumulating the same product twice doubles out exactly).  "=" or "+="
+ */
+export function gemm_nt(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, accumulate: i32, scratch: usize): void {
+  const mode = accumulate != 0 ? ACCUMULATE : WRITE;
   // A small product with at most 8 outputs per row: b's transpose fits the panel's scratch.
   if (M * K * N <= SMALL_MACS && N <= PANEL) {
     for (let j = 0; j < N; j++) {
       for (let k = 0; k < K; k++) store<f32>(scratch + ((<usize>k * <usize>N + <usize>j) << 2), load<f32>(b + ((<usize>j * <usize>K + <usize>k) << 2)));
     }
-    smallGemm(out, a, K, 1, scratch, N, 0, M, K, N, WRITE);
+    smallGemm(out, a, K, 1, scratch, N, 0, M, K, N, mode);
     return;
   }
-  panelGemm(out, a, K, 1, b, true, 0, M, K, N, WRITE, scratch);
+  if (accumulate != 0) panelGemm(out, a, K, 1, b, true, 0, M, K, N, ACCUMULATE, scratch);
+  else panelGemm(out, a, K, 1, b, true, 0, M, K, N, WRITE, scratch);
 }
 
 /**

@@ -1,9 +1,9 @@
 // Model files on disk, for Node (and Deno and Bun): save() and Sequential.load() with a path.
 import { Sequential } from '../sequential.js';
-import type { LoadOptions } from './model-file.js';
+import type { LoadOptions } from './sequential-file.js';
 
 /** Writes model.save() to `path` (conventionally *.safetensors). */
-export async function saveModelFile(model: Sequential, path: string): Promise<void> {
+export async function saveModelFile(model: { save(): Uint8Array }, path: string): Promise<void> {
   const { writeFile } = await import('node:fs/promises');
   await writeFile(path, model.save());
 }

@@ -1,23 +1,32 @@
-// A fully connected layer: z = x·W + b, a = f(z), with W stored [inputSize × outputSize] row-major
-// so the forward product broadcasts one input element against contiguous rows of W.
-import { activationCode, checkActivation, type ActivationName } from '../activations.js';
+// A fully connected layer on the last axis, like PyTorch's nn.Linear on [..., in]: z = x·W + b,
+// a = f(z), with W stored [inputSize × outputSize] row-major so the forward product broadcasts one
+// input element against contiguous rows of W (PyTorch keeps [out, in]: transposed on load and save).
+// Leading axes are rows of the products: [T, C] inputs of a batch of B are B·T rows.
+import { activationBackward, activationCode, checkActivation, keepsPreActivation, usesHeInit, type ActivationName } from '../activations.js';
+import { gemmScratchBytes, type Kernels } from '../backend/kernels.js';
 import { SimdpropError, describe } from '../errors.js';
+import type { NodeSpec, OpCall, ParameterSpec, TensorType } from '../graph/op.js';
+import { Layer, sizeOf, type LayerOptions } from './layer.js';
 
-export interface DenseOptions {
+export interface DenseOptions extends LayerOptions {
   /** Slope of leakyRelu on the negative side (default 0.01, as PyTorch). */
   negativeSlope?: number;
   /** Whether the layer has a bias (default true). */
   bias?: boolean;
 }
 
-export class Dense {
+interface DenseNode extends NodeSpec {
+  /** Rows of the products per sample: the product of the input's leading axes. */
+  readonly rowsPerSample: number;
+}
+
+export class Dense extends Layer<DenseNode> {
+  readonly kind = 'dense';
   readonly activation: ActivationName;
   /** @internal The activation's number for the dense_forward kernel. */
   readonly activationCode: number;
   readonly negativeSlope: number;
   readonly hasBias: boolean;
-  /** Whether the optimizer updates this layer's parameters. */
-  trainable = true;
 
   constructor(
     readonly inputSize: number,
@@ -25,6 +34,7 @@ export class Dense {
     activation: ActivationName = 'linear',
     options: DenseOptions = {},
   ) {
+    super(options);
     checkSize(inputSize, 'inputSize');
     checkSize(outputSize, 'outputSize');
     this.activation = checkActivation(activation);
@@ -39,6 +49,90 @@ export class Dense {
   get weightCount(): number {
     return this.inputSize * this.outputSize;
   }
+
+  config(): Record<string, unknown> {
+    return {
+      inputSize: this.inputSize, outputSize: this.outputSize, activation: this.activation,
+      bias: this.hasBias, negativeSlope: this.negativeSlope, name: this.name,
+    };
+  }
+
+  node(inputs: readonly TensorType[]): DenseNode {
+    this.expectFloatInputs(inputs, 1);
+    const { shape } = inputs[0];
+    if (shape[shape.length - 1] !== this.inputSize) throw this.shapeError(`[..., ${this.inputSize}]`, inputs[0]);
+    const rowsPerSample = sizeOf(shape.slice(0, -1));
+    const { inputSize, outputSize } = this;
+    return {
+      output: { shape: [...shape.slice(0, -1), outputSize], dtype: 'float32' },
+      rowsPerSample,
+      // With leakyRelu and gelu the backward reads z, so it is kept apart from the output a.
+      saved: keepsPreActivation(this.activation) ? [{ name: 'z', floatsPerSample: rowsPerSample * outputSize }] : [],
+      // X·W and dZ·Wᵀ pack up to 128 rows of their inner dimension (in or out); Xᵀ·dZ's is the batch's rows.
+      scratchBytes: (rows) => Math.max(gemmScratchBytes(Math.max(inputSize, outputSize)), gemmScratchBytes(rows * rowsPerSample, inputSize)),
+      macsPerSample: rowsPerSample * inputSize * outputSize,
+    };
+  }
+
+  override parameters(): readonly ParameterSpec[] {
+    const { inputSize, outputSize } = this;
+    let init: ParameterSpec['init'];
+    if (usesHeInit(this.activation)) {
+      // He normal: std = √(2/((1 + slope²)·in)).
+      const slope = this.activation === 'leakyRelu' ? this.negativeSlope : 0;
+      init = { kind: 'normal', std: Math.sqrt(2 / ((1 + slope * slope) * inputSize)) };
+    } else {
+      // Glorot uniform: ±√(6/(in + out)).
+      init = { kind: 'uniform', limit: Math.sqrt(6 / (inputSize + outputSize)) };
+    }
+    const weight: ParameterSpec = {
+      name: 'weight', shape: [inputSize, outputSize], init, tags: ['weight', 'decay'],
+      torch: { shape: [outputSize, inputSize], transposed: true },
+    };
+    if (!this.hasBias) return [weight];
+    return [weight, { name: 'bias', shape: [outputSize], init: { kind: 'zeros' }, tags: ['bias', 'noDecay'] }];
+  }
+
+  forward(kernels: Kernels, call: OpCall<DenseNode>): void {
+    const M = call.rows * call.node.rowsPerSample;
+    // z is the output itself unless the backward needs it apart (then it is saved).
+    const z = call.saved.length > 0 ? call.saved[0] : call.output;
+    kernels.dense_forward(z, call.output, call.inputs[0], call.params[0], this.hasBias ? call.params[1] : 0,
+      M, this.inputSize, this.outputSize, this.activationCode, this.negativeSlope, call.scratch);
+  }
+
+  // dz = dL/da ⊙ f'(z) goes to the working gradient (in place over dL/da unless that must stay), then
+  // dW, db and dX come from it. With a linear activation dz is dL/da itself.
+  backward(kernels: Kernels, call: OpCall<DenseNode>): void {
+    const M = call.rows * call.node.rowsPerSample;
+    const linear = this.activation === 'linear';
+    const dz = linear ? call.outputGrad : call.workGrad;
+    if (!call.again && !linear) {
+      const z = call.saved.length > 0 ? call.saved[0] : call.output;
+      activationBackward(kernels, this.activation, dz, call.outputGrad, z, call.output, M, this.outputSize, this.negativeSlope);
+    }
+    const weightGrad = call.paramGrads[0];
+    if (weightGrad !== 0) {
+      kernels.gemm_tn(weightGrad, call.inputs[0], dz, this.inputSize, M, this.outputSize, this.inputSize, call.accumulateParams, call.scratch);
+      if (this.hasBias) kernels.bias_grad(call.paramGrads[1], dz, M, this.outputSize, call.accumulateParams);
+    }
+    const inputGrad = call.inputGrads[0];
+    if (inputGrad !== 0) {
+      kernels.gemm_nt(inputGrad, dz, call.params[0], M, this.outputSize, this.inputSize, call.accumulateInputs[0], call.scratch);
+    }
+  }
+
+  /** A linear dense layer and the activation after it run as one dense layer with that activation. */
+  fuseWith(next: unknown): Dense | undefined {
+    if (this.activation !== 'linear' || !isActivationLayer(next)) return undefined;
+    const fused = new Dense(this.inputSize, this.outputSize, next.activation, { bias: this.hasBias, negativeSlope: next.negativeSlope });
+    return fused;
+  }
+}
+
+// An activation layer as dense sees it (src/layers/activation.ts implements it): the kind and its settings.
+function isActivationLayer(layer: unknown): layer is { activation: ActivationName; negativeSlope: number } {
+  return typeof layer === 'object' && layer !== null && (layer as { kind?: unknown }).kind === 'activation';
 }
 
 function checkSize(value: unknown, what: string): void {
@@ -47,7 +141,7 @@ function checkSize(value: unknown, what: string): void {
   }
 }
 
-/** A dense layer: `dense(784, 128, 'relu')`. */
+/** A dense layer: `dense(784, 128, 'relu')`, `dense(16, 32, 'relu', { name: 'blocks.0.fc' })`. */
 export function dense(inputSize: number, outputSize: number, activation: ActivationName = 'linear', options?: DenseOptions): Dense {
   return new Dense(inputSize, outputSize, activation, options);
 }

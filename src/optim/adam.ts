@@ -1,9 +1,8 @@
 // Adam and AdamW with PyTorch's semantics: weight decay added to the gradient (Adam, L2) or applied to
 // the parameters apart from the moments (AdamW, decoupled). Two state slots: the moving averages of the
 // gradient (expAvg) and of its square (expAvgSq).
-import type { Sequential } from '../sequential.js';
 import { SimdpropError, describe } from '../errors.js';
-import { Optimizer, checkNumber, type ParamGroup } from './optimizer.js';
+import { Optimizer, checkNumber, type ParamGroup, type ParameterStore } from './optimizer.js';
 
 export interface AdamOptions {
   /** Default 1e-3. */
@@ -34,7 +33,7 @@ export class Adam extends Optimizer {
   private readonly beta1: number;
   private readonly beta2: number;
 
-  constructor(model: Sequential, options: AdamOptions = {}) {
+  constructor(model: ParameterStore, options: AdamOptions = {}) {
     super(model, options.lr ?? 1e-3, options.groups);
     const betas = options.betas ?? [0.9, 0.999];
     if (!Array.isArray(betas) || betas.length !== 2) {
@@ -61,7 +60,7 @@ export class Adam extends Optimizer {
 
 /** Adam with decoupled weight decay (PyTorch's AdamW): the same options, weightDecay 1e-2 by default. */
 export class AdamW extends Adam {
-  constructor(model: Sequential, options: Omit<AdamOptions, 'decoupledWeightDecay'> = {}) {
+  constructor(model: ParameterStore, options: Omit<AdamOptions, 'decoupledWeightDecay'> = {}) {
     super(model, { ...options, weightDecay: options.weightDecay ?? 1e-2, decoupledWeightDecay: true });
   }
 }

@@ -1,6 +1,13 @@
 // Gradient clipping over the whole flat gradient block, PyTorch's clip_grad_norm_ semantics.
+import type { Kernels } from '../backend/kernels.js';
 import { SimdpropError, describe } from '../errors.js';
-import type { Sequential } from '../sequential.js';
+
+/** What clipping needs of a model: its kernels and the flat gradient block. */
+export interface GradientBlock {
+  readonly kernels: Kernels;
+  readonly gradsPointer: number;
+  readonly sectionFloats: number;
+}
 
 export interface ClipNormOptions {
   /** Throw instead of clipping when the norm is NaN or infinite (default false, as PyTorch). */
@@ -11,7 +18,7 @@ export interface ClipNormOptions {
  * Scales every gradient by maxNorm / (‖g‖ + 1e-6) when the L2 norm of all gradients together exceeds
  * maxNorm; returns that norm as it was before clipping. One reduction and one scale over the block.
  */
-export function clipGradNorm(model: Sequential, maxNorm: number, options: ClipNormOptions = {}): number {
+export function clipGradNorm(model: GradientBlock, maxNorm: number, options: ClipNormOptions = {}): number {
   if (!(typeof maxNorm === 'number' && maxNorm > 0 && Number.isFinite(maxNorm))) {
     throw new SimdpropError('OPTION', `maxNorm must be a positive finite number, got ${describe(maxNorm)}`);
   }
@@ -28,7 +35,7 @@ export function clipGradNorm(model: Sequential, maxNorm: number, options: ClipNo
 }
 
 /** Clamps every gradient to [−clipValue, clipValue] (PyTorch's clip_grad_value_): one pass over the block. */
-export function clipGradValue(model: Sequential, clipValue: number): void {
+export function clipGradValue(model: GradientBlock, clipValue: number): void {
   if (!(typeof clipValue === 'number' && clipValue > 0 && Number.isFinite(clipValue))) {
     throw new SimdpropError('OPTION', `clipValue must be a positive finite number, got ${describe(clipValue)}`);
   }

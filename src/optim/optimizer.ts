@@ -1,19 +1,51 @@
 // What every optimizer shares: the model it updates and zeroGrad(). State lives in the model's block,
 // in slots laid out like the params, so a step is one kernel call over the whole parameter block.
-import type { Sequential } from '../sequential.js';
+import type { Backend } from '../backend/backend.js';
+import type { Kernels } from '../backend/kernels.js';
 import { SimdpropError, describe } from '../errors.js';
-import { readOptimizerState } from '../io/model-file.js';
+import { readOptimizerState } from '../io/sequential-file.js';
+
+/** What an optimizer needs of a model: its flat parameter block, the tensors in it, and state slots. */
+export interface ParameterStore {
+  readonly backend: Backend;
+  readonly kernels: Kernels;
+  readonly paramsPointer: number;
+  readonly gradsPointer: number;
+  readonly sectionFloats: number;
+  /** The layers groups name by index, and what errors call them ('dense layers' in a Sequential). */
+  readonly layers: readonly { trainable: boolean }[];
+  readonly layersLabel: string;
+  readonly tensorCount: number;
+  /** The layer parameter tensor t belongs to, what groups select it by, and its span in floats. */
+  tensorLayer(t: number): { trainable: boolean };
+  tensorTags(t: number): readonly string[];
+  tensorStart(t: number): number;
+  tensorEnd(t: number): number;
+  /** The layer of this name (groups name layers by index or by name), or undefined. */
+  layerNamed(name: string): { trainable: boolean } | undefined;
+  reserveStateSlots(count: number): number;
+  statePointer(slot: number): number;
+  markGradientsUsed(): void;
+  zeroGrad(): void;
+  /** The architecture as the model's file records it: saved optimizer state must be for the same one. */
+  readonly architecture: string;
+}
 
 /**
  * Different hyper-parameters for some tensors, like PyTorch's parameter groups: e.g.
- * `{ params: 'bias', weightDecay: 0 }` (no decay on biases) or `{ layers: [0], lrScale: 0.1 }`.
- * Later groups override earlier ones where they overlap.
+ * `{ params: 'bias', weightDecay: 0 }` (no decay on biases), `{ params: 'noDecay', weightDecay: 0 }`
+ * (nor on norm parameters) or `{ layers: [0], lrScale: 0.1 }`. Later groups override earlier ones
+ * where they overlap.
  */
 export interface ParamGroup {
-  /** Indices of the dense layers the group covers (default: all). */
-  layers?: number[];
-  /** Which tensors of those layers: 'weight' or 'bias' (default: both). */
-  params?: 'weight' | 'bias';
+  /** The layers the group covers, by index into model.layers or by name (default: all). */
+  layers?: (number | string)[];
+  /**
+   * Which of their tensors, by tag: 'weight' or 'bias' (the tensor's kind), 'decay' (weights that decay
+   * in nanoGPT's recipe: dense and embedding weights) or 'noDecay' (biases and norm parameters).
+   * Default: all.
+   */
+  params?: string;
   /** A factor on the optimizer's lr for these tensors (default 1), so schedules scale every group alike. */
   lrScale?: number;
   weightDecay?: number;
@@ -26,49 +58,60 @@ export abstract class Optimizer {
   /** Steps taken so far. */
   stepCount = 0;
   /** The groups as given, frozen: they apply as they were when the optimizer was made. */
-  readonly groups: readonly Readonly<Omit<ParamGroup, 'layers'> & { layers?: readonly number[] }>[];
+  readonly groups: readonly Readonly<Omit<ParamGroup, 'layers'> & { layers?: readonly (number | string)[] }>[];
+  /** Each group's layers, resolved to the layer objects (undefined: all). */
+  private readonly groupLayers: (readonly { trainable: boolean }[] | undefined)[];
   /**
    * Rows of [start, end, lrScale, weightDecay]: the trainable parts of the parameter block in float
    * offsets, adjacent tensors with equal settings merged, refilled each step (frozen layers may change).
    */
   protected readonly segments: Float64Array;
 
-  constructor(readonly model: Sequential, public lr: number, groups: ParamGroup[] = []) {
+  constructor(readonly model: ParameterStore, public lr: number, groups: ParamGroup[] = []) {
     checkNumber('lr', lr, 0, Infinity);
     if (!Array.isArray(groups)) throw new SimdpropError('OPTION', `groups must be an array, got ${describe(groups)}`);
-    groups.forEach((group, g) => {
+    const tags = new Set<string>();
+    for (let t = 0; t < model.tensorCount; t++) for (const tag of model.tensorTags(t)) tags.add(tag);
+    this.groupLayers = groups.map((group, g) => {
       if (typeof group !== 'object' || group === null) throw new SimdpropError('OPTION', `groups[${g}] must be an object, got ${describe(group)}`);
-      group.layers?.forEach((layer, i) => {
-        if (!Number.isInteger(layer) || layer < 0 || layer >= model.layers.length) {
-          throw new SimdpropError('OPTION', `groups[${g}].layers[${i}] is ${describe(layer)}: the model has dense layers 0 to ${model.layers.length - 1}`);
+      const layers = group.layers?.map((layer, i) => {
+        if (typeof layer === 'string') {
+          const named = model.layerNamed(layer);
+          if (named === undefined) throw new SimdpropError('OPTION', `groups[${g}].layers[${i}] is "${layer}": the model has no layer of that name`);
+          return named;
         }
+        if (!Number.isInteger(layer) || layer < 0 || layer >= model.layers.length) {
+          throw new SimdpropError('OPTION', `groups[${g}].layers[${i}] is ${describe(layer)}: the model has ${model.layersLabel} 0 to ${model.layers.length - 1}`);
+        }
+        return model.layers[layer];
       });
-      if (group.params !== undefined && group.params !== 'weight' && group.params !== 'bias') {
-        throw new SimdpropError('OPTION', `groups[${g}].params must be 'weight' or 'bias', got ${describe(group.params)}`);
+      if (group.params !== undefined && !(typeof group.params === 'string' && (tags.has(group.params) || group.params === 'weight' || group.params === 'bias'))) {
+        throw new SimdpropError('OPTION', `groups[${g}].params must be a tag of the model's parameters (${[...tags].join(', ')}), got ${describe(group.params)}`);
       }
       if (group.lrScale !== undefined) checkNumber(`groups[${g}].lrScale`, group.lrScale, 0, Infinity);
       if (group.weightDecay !== undefined) checkNumber(`groups[${g}].weightDecay`, group.weightDecay, 0, Infinity);
+      return layers;
     });
     // Frozen copies: a kept update record stays what the groups say (see stepSignature).
     this.groups = groups.map((group) => Object.freeze({ ...group, ...(group.layers ? { layers: Object.freeze([...group.layers]) } : {}) }));
-    this.segments = new Float64Array(SEGMENT * 2 * model.layers.length);
+    this.segments = new Float64Array(SEGMENT * Math.max(1, model.tensorCount));
   }
 
   /** Fills `segments` for this step (weightDecay: the optimizer's own); returns how many rows. */
   protected fillSegments(weightDecay: number): number {
     const segments = this.segments;
-    const layers = this.model.layers;
     let count = 0;
     for (let t = 0; t < this.model.tensorCount; t++) {
       const layer = this.model.tensorLayer(t);
-      if (!layers[layer].trainable) continue;
-      const kind = this.model.tensorIsBias(t) ? 'bias' : 'weight';
+      if (!layer.trainable) continue;
+      const tags = this.model.tensorTags(t);
       let lrScale = 1;
       let decay = weightDecay;
       for (let g = 0; g < this.groups.length; g++) {
         const group = this.groups[g];
-        if (group.params !== undefined && group.params !== kind) continue;
-        if (group.layers !== undefined && !group.layers.includes(layer)) continue;
+        if (group.params !== undefined && !tags.includes(group.params)) continue;
+        const layers = this.groupLayers[g];
+        if (layers !== undefined && !layers.includes(layer)) continue;
         if (group.lrScale !== undefined) lrScale = group.lrScale;
         if (group.weightDecay !== undefined) decay = group.weightDecay;
       }
@@ -111,7 +154,7 @@ export abstract class Optimizer {
    * kind, made for a model of the same architecture: training then continues exactly where it stopped.
    */
   loadState(bytes: Uint8Array): void {
-    const saved = readOptimizerState(bytes, this.model);
+    const saved = readOptimizerState(bytes, this.model.architecture, this.model.sectionFloats);
     if (saved.kind !== this.constructor.name) {
       throw new SimdpropError('FILE', `the file holds the state of a ${saved.kind}, not of a ${this.constructor.name}`);
     }

@@ -1,7 +1,6 @@
 // RMSprop with PyTorch's semantics: optional L2 weight decay, momentum and the centered variant. State
 // slots: the square average always, the gradient average when centered, the momentum buffer when momentum > 0.
-import type { Sequential } from '../sequential.js';
-import { Optimizer, checkNumber, type ParamGroup } from './optimizer.js';
+import { Optimizer, checkNumber, type ParamGroup, type ParameterStore } from './optimizer.js';
 
 export interface RMSpropOptions {
   /** Default 1e-2. */
@@ -30,7 +29,7 @@ export class RMSprop extends Optimizer {
   private readonly gradAvgSlot: number;
   private readonly momentumBufferSlot: number;
 
-  constructor(model: Sequential, options: RMSpropOptions = {}) {
+  constructor(model: ParameterStore, options: RMSpropOptions = {}) {
     super(model, options.lr ?? 1e-2, options.groups);
     this.alpha = checkNumber('alpha', options.alpha ?? 0.99, 0, 1);
     this.eps = checkNumber('eps', options.eps ?? 1e-8, 0, Infinity);

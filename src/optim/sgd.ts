@@ -1,7 +1,6 @@
 // Stochastic gradient descent with PyTorch's semantics for momentum, dampening, Nesterov and weight decay.
-import type { Sequential } from '../sequential.js';
 import { SimdpropError } from '../errors.js';
-import { Optimizer, checkNumber, type ParamGroup } from './optimizer.js';
+import { Optimizer, checkNumber, type ParamGroup, type ParameterStore } from './optimizer.js';
 
 export interface SGDOptions {
   lr: number;
@@ -20,7 +19,7 @@ export class SGD extends Optimizer {
   readonly weightDecay: number;
   private readonly velocitySlot: number;
 
-  constructor(model: Sequential, options: SGDOptions) {
+  constructor(model: ParameterStore, options: SGDOptions) {
     super(model, options?.lr, options?.groups);
     this.momentum = checkNumber('momentum', options.momentum ?? 0, 0, Infinity);
     this.dampening = checkNumber('dampening', options.dampening ?? 0, 0, Infinity);

@@ -69,17 +69,17 @@ export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, k
       if (alone(M * K * N - MIN_SPLIT_MACS) || M < 8) return single.dense_forward(z, a, x, w, bias, M, K, N, activation, slope, mainScratch);
       splitDense(z, a, x, w, bias, M, K, N, activation, slope, mainScratch);
     },
-    gemm_nt(out, a, b, M, K, N, mainScratch) {
-      if (alone(M * K * N - MIN_SPLIT_MACS) || M < 8) return single.gemm_nt(out, a, b, M, K, N, mainScratch);
+    gemm_nt(out, a, b, M, K, N, accumulate, mainScratch) {
+      if (alone(M * K * N - MIN_SPLIT_MACS) || M < 8) return single.gemm_nt(out, a, b, M, K, N, accumulate, mainScratch);
       workerScratch(K);
       const share = shareOf(M);
       let row = 0;
       for (let worker = 0; row + share < M && worker < pool.size; worker++, row += share) {
-        pool.assign(worker, NT, out + row * N * 4, a + row * K * 4, b, share, K, N, scratch[worker]);
+        pool.assign(worker, NT, out + row * N * 4, a + row * K * 4, b, share, K, N, accumulate, scratch[worker]);
       }
       pool.begin();
       try {
-        single.gemm_nt(out + row * N * 4, a + row * K * 4, b, M - row, K, N, mainScratch);
+        single.gemm_nt(out + row * N * 4, a + row * K * 4, b, M - row, K, N, accumulate, mainScratch);
       } finally {
         pool.finish();
       }

@@ -2,7 +2,7 @@
 import { SimdpropError, describe } from '../errors.js';
 import { checkNumber, type Optimizer } from '../optim/optimizer.js';
 import { ReduceLROnPlateau, type PlateauOptions } from '../optim/schedulers.js';
-import type { Sequential } from '../sequential.js';
+import type { Backend } from '../backend/backend.js';
 
 /** An epoch's results: loss, each metric, and valLoss / valAccuracy … when there is validation data. */
 export type EpochLogs = Record<string, number>;
@@ -14,8 +14,18 @@ export interface BatchLogs {
   rows: number;
 }
 
+/** What callbacks are given of the model fit trains (a Model or Sequential; cast to reach the rest). */
+export interface FitModel {
+  readonly backend: Backend;
+  /** @internal The flat parameter block: earlyStopping keeps a copy of the best epoch's. */
+  readonly paramsPointer: number;
+  readonly sectionFloats: number;
+  /** The model as safetensors bytes (modelCheckpoint saves them). */
+  save(): Uint8Array;
+}
+
 export interface FitContext {
-  readonly model: Sequential;
+  readonly model: FitModel;
   readonly optimizer: Optimizer;
   readonly epochs: number;
   /** Ends fit() after the current batch (onBatchEnd) or epoch (onEpochEnd), with a reason for History.stopReason. */

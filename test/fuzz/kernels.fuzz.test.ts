@@ -89,7 +89,7 @@ function termMagnitudes(
   } else if (layout === 'tn =') {
     gemm_tn(m, outIndex, first, rightIndex, M, K, N, lda, 0);
   } else if (layout === 'nt') {
-    gemm_nt(m, outIndex, 0, rightIndex, M, K, N);
+    gemm_nt(m, outIndex, 0, rightIndex, M, K, N, 0);
   } else {
     gemm_nn(m, outIndex, 0, rightIndex, layout === 'nn' ? -1 : addendIndex, M, K, N);
   }
@@ -122,7 +122,7 @@ function compareGemm(layout: Layout, c: GemmCase): void {
       return buffers.read(out);
     }
     const out = buffers.output(M * N);
-    if (layout === 'nt') kernels.gemm_nt(out, leftAt, rightAt, M, K, N, scratch);
+    if (layout === 'nt') kernels.gemm_nt(out, leftAt, rightAt, M, K, N, 0, scratch);
     else kernels.gemm_nn(out, leftAt, rightAt, layout === 'nn' ? 0 : buffers.input(addend), M, K, N, scratch);
     return buffers.read(out);
   };

@@ -101,7 +101,7 @@ function compareGemm(layout: Layout, c: typeof gemmCase extends fc.Arbitrary<inf
   sameOnEveryThreadCount(what, c.misalignment, [out, left, right, bias, scratch], [0], ({ kernels }, [outAt, leftAt, rightAt, biasAt, scratchAt]) => {
     if (layout === 'nn') kernels.gemm_nn(outAt, leftAt, rightAt, 0, M, K, N, scratchAt);
     else if (layout === 'nn with bias') kernels.gemm_nn(outAt, leftAt, rightAt, biasAt, M, K, N, scratchAt);
-    else if (layout === 'nt') kernels.gemm_nt(outAt, leftAt, rightAt, M, K, N, scratchAt);
+    else if (layout === 'nt') kernels.gemm_nt(outAt, leftAt, rightAt, M, K, N, 0, scratchAt);
     else kernels.gemm_tn(outAt, leftAt + first * 4, rightAt, M, K, N, lda, layout === 'tn =' ? 0 : 1, scratchAt);
   });
 }

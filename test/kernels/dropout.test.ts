@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { dropout_mask, mul } from '../../src/backend/js/dropout.js';
+import { dropout_mask, mul, mul_add } from '../../src/backend/js/dropout.js';
 import { createBackendPair, onBackend, TAIL_SIZES } from '../harness.js';
 import { createRandom, mixedValues } from '../random.js';
-import { exact, expectClose } from '../tolerance.js';
+import { exact, expectClose, scaled } from '../tolerance.js';
 
 const pair = await createBackendPair();
 
@@ -15,10 +15,12 @@ describe('dropout twins on hand-computed values', () => {
     expect(m.every((v) => v === 0 || v === 4)).toBe(true);
   });
 
-  it('mul multiplies elementwise', () => {
+  it('mul multiplies elementwise, mul_add adds the products', () => {
     const m = Float64Array.of(1, 2, 3, 4, 5, 6, NaN, NaN, NaN);
     mul(m, 6, 0, 3, 3);
     expect(Array.from(m.subarray(6))).toEqual([4, 10, 18]);
+    mul_add(m, 6, 0, 3, 3);
+    expect(Array.from(m.subarray(6))).toEqual([8, 20, 36]);
   });
 });
 
@@ -65,5 +67,22 @@ describe('mul: wasm against js', () => {
     }));
     expectClose(wasm[0], js[0], exact, `mul ${n}`);
     expectClose(wasm[1], wasm[0], exact, `mul in place ${n}`);
+  });
+});
+
+describe('mul_add: wasm against js', () => {
+  it.each(TAIL_SIZES)('n = %i', (n) => {
+    const random = createRandom(`mul_add ${n}`);
+    const a = mixedValues(random, n);
+    const b = mixedValues(random, n);
+    const start = mixedValues(random, n);
+    const [wasm, js] = [pair.wasm, pair.js].map((backend) => onBackend(backend, (kernels, buffers) => {
+      const out = buffers.output(n, start);
+      kernels.mul_add(out, buffers.input(a), buffers.input(b), n);
+      return buffers.read(out);
+    }));
+    // Two roundings in wasm (the product, the sum), one in js: within 2 ulps of |out| + |a·b|.
+    const magnitudes = Float64Array.from(start, (value, i) => Math.abs(value) + Math.abs(a[i] * b[i]));
+    expectClose(wasm, js, scaled(magnitudes, 2), `mul_add ${n}`);
   });
 });

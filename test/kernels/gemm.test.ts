@@ -27,9 +27,10 @@ shapes.push([130, 70, 96]);
 // Up to 4 inner terms and 4 or 8 columns: the in-place path's rows with B held in registers.
 for (const K of [1, 2, 3, 4]) for (const N of [4, 8]) for (const M of [1, 6, 100]) shapes.push([M, K, N]);
 
-// 'tn' accumulates onto start values ("+="); 'tn =' writes over NaN ("=").
-type Layout = 'nn' | 'nn with bias' | 'nt' | 'tn' | 'tn =';
-const LAYOUTS: Layout[] = ['nn', 'nn with bias', 'nt', 'tn', 'tn ='];
+// 'tn' and 'nt +=' accumulate onto start values ("+="); 'tn =' and 'nt' write over NaN ("=").
+type Layout = 'nn' | 'nn with bias' | 'nt' | 'nt +=' | 'tn' | 'tn =';
+const LAYOUTS: Layout[] = ['nn', 'nn with bias', 'nt', 'nt +=', 'tn', 'tn ='];
+const accumulates = (layout: Layout): boolean => layout === 'tn' || layout === 'nt +=';
 
 /** Σ|terms| of each output element: the same product, by the float64 twin, over absolute values. */
 function termMagnitudes(
@@ -41,10 +42,11 @@ function termMagnitudes(
   const m = new Float64Array(outIndex + M * N);
   m.set(left.map(Math.abs), 0);
   m.set(right.map(Math.abs), rightIndex);
-  m.set(addend.map(Math.abs), layout === 'tn' ? outIndex : addendIndex);
+  m.set(addend.map(Math.abs), accumulates(layout) ? outIndex : addendIndex);
   if (layout === 'tn') gemm_tn(m, outIndex, 0, rightIndex, M, K, N, M, 1);
+  else if (layout === 'nt +=') gemm_nt(m, outIndex, 0, rightIndex, M, K, N, 1);
   else if (layout === 'tn =') gemm_tn(m, outIndex, 0, rightIndex, M, K, N, M, 0);
-  else if (layout === 'nt') gemm_nt(m, outIndex, 0, rightIndex, M, K, N);
+  else if (layout === 'nt') gemm_nt(m, outIndex, 0, rightIndex, M, K, N, 0);
   else gemm_nn(m, outIndex, 0, rightIndex, layout === 'nn' ? -1 : addendIndex, M, K, N);
   return m.subarray(outIndex);
 }
@@ -55,17 +57,18 @@ function compareGemm(layout: Layout, M: number, K: number, N: number, misalignme
   const random = createRandom(what);
   const left = mixedValues(random, M * K);
   const right = mixedValues(random, K * N);
-  // The bias of nn, or the start values tn accumulates onto.
-  const addend = mixedValues(random, layout === 'tn' ? M * N : N);
+  // The bias of nn, or the start values tn and nt += accumulate onto.
+  const addend = mixedValues(random, accumulates(layout) ? M * N : N);
 
   const runCase = (kernels: Kernels, buffers: Buffers): Float32Array => {
     const leftOffset = buffers.input(left);
     const rightOffset = buffers.input(right);
     // Scratch starts as NaN: a kernel that read scratch it had not written would show it.
     const scratch = buffers.output(gemmScratchBytes(K, M) / 4);
-    if (layout === 'tn') {
+    if (accumulates(layout)) {
       const out = buffers.output(M * N, addend);
-      kernels.gemm_tn(out, leftOffset, rightOffset, M, K, N, M, 1, scratch);
+      if (layout === 'tn') kernels.gemm_tn(out, leftOffset, rightOffset, M, K, N, M, 1, scratch);
+      else kernels.gemm_nt(out, leftOffset, rightOffset, M, K, N, 1, scratch);
       return buffers.read(out);
     }
     // Outputs start as NaN: an element the kernel did not write would show it.
@@ -74,7 +77,7 @@ function compareGemm(layout: Layout, M: number, K: number, N: number, misalignme
       kernels.gemm_tn(out, leftOffset, rightOffset, M, K, N, M, 0, scratch);
       return buffers.read(out);
     }
-    if (layout === 'nt') kernels.gemm_nt(out, leftOffset, rightOffset, M, K, N, scratch);
+    if (layout === 'nt') kernels.gemm_nt(out, leftOffset, rightOffset, M, K, N, 0, scratch);
     else kernels.gemm_nn(out, leftOffset, rightOffset, layout === 'nn' ? 0 : buffers.input(addend), M, K, N, scratch);
     return buffers.read(out);
   };
@@ -102,10 +105,12 @@ describe('gemm twins on hand-computed products', () => {
     expect(Array.from(m.subarray(9, 11))).toEqual([4, 5]);
   });
 
-  it('gemm_nt: x·wᵀ', () => {
+  it('gemm_nt: x·wᵀ, and added to what out holds', () => {
     const m = memory();
-    gemm_nt(m, 8, 0, 4, 2, 2, 2);
+    gemm_nt(m, 8, 0, 4, 2, 2, 2, 0);
     expect(Array.from(m.subarray(8, 12))).toEqual([17, 23, 39, 53]);
+    gemm_nt(m, 8, 0, 4, 2, 2, 2, 1);
+    expect(Array.from(m.subarray(8, 12))).toEqual([34, 46, 78, 106]);
   });
 
   it('gemm_tn: out += xᵀ·w', () => {
@@ -123,21 +128,26 @@ describe('gemm twins on hand-computed products', () => {
   });
 });
 
-describe('gemm_tn: complete sums are added, so accumulating onto a written product doubles it exactly', () => {
-  it.each([[5, 17, 3], [16, 16, 16], [37, 129, 67]])('M=%i K=%i N=%i', (M, K, N) => {
-    const what = `gemm_tn twice M=${M} K=${K} N=${N}`;
+describe.each(['tn', 'nt'] as const)('gemm_%s: complete sums are added, so accumulating onto a written product doubles it exactly', (layout) => {
+  it.each([[5, 17, 3], [16, 16, 16], [37, 129, 67], [1, 3, 1], [17, 5, 9]])('M=%i K=%i N=%i', (M, K, N) => {
+    const what = `gemm_${layout} twice M=${M} K=${K} N=${N}`;
     const random = createRandom(what);
     const a = mixedValues(random, K * M);
     const b = mixedValues(random, K * N);
+    const product = (kernels: Kernels, out: number, aOffset: number, bOffset: number, accumulate: number, scratch: number): void => {
+      // tn: out[M×N] (+)= a[K×M]ᵀ·b[K×N]; nt: out[M×N] (+)= a[M×K]·b[N×K]ᵀ.
+      if (layout === 'tn') kernels.gemm_tn(out, aOffset, bOffset, M, K, N, M, accumulate, scratch);
+      else kernels.gemm_nt(out, aOffset, bOffset, M, K, N, accumulate, scratch);
+    };
     const results = onBoth(pair, (kernels, buffers) => {
       // Written over NaN, then added onto.
       const out = buffers.output(M * N);
       const aOffset = buffers.input(a);
       const bOffset = buffers.input(b);
-      const scratch = buffers.output(gemmScratchBytes(K, M) / 4);
-      kernels.gemm_tn(out, aOffset, bOffset, M, K, N, M, 0, scratch);
+      const scratch = buffers.output(gemmScratchBytes(Math.max(K, M), M) / 4);
+      product(kernels, out, aOffset, bOffset, 0, scratch);
       const once = buffers.read(out);
-      kernels.gemm_tn(out, aOffset, bOffset, M, K, N, M, 1, scratch);
+      product(kernels, out, aOffset, bOffset, 1, scratch);
       return { once, twice: buffers.read(out) };
     });
     for (const side of [results.wasm, results.js]) expectClose(side.twice, side.once.map((value) => 2 * value), exact, what);
@@ -197,7 +207,7 @@ describe('the in-place path for small products gives the packed kernels\' bits',
         const a = buffers.input(left);
         const b = buffers.input(right);
         if (layout === 'nn') kernels.gemm_nn(out, a, b, buffers.input(bias), count, K, N, scratch);
-        else if (layout === 'nt') kernels.gemm_nt(out, a, b, count, K, N, scratch);
+        else if (layout === 'nt') kernels.gemm_nt(out, a, b, count, K, N, 0, scratch);
         // tn: output rows are columns of a [K × M] left operand, lda = M whatever the count.
         else kernels.gemm_tn(out, a, b, count, K, N, M, 1, scratch);
         return buffers.read(out).slice(0, 4 * N);

@@ -20,7 +20,7 @@ function callEach(kernels: Kernels, p: (i: number) => number): Record<KernelName
   const [n, rows, cols] = [37, 5, 7];
   return {
     gemm_nn: () => kernels.gemm_nn(p(0), p(1), p(2), p(3), 5, 6, 9, p(9)),
-    gemm_nt: () => kernels.gemm_nt(p(0), p(1), p(2), 5, 6, 9, p(9)),
+    gemm_nt: () => kernels.gemm_nt(p(0), p(1), p(2), 5, 6, 9, 1, p(9)),
     dense_forward: () => kernels.dense_forward(p(0), p(6), p(1), p(2), p(3), 5, 6, 9, 3, 0.1, p(9)),
     gemm_tn: () => kernels.gemm_tn(p(0), p(1), p(2), 5, 6, 9, 7, 1, p(9)),
     relu_forward: () => kernels.relu_forward(p(0), p(1), n),
@@ -50,6 +50,7 @@ function callEach(kernels: Kernels, p: (i: number) => number): Record<KernelName
     axpy: () => kernels.axpy(p(0), p(1), n, -1.3),
     copy: () => kernels.copy(p(0), p(1), n),
     mul: () => kernels.mul(p(0), p(1), p(2), n),
+    mul_add: () => kernels.mul_add(p(0), p(1), p(2), n),
     clamp: () => kernels.clamp(p(0), n, 0.2, 0.6),
     dropout_mask: () => kernels.dropout_mask(p(0), n, 0.3, 0xdeadbeef, 5),
     sgd_update: () => kernels.sgd_update(p(0), p(1), p(2), n, 0.1, 0.9, 0.1, 0, 0.01, 0),

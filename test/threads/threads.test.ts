@@ -27,7 +27,7 @@ function product(backend: Backend, kind: Product, M: number, K: number, N: numbe
   if (kind === 'tn') heap.f32.set(normalMatrix(M, N, 4), out >> 2);
   else heap.f32.fill(NaN, out >> 2, (out >> 2) + M * N);
   if (kind === 'nn') kernels.gemm_nn(out, a, b, bias, M, K, N, scratch);
-  else if (kind === 'nt') kernels.gemm_nt(out, a, b, M, K, N, scratch);
+  else if (kind === 'nt') kernels.gemm_nt(out, a, b, M, K, N, 0, scratch);
   else kernels.gemm_tn(out, a, b, M, K, N, M, 1, scratch);
   const result = heap.f32.slice(out >> 2, (out >> 2) + M * N);
   [a, b, bias, out, scratch].forEach((block) => heap.free(block));

@@ -1,4 +1,4 @@
-// Dropout twins: masks from the same counter-based hash as the wasm kernel, and the elementwise product.
+// Dropout twins: masks from the same counter-based hash as the wasm kernel, and the elementwise products.
 import type { Floats } from './floats.js';
 
 function hash(index: number, key: number): number {
@@ -21,4 +21,9 @@ export function dropout_mask(m: Floats, mask: number, n: number, rate: number, s
 /** out = a ⊙ b.  "=" */
 export function mul(m: Floats, out: number, a: number, b: number, n: number): void {
   for (let i = 0; i < n; i++) m[out + i] = m[a + i] * m[b + i];
+}
+
+/** out += a ⊙ b.  "+=" */
+export function mul_add(m: Floats, out: number, a: number, b: number, n: number): void {
+  for (let i = 0; i < n; i++) m[out + i] += m[a + i] * m[b + i];
 }

@@ -17,15 +17,18 @@ export function gemm_nn(m: Floats, out: number, x: number, w: number, bias: numb
   }
 }
 
-/** out[i,j] = Σ_k a[i,k]·b[j,k]: each element is a dot product of two contiguous rows.  "=" */
-export function gemm_nt(m: Floats, out: number, a: number, b: number, M: number, K: number, N: number): void {
+/**
+ * out[i,j] = Σ_k a[i,k]·b[j,k]: each element is a dot product of two contiguous rows.  "=" With
+ * accumulate ≠ 0 the finished sum is added to out instead ("+=").
+ */
+export function gemm_nt(m: Floats, out: number, a: number, b: number, M: number, K: number, N: number, accumulate: number): void {
   for (let i = 0; i < M; i++) {
     const aRow = a + i * K;
     for (let j = 0; j < N; j++) {
       const bRow = b + j * K;
       let sum = 0;
       for (let k = 0; k < K; k++) sum += m[aRow + k] * m[bRow + k];
-      m[out + i * N + j] = sum;
+      m[out + i * N + j] = accumulate !== 0 ? m[out + i * N + j] + sum : sum;
     }
   }
 }

@@ -20,6 +20,8 @@ const STOP = 14;
 const RESULT = 15;
 /** Records the tape holds before it runs what it has to make room (a step of 8 layers needs ~60). */
 const CAPACITY = 256;
+/** Losses one step may record (one per model output). */
+const MAX_LOSSES = 16;
 
 export type RunTape = (tape: number, count: number) => number;
 
@@ -29,9 +31,14 @@ export class Tape extends TapeRecorder {
   protected records: Float64Array;
   protected ints: Int32Array;
   private count = 0;
-  /** Index of the recorded loss whose value lossValue() reads, −1 when none is pending. */
-  private lossRecord = -1;
-  private loss = NaN;
+  /** Records (indices into the tape) of the losses recorded and not yet run, and their places in `losses`. */
+  private readonly pendingRecords = new Int32Array(MAX_LOSSES);
+  private readonly pendingPlaces = new Int32Array(MAX_LOSSES);
+  private pending = 0;
+  /** The values of the losses recorded since begin(), in order, once run (NaN before); the first `written` may hold values. */
+  private readonly losses = new Float64Array(MAX_LOSSES).fill(NaN);
+  private written = 0;
+  private lossCount = 0;
   /** Whether a guard ended a run since begin(): nothing recorded after it runs. */
   private halted = false;
   /** Records made since begin(), and which of them (counting from 0) was the guard that ended a run. */
@@ -53,7 +60,7 @@ export class Tape extends TapeRecorder {
   /** Starts a fresh recording: nothing pending, no loss, no guard tripped. */
   begin(): void {
     this.epochCount++;
-    this.resume(0, -1);
+    this.resume(0, this.pendingRecords, 0);
   }
 
   /** The current epoch (see epochCount): compare it with one saved to know the records are intact. */
@@ -66,19 +73,30 @@ export class Tape extends TapeRecorder {
     return this.count;
   }
 
-  /** The index of the recorded loss whose value lossValue() will read, −1 when none is pending. */
-  get pendingLoss(): number {
-    return this.lossRecord;
+  /** How many losses are recorded and not yet run; pendingLoss(k) is the k-th one's record. */
+  get pendingLosses(): number {
+    return this.pending;
+  }
+
+  pendingLoss(k: number): number {
+    return this.pendingRecords[k];
   }
 
   /**
-   * Starts a recording that keeps the first `count` records of this epoch as they are, with the loss
-   * at record `loss` (−1: none): as if they had just been recorded again after begin().
+   * Starts a recording that keeps the first `count` records of this epoch as they are, with `losses`
+   * of them (their record indices in `records`) being losses: as if they had just been recorded again
+   * after begin().
    */
-  resume(count: number, loss: number): void {
+  resume(count: number, records: ArrayLike<number>, losses: number): void {
     this.count = count;
-    this.lossRecord = loss;
-    this.loss = NaN;
+    for (let k = 0; k < losses; k++) {
+      this.pendingRecords[k] = records[k];
+      this.pendingPlaces[k] = k;
+    }
+    this.pending = losses;
+    this.lossCount = losses;
+    for (let k = 0; k < this.written; k++) this.losses[k] = NaN;
+    this.written = 0;
     this.halted = false;
     this.sequence = count;
     this.haltedAt = -1;
@@ -88,22 +106,24 @@ export class Tape extends TapeRecorder {
   run(): void {
     const count = this.count;
     this.count = 0;
-    if (count === 0 || this.halted) {
-      this.lossRecord = -1;
-      return;
-    }
+    const pending = this.pending;
+    this.pending = 0;
+    if (count === 0 || this.halted) return;
     const stopped = this.runTape(this.at, count);
-    if (this.lossRecord >= 0 && (stopped < 0 || this.lossRecord < stopped)) {
-      this.loss = this.view()[this.lossRecord * RECORD + RESULT];
+    const view = this.view();
+    for (let k = 0; k < pending; k++) {
+      const record = this.pendingRecords[k];
+      const place = this.pendingPlaces[k];
+      if (stopped < 0 || record < stopped) this.losses[place] = view[record * RECORD + RESULT];
+      if (place >= this.written) this.written = place + 1;
     }
-    this.lossRecord = -1;
     this.halted = stopped >= 0;
     if (this.halted) this.haltedAt = this.sequence - count + stopped;
   }
 
-  /** The value of the last loss recorded, once run() has run it (NaN before). */
-  lossValue(): number {
-    return this.loss;
+  /** The value of the `index`-th loss recorded since begin() (default the first), once run() has run it (NaN before). */
+  lossValue(index = 0): number {
+    return this.losses[index];
   }
 
   /** Whether a guard found non-finite data since begin(), ending the tape there. */
@@ -169,9 +189,11 @@ export class Tape extends TapeRecorder {
     return r;
   }
 
-  // A kernel that returns a value, recorded: a loss, whose value lossValue() gives after run().
+  // A kernel that returns a value, recorded: a loss, whose value lossValue(k) gives after run().
   protected recorded(): number {
-    this.lossRecord = this.count - 1;
+    if (this.lossCount === MAX_LOSSES) throw new Error(`simdprop: a tape step records at most ${MAX_LOSSES} losses`);
+    this.pendingRecords[this.pending] = this.count - 1;
+    this.pendingPlaces[this.pending++] = this.lossCount++;
     return NaN;
   }
 

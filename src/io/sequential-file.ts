@@ -1,17 +1,21 @@
-// Saving and loading a Sequential as safetensors. Tensor names and layouts are those of the
-// equivalent PyTorch nn.Sequential: dense layer i is the Linear module at the index it would have
-// there (each non-linear activation is a module of its own), its weight stored [out, in].
+// A Sequential's file: safetensors whose tensor names and layouts are those of the equivalent PyTorch
+// nn.Sequential — dense layer i is the Linear module at the index it would have there (each
+// non-linear activation and each dropout is a module of its own), its weight stored [out, in] — with
+// the stack's architecture in the metadata. Plain data in and out: Sequential builds the model.
 import { ACTIVATIONS, type ActivationName } from '../activations.js';
 import type { BackendName } from '../backend/backend.js';
 import { SimdpropError, describe } from '../errors.js';
-import { Dense } from '../layers/dense.js';
-import { Dropout } from '../layers/dropout.js';
-import { Sequential } from '../sequential.js';
-import type { Optimizer } from '../optim/optimizer.js';
+import type { Dense } from '../layers/dense.js';
 import { VERSION } from '../version.js';
 import { parseSafetensors, readTensor, writeSafetensors, type TensorEntry } from './safetensors.js';
 
-interface LayerRecord {
+/** An optimizer's state as a file holds it: its settings, and each state slot's floats. */
+export interface OptimizerState {
+  metadata: Record<string, unknown>;
+  slots: Float32Array[];
+}
+
+export interface LayerRecord {
   inputSize: number;
   outputSize: number;
   activation: ActivationName;
@@ -40,7 +44,7 @@ const TORCH_MODULES: Record<ActivationName, string> = {
   gelu: "nn.GELU(approximate='tanh')", softmax: 'nn.Softmax(dim=1)',
 };
 
-export function torchDescription(layers: readonly Dense[], dropoutRates: readonly number[]): string {
+function torchDescription(layers: readonly Dense[], dropoutRates: readonly number[]): string {
   const modules = layers.flatMap((layer, i) => {
     const linear = `nn.Linear(${layer.inputSize}, ${layer.outputSize}${layer.hasBias ? '' : ', bias=False'})`;
     const activation = TORCH_MODULES[layer.activation].replace('{slope}', String(layer.negativeSlope));
@@ -51,40 +55,41 @@ export function torchDescription(layers: readonly Dense[], dropoutRates: readonl
 
 export interface SaveOptions {
   /** Also save this optimizer's state (moments, step count, lr), for optimizer.loadState() to resume exactly. */
-  optimizer?: Optimizer;
+  optimizer?: { readonly model: unknown; stateForSaving(): OptimizerState };
 }
 
-function describeArchitecture(model: Sequential): LayerRecord[] {
-  return model.layers.map((layer, i) => ({
+/** The stack as the file's metadata records it. */
+export function sequentialArchitecture(layers: readonly Dense[], dropoutRates: readonly number[]): LayerRecord[] {
+  return layers.map((layer, i) => ({
     inputSize: layer.inputSize, outputSize: layer.outputSize, activation: layer.activation,
-    bias: layer.hasBias, negativeSlope: layer.negativeSlope, dropout: model.dropoutRates[i],
+    bias: layer.hasBias, negativeSlope: layer.negativeSlope, dropout: dropoutRates[i],
   }));
 }
 
-export function saveModel(model: Sequential, options: SaveOptions = {}): Uint8Array {
-  const architecture = describeArchitecture(model);
+/** The file of a stack whose parameters are `values` (weight, then bias, of each layer, in simdprop's layout). */
+export function writeSequentialFile(
+  layers: readonly Dense[], dropoutRates: readonly number[], values: readonly Float32Array[], optimizer: OptimizerState | undefined,
+): Uint8Array {
+  const architecture = sequentialArchitecture(layers, dropoutRates);
   const indices = torchModuleIndices(architecture);
-  const parameters = model.namedParameters();
   const tensors: [string, TensorEntry][] = [];
   let p = 0;
-  model.layers.forEach((layer, i) => {
-    const weight = parameters[p++].value;
+  layers.forEach((layer, i) => {
+    const weight = values[p++];
     // simdprop keeps W as [in, out]; PyTorch's Linear keeps [out, in].
     const transposed = new Float32Array(layer.weightCount);
     for (let r = 0; r < layer.inputSize; r++) {
       for (let c = 0; c < layer.outputSize; c++) transposed[c * layer.inputSize + r] = weight[r * layer.outputSize + c];
     }
     tensors.push([`${indices[i]}.weight`, { dtype: 'F32', shape: [layer.outputSize, layer.inputSize], data: transposed }]);
-    if (layer.hasBias) tensors.push([`${indices[i]}.bias`, { dtype: 'F32', shape: [layer.outputSize], data: parameters[p++].value.slice() }]);
+    if (layer.hasBias) tensors.push([`${indices[i]}.bias`, { dtype: 'F32', shape: [layer.outputSize], data: values[p++].slice() }]);
   });
   const metadata: Record<string, string> = {
-    format: 'simdprop', version: VERSION, architecture: JSON.stringify(architecture), pytorch: torchDescription(model.layers, model.dropoutRates),
+    format: 'simdprop', version: VERSION, architecture: JSON.stringify(architecture), pytorch: torchDescription(layers, dropoutRates),
   };
-  if (options.optimizer) {
-    if (options.optimizer.model !== model) throw new SimdpropError('OPTION', 'save({ optimizer }) takes an optimizer made for this model');
-    const state = options.optimizer.stateForSaving();
-    metadata.optimizer = JSON.stringify(state.metadata);
-    state.slots.forEach((slot, i) => tensors.push([`optimizer.slot${i}`, { dtype: 'F32', shape: [slot.length], data: slot }]));
+  if (optimizer) {
+    metadata.optimizer = JSON.stringify(optimizer.metadata);
+    optimizer.slots.forEach((slot, i) => tensors.push([`optimizer.slot${i}`, { dtype: 'F32', shape: [slot.length], data: slot }]));
   }
   return writeSafetensors(tensors, metadata);
 }
@@ -155,7 +160,11 @@ function architectureOf(file: ReturnType<typeof parseSafetensors>, options: Load
   });
 }
 
-export function loadModel(bytes: Uint8Array, options: LoadOptions = {}): Sequential {
+/**
+ * The stack a file describes and its parameters, each checked before anything is made: the layers'
+ * records, and each weight (in simdprop's [in, out]) and bias in order.
+ */
+export function readSequentialFile(bytes: Uint8Array, options: LoadOptions = {}): { records: LayerRecord[]; values: Float32Array[] } {
   const file = parseSafetensors(bytes);
   const records = architectureOf(file, options);
   records.forEach((record, i) => {
@@ -165,39 +174,36 @@ export function loadModel(bytes: Uint8Array, options: LoadOptions = {}): Sequent
   });
   const indices = torchModuleIndices(records);
   // Every tensor is read and checked before the model is made: a bad file allocates no model.
-  const values = records.map((record, i) => ({
+  const stored = records.map((record, i) => ({
     weight: readTensor(file, `${indices[i]}.weight`, [record.outputSize, record.inputSize]),
     bias: record.bias ? readTensor(file, `${indices[i]}.bias`, [record.outputSize]) : undefined,
   }));
   const known = new Set(records.flatMap((record, i) => (record.bias ? [`${indices[i]}.weight`, `${indices[i]}.bias`] : [`${indices[i]}.weight`])));
   const unknown = [...file.tensors.keys()].filter((name) => !known.has(name) && !name.startsWith('optimizer.'));
   if (unknown.length > 0) throw new SimdpropError('FILE', `the file has tensors this architecture does not use: ${unknown.join(', ')}`);
-  const layers = records.flatMap((record) => [
-    new Dense(record.inputSize, record.outputSize, record.activation, { bias: record.bias, negativeSlope: record.negativeSlope }),
-    ...(record.dropout ? [new Dropout(record.dropout)] : []),
-  ]);
-  const model = new Sequential(layers, { backend: options.backend });
-  const parameters = model.namedParameters();
-  let p = 0;
-  records.forEach((record, i) => {
-    const weight = parameters[p++].value;
-    const stored = values[i].weight;
+  const values = records.flatMap((record, i) => {
+    // PyTorch's Linear keeps [out, in]; simdprop keeps [in, out].
+    const weight = new Float32Array(record.inputSize * record.outputSize);
+    const source = stored[i].weight;
     for (let r = 0; r < record.inputSize; r++) {
-      for (let c = 0; c < record.outputSize; c++) weight[r * record.outputSize + c] = stored[c * record.inputSize + r];
+      for (let c = 0; c < record.outputSize; c++) weight[r * record.outputSize + c] = source[c * record.inputSize + r];
     }
-    if (record.bias) parameters[p++].value.set(values[i].bias!);
+    return stored[i].bias ? [weight, stored[i].bias!] : [weight];
   });
-  return model;
+  return { records, values };
 }
 
 /** More state slots than any optimizer keeps (RMSprop, centered with momentum, keeps 3). */
 const MAX_STATE_SLOTS = 8;
 
-/** The optimizer state in a model file: its settings and slots, each checked against the model's block. */
-export function readOptimizerState(bytes: Uint8Array, model: Sequential): { kind: string; stepCount: number; lr: number; slots: Float32Array[] } {
+/**
+ * The optimizer state in a model file: its settings and slots, each checked against the model's
+ * architecture (as its file records it) and its block's section of `sectionFloats` floats.
+ */
+export function readOptimizerState(bytes: Uint8Array, architecture: string, sectionFloats: number): { kind: string; stepCount: number; lr: number; slots: Float32Array[] } {
   const file = parseSafetensors(bytes);
   if (file.metadata.optimizer === undefined) throw new SimdpropError('FILE', 'the file holds no optimizer state: save it with model.save({ optimizer })');
-  if (file.metadata.architecture !== JSON.stringify(describeArchitecture(model))) {
+  if (file.metadata.architecture !== architecture) {
     throw new SimdpropError('FILE', `the file's optimizer state is for another architecture (${file.metadata.pytorch ?? 'unknown'}), not this model's`);
   }
   let saved: { kind?: unknown; stepCount?: unknown; lr?: unknown; slots?: unknown };
@@ -213,6 +219,6 @@ export function readOptimizerState(bytes: Uint8Array, model: Sequential): { kind
     throw new SimdpropError('FILE', `the file's optimizer metadata is not valid (kind, stepCount ≥ 0, lr ≥ 0, 0–${MAX_STATE_SLOTS} slots): ` +
       file.metadata.optimizer.slice(0, 200));
   }
-  const values = Array.from({ length: slots as number }, (_, i) => readTensor(file, `optimizer.slot${i}`, [model.sectionFloats]));
+  const values = Array.from({ length: slots as number }, (_, i) => readTensor(file, `optimizer.slot${i}`, [sectionFloats]));
   return { kind, stepCount: stepCount as number, lr, slots: values };
 }

@@ -1,0 +1,149 @@
+// The one interface every layer kind implements, and the types the graph and the layers share.
+// Shapes are per sample (the batch dimension is implied and leads in memory: a batch of `rows`
+// samples of shape [T, C] is rows·T·C floats, row-major). An op declares, from its input types, its
+// output type, its parameters, the tensors its backward needs saved and the scratch it uses; the
+// plan gives it every pointer once per layout (an OpCall), and its forward and backward are kernel
+// calls over them. An op knows nothing of the graph, the tape, threads or files.
+import type { Kernels } from '../backend/kernels.js';
+
+export type DType = 'float32' | 'int32';
+export type Shape = readonly number[];
+
+export interface TensorType {
+  readonly shape: Shape;
+  readonly dtype: DType;
+}
+
+/** How a parameter or buffer starts: from the model's seeded RNG, or a constant. */
+export type Initializer =
+  | { readonly kind: 'zeros' }
+  | { readonly kind: 'ones' }
+  /** N(0, std²). */
+  | { readonly kind: 'normal'; readonly std: number }
+  /** U(−limit, limit). */
+  | { readonly kind: 'uniform'; readonly limit: number };
+
+/** A tensor PyTorch keeps differently: `shape` as PyTorch has it, and whether it is simdprop's transposed (2-D). */
+export interface TorchLayout {
+  readonly shape: readonly number[];
+  readonly transposed: boolean;
+}
+
+export interface ParameterSpec {
+  /** The tensor's name within its layer ('weight', 'bias'); the model's name is `<layer name>.<name>`. */
+  readonly name: string;
+  /** simdprop's layout. */
+  readonly shape: readonly number[];
+  readonly init: Initializer;
+  /**
+   * What optimizer groups select it by: its kind ('weight', 'bias') and 'decay' or 'noDecay' (norm and
+   * bias parameters, which nanoGPT and most recipes exclude from weight decay).
+   */
+  readonly tags: readonly string[];
+  /** PyTorch's layout, where it differs. */
+  readonly torch?: TorchLayout;
+}
+
+/** State that is saved with the model but not trained (batch norm's running statistics). */
+export interface BufferSpec {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly init: Initializer;
+  readonly torch?: TorchLayout;
+}
+
+/** A tensor one application of an op keeps from its forward for its backward, per sample. */
+export interface SavedSpec {
+  readonly name: string;
+  readonly floatsPerSample: number;
+}
+
+/** What one application of an op needs, given its input types. */
+export interface NodeSpec {
+  readonly output: TensorType;
+  readonly saved?: readonly SavedSpec[];
+  /** Bytes of scratch its kernels use for a batch of `rows` samples (the GEMMs pack operands there). */
+  scratchBytes?(rows: number): number;
+  /** Multiply-adds of its largest product per sample: above a threshold a step's products go to threads. */
+  readonly macsPerSample?: number;
+  /**
+   * The output is input `aliasOf` itself, reinterpreted (reshape, flatten): no memory, no kernel calls,
+   * and its gradient is the input's gradient.
+   */
+  readonly aliasOf?: number;
+  /** The op runs JavaScript between kernel calls (a custom layer), so its step cannot be one tape. */
+  readonly callsJavaScript?: boolean;
+  /** Its int32 input holds indices into a table of this many rows (an embedding): the model checks them first. */
+  readonly indexBound?: number;
+}
+
+/** The random stream a model gives its ops: `stream` is bumped by each draw, so every mask is new. */
+export interface RandomStream {
+  readonly seed: number;
+  stream: number;
+  /** Set while the masks the last forward drew are to be used again (a gradient check's evaluations). */
+  reuse: boolean;
+}
+
+/**
+ * Every pointer one application of an op needs, made once per layout by the plan and reused every step
+ * (only `rows`, `training` and the accumulate flags change). Pointers are byte offsets; 0 means none.
+ */
+export interface OpCall<N extends NodeSpec = NodeSpec> {
+  /** What the op said this application needs (its own subtype of NodeSpec: per-node constants). */
+  readonly node: N;
+  /** Samples in the batch. */
+  rows: number;
+  /** Training mode: dropout applies. */
+  training: boolean;
+  readonly inputs: number[];
+  readonly output: number;
+  /** The layer's parameters in the order of its ParameterSpecs, and their gradients. */
+  readonly params: number[];
+  readonly buffers: number[];
+  readonly saved: number[];
+  readonly scratch: number;
+  readonly random: RandomStream;
+  /** dL/d(output), complete when backward runs. */
+  readonly outputGrad: number;
+  /**
+   * Where the op may put a gradient it works from (dense's dz): outputGrad itself, which it may then
+   * overwrite (nobody reads it after), or a region apart where outputGrad must stay (a model output's).
+   */
+  readonly workGrad: number;
+  /** Where dL/d(input i) goes, or 0 when nobody needs it (an int32 input, nothing trainable upstream). */
+  readonly inputGrads: number[];
+  /** 1: add to inputGrads[i] ("+="); 0: write it ("="), as its first writer. */
+  readonly accumulateInputs: number[];
+  /** The parameters' gradients, or 0 each while the layer is frozen (or nothing reaches it). */
+  readonly paramGrads: number[];
+  /** 1: add to the parameter gradients ("+=", a shared layer's later use, or backward()'s accumulation); 0: write them. */
+  accumulateParams: number;
+  /**
+   * Set when backward runs a second time after a complete backward, for input gradients only (a
+   * model's inputGrad(), asked for after the step): parameter gradients are 0, and an op that left
+   * its working gradient in workGrad must start from it.
+   */
+  again: boolean;
+}
+
+/** One layer kind: what the graph asks of it. Implemented in src/layers/<kind>.ts. */
+export interface Op<N extends NodeSpec = NodeSpec> {
+  /** The layer kind, e.g. 'dense'. */
+  readonly kind: string;
+  /** What one application needs, from its inputs' types; a SHAPE error naming the layer otherwise. */
+  node(inputs: readonly TensorType[]): N;
+  /** The layer's parameters (the same for every application of it). */
+  parameters(inputs: readonly TensorType[]): readonly ParameterSpec[];
+  buffers(inputs: readonly TensorType[]): readonly BufferSpec[];
+  forward(kernels: Kernels, call: OpCall<N>): void;
+  /** Gradients for the inputs and parameters whose pointers are not 0, honouring the accumulate flags. */
+  backward(kernels: Kernels, call: OpCall<N>): void;
+  /**
+   * An op that runs this one and then `next` on its output as one node (a dense layer and the activation
+   * after it), where this op's output has no other reader; undefined when they do not fuse.
+   */
+  fuseWith?(next: Op): Op | undefined;
+  /** Whether the layer's parameters are updated (frozen layers get no gradient and no update). */
+  readonly trainable: boolean;
+}

@@ -1,0 +1,34 @@
+// Every layer kind by name, and how to remake a layer from the settings it saves (config()): what
+// Model.load() rebuilds a graph from. A kind's entry checks nothing itself: its constructor does.
+import { SimdpropError, describe } from '../errors.js';
+import { Dense } from './dense.js';
+import { Dropout } from './dropout.js';
+import type { Layer } from './layer.js';
+
+type Config = Record<string, unknown>;
+
+const KINDS: Record<string, (config: Config) => Layer> = {
+  dense: (c) => new Dense(c.inputSize as number, c.outputSize as number, c.activation as never, {
+    bias: c.bias as boolean, negativeSlope: c.negativeSlope as number, name: c.name as string | undefined,
+  }),
+  dropout: (c) => new Dropout(c.rate as number, { name: c.name as string | undefined }),
+};
+
+/** Layers a caller makes themselves (custom layers), by the kind they save under. */
+export type LayerFactories = Readonly<Record<string, (config: Config) => Layer>>;
+
+/** The layer a file's record describes; a FILE error naming it when the record is not a valid layer. */
+export function layerFromConfig(kind: unknown, config: unknown, where: string, custom: LayerFactories = {}): Layer {
+  const make = typeof kind === 'string' ? (Object.hasOwn(custom, kind) ? custom[kind] : Object.hasOwn(KINDS, kind) ? KINDS[kind] : undefined) : undefined;
+  if (make === undefined) {
+    throw new SimdpropError('FILE', `${where} is a layer of kind ${describe(kind)}, which simdprop does not know` +
+      (typeof kind === 'string' ? ` (pass { layers: { ${kind}: (config) => layer } } to load a custom layer)` : ''));
+  }
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new SimdpropError('FILE', `${where} has no settings object`);
+  try {
+    return make(config as Config);
+  } catch (error) {
+    if (error instanceof SimdpropError) throw new SimdpropError('FILE', `${where} (${kind}) is not a valid layer: ${error.message.replace(/^simdprop: /, '')}`);
+    throw error;
+  }
+}
