@@ -102,7 +102,7 @@ export function gradCheck(model: Model, x: Inputs, y: TargetsFor, options: GradC
     const twins = bindTwins(() => floats, () => ints);
     parameterFloats = floats;
     paramsIndex = base >> 2;
-    const at = model.pointers(base);
+    const at = model.pointers(base, () => floats as unknown as Float32Array);
     evaluate = () => {
       model.runForward(twins, at, rows);
       return model.runLosses(twins, at, rows);

@@ -9,6 +9,12 @@ export {
 } from './graph/model.js';
 export { input, SymbolicTensor, type InputOptions } from './graph/symbolic.js';
 export { Layer, type LayerOptions } from './layers/layer.js';
+export { Activation, activation, type ActivationOptions } from './layers/activation.js';
+export { Add, Multiply, Concat, add, multiply, concat, type ConcatOptions } from './layers/merge.js';
+export { Reshape, Flatten, reshape, flatten } from './layers/reshape.js';
+export { LayerNorm, layerNorm, type LayerNormOptions } from './layers/layer-norm.js';
+export { Embedding, embedding } from './layers/embedding.js';
+export { CustomLayer, customLayer, type CustomLayerDefinition, type CustomForward, type CustomBackward, type CustomParameter } from './layers/custom.js';
 export { Dense, dense, type DenseOptions } from './layers/dense.js';
 export { ACTIVATIONS, type ActivationName } from './activations.js';
 export { LOSSES, type LossName, type LossOptions } from './losses.js';
@@ -29,6 +35,7 @@ export { clipGradNorm, clipGradValue, type ClipNormOptions } from './optim/clip.
 export type { LoadOptions, SaveOptions } from './io/sequential-file.js';
 export { VERSION } from './version.js';
 export { saveModelFile, loadModelFile } from './io/node.js';
+export { loadModel, type AnyLoadOptions } from './io/load.js';
 export { Dropout, dropout } from './layers/dropout.js';
 export { trainInWorker, type TrainInWorkerOptions, type TrainingJob } from './worker/train.js';
 export type { LayerSpec, OptimizerSpec, WorkerFitOptions, TrainEvent } from './worker/protocol.js';

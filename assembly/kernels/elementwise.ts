@@ -1,4 +1,5 @@
-// Elementwise passes over n contiguous float32 elements: fill, scale, axpy, copy.
+// Elementwise passes over n contiguous float32 elements: fill, scale, axpy, copy; and copy_rows, a
+// block of columns copied between row-major matrices of other widths.
 
 /** x = value.  "=" */
 export function fill(x: usize, n: i32, value: f32): void {
@@ -39,6 +40,54 @@ export function axpy(y: usize, x: usize, n: i32, a: f32): void {
 /** dst = src (n elements; the ranges may overlap). */
 export function copy(dst: usize, src: usize, n: i32): void {
   memory.copy(dst, src, <usize>n << 2);
+}
+
+// dst[0…n) = src[0…n), four floats at a time: a short row costs no call out of wasm, as memory.copy
+// does in V8.
+@inline export function copyRow(dst: usize, src: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const offset = <usize>i << 2;
+    v128.store(dst + offset, v128.load(src + offset));
+  }
+  for (; i < n; i++) {
+    const offset = <usize>i << 2;
+    store<f32>(dst + offset, load<f32>(src + offset));
+  }
+}
+
+// dst[0…n) += src[0…n), four floats at a time.
+@inline export function addRow(dst: usize, src: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const offset = <usize>i << 2;
+    v128.store(dst + offset, f32x4.add(v128.load(dst + offset), v128.load(src + offset)));
+  }
+  for (; i < n; i++) {
+    const offset = <usize>i << 2;
+    store<f32>(dst + offset, load<f32>(dst + offset) + load<f32>(src + offset));
+  }
+}
+
+/**
+ * dst[r·dstStride + c] = src[r·srcStride + c] for r < rows, c < cols (strides in elements), or += when
+ * accumulate ≠ 0: a block of columns copied into or out of a wider matrix, as a concatenation's forward
+ * and backward do. The two blocks must not overlap.  "=" or "+="
+ */
+export function copy_rows(dst: usize, dstStride: i32, src: usize, srcStride: i32, rows: i32, cols: i32, accumulate: i32): void {
+  // Rows that follow each other in both matrices are one long row.
+  if (dstStride == cols && srcStride == cols) {
+    cols *= rows;
+    rows = 1;
+  }
+  const dstRowBytes = <usize>dstStride << 2;
+  const srcRowBytes = <usize>srcStride << 2;
+  for (let r = 0; r < rows; r++) {
+    const dstRow = dst + <usize>r * dstRowBytes;
+    const srcRow = src + <usize>r * srcRowBytes;
+    if (accumulate != 0) addRow(dstRow, srcRow, cols);
+    else copyRow(dstRow, srcRow, cols);
+  }
 }
 
 /** x = min(max(x, low), high) elementwise (NaN stays NaN).  "=" */

@@ -440,7 +440,7 @@ export class Model {
    * @internal The current layout's pointers from `base`: the model's own block, or a copy of it
    * elsewhere (the gradient check runs the plan over a float64 copy).
    */
-  pointers(base: number): Pointers {
+  pointers(base: number, memory: () => Float32Array = () => this.backend.heap.f32): Pointers {
     const { plan, layout } = this;
     const section = this.sectionFloats * 4;
     const calls = plan.nodes.map((node): OpCall => {
@@ -455,6 +455,7 @@ export class Model {
         saved: layout.saved[node.index].map((offset) => base + offset),
         scratch: base + layout.scratch,
         random: this.random,
+        memory,
         outputGrad: base + layout.grads[node.output],
         workGrad: base + layout.workGrads[node.index],
         inputGrads: node.inputs.map(() => 0),
@@ -1688,15 +1689,16 @@ export class Model {
     if (options.optimizer !== undefined && options.optimizer.model !== this) {
       throw new SimdpropError('OPTION', 'save({ optimizer }) takes an optimizer made for this model');
     }
-    return writeGraphFile(this.describeGraph(), this.stateDict(), options.optimizer?.stateForSaving());
+    return writeGraphFile(this.describeGraph(), this.stateDict(), { seed: this.random.seed, stream: this.random.stream }, options.optimizer?.stateForSaving());
   }
 
   /**
-   * A model from bytes that save() wrote: the same graph, bit-identical parameters and buffers.
-   * `layers` remakes custom layers by the kind they were saved under.
+   * A model from bytes that save() wrote: the same graph, bit-identical parameters and buffers, and the
+   * seed and dropout stream (so training goes on drawing the masks it would have). `layers` remakes
+   * custom layers by the kind they were saved under.
    */
   static load(bytes: Uint8Array, options: { backend?: BackendName; layers?: LayerFactories } = {}): Model {
-    const { graph, file } = readGraphFile(bytes);
+    const { graph, random, file } = readGraphFile(bytes);
     const layers = graph.layers.map((record, i) => layerFromConfig(record.kind, record.config, `the file's layer ${i}`, options.layers));
     const tensors: SymbolicTensor[] = graph.inputs.map((record) => input(record.shape, { dtype: record.dtype, name: record.name }));
     try {
@@ -1716,8 +1718,9 @@ export class Model {
       graph.outputs.map((output) => output.name),
     );
     const values = Model.readState(probe, file, (p) => probe.parameters[p].name, true, true).values;
-    const model = new Model({ inputs, outputs }, { backend: options.backend });
+    const model = new Model({ inputs, outputs }, { backend: options.backend, seed: random.seed });
     model.writeState(values);
+    model.random.stream = random.stream;
     return model;
   }
 

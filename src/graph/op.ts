@@ -52,10 +52,11 @@ export interface BufferSpec {
   readonly torch?: TorchLayout;
 }
 
-/** A tensor one application of an op keeps from its forward for its backward, per sample. */
+/** A tensor one application of an op keeps from its forward for its backward: floats per sample, and any fixed floats more. */
 export interface SavedSpec {
   readonly name: string;
   readonly floatsPerSample: number;
+  readonly floats?: number;
 }
 
 /** What one application of an op needs, given its input types. */
@@ -104,6 +105,11 @@ export interface OpCall<N extends NodeSpec = NodeSpec> {
   readonly saved: number[];
   readonly scratch: number;
   readonly random: RandomStream;
+  /**
+   * The memory the pointers index, as floats (4 bytes an element; a Float64Array in the float64
+   * gradient check): for ops that run JavaScript over it (custom layers). Fetch it on each call.
+   */
+  readonly memory: () => Float32Array;
   /** dL/d(output), complete when backward runs. */
   readonly outputGrad: number;
   /**

@@ -335,7 +335,7 @@ export function layOut(plan: Plan, capacity: number, stateSlots: number): Layout
     grads.push(tensor.type.dtype === 'float32' ? region(floats) : 0);
   }
   for (const node of plan.nodes) {
-    saved.push((node.spec.saved ?? []).map((s) => region(capacity * s.floatsPerSample)));
+    saved.push((node.spec.saved ?? []).map((s) => region(capacity * s.floatsPerSample + (s.floats ?? 0))));
     const output = plan.tensors[node.output];
     // A model output's gradient is loss()'s, kept for a second backward(): the node works apart from it.
     const apart = plan.outputs.includes(output.storage) && node.spec.aliasOf === undefined;

@@ -25,9 +25,19 @@ export interface NamedTensor {
   data: Float32Array;
 }
 
-export function writeGraphFile(graph: GraphRecord, tensors: readonly NamedTensor[], optimizer: OptimizerState | undefined): Uint8Array {
+/** The model's seed and the dropout stream it has reached: a loaded model draws the masks the saved one would have. */
+export interface RandomState {
+  seed: number;
+  stream: number;
+}
+
+export function writeGraphFile(
+  graph: GraphRecord, tensors: readonly NamedTensor[], random: RandomState, optimizer: OptimizerState | undefined,
+): Uint8Array {
   const entries: [string, TensorEntry][] = tensors.map((t) => [t.name, { dtype: 'F32', shape: [...t.shape], data: t.data }]);
-  const metadata: Record<string, string> = { format: 'simdprop-graph', version: VERSION, graph: JSON.stringify(graph) };
+  const metadata: Record<string, string> = {
+    format: 'simdprop-graph', version: VERSION, graph: JSON.stringify(graph), random: JSON.stringify(random),
+  };
   if (optimizer) {
     metadata.optimizer = JSON.stringify(optimizer.metadata);
     optimizer.slots.forEach((slot, i) => entries.push([`optimizer.slot${i}`, { dtype: 'F32', shape: [slot.length], data: slot }]));
@@ -38,7 +48,7 @@ export function writeGraphFile(graph: GraphRecord, tensors: readonly NamedTensor
 const FORMS = ['single', 'array', 'record'];
 
 /** The graph a file holds, checked for its structure (not yet for shapes: building the model checks those). */
-export function readGraphFile(bytes: Uint8Array): { graph: GraphRecord; file: ParsedFile } {
+export function readGraphFile(bytes: Uint8Array): { graph: GraphRecord; random: RandomState; file: ParsedFile } {
   const file = parseSafetensors(bytes);
   const text = file.metadata.graph;
   if (text === undefined) {
@@ -79,5 +89,14 @@ export function readGraphFile(bytes: Uint8Array): { graph: GraphRecord; file: Pa
     if (typeof output !== 'object' || output === null || !Number.isInteger(output.tensor) || output.tensor < 0 || output.tensor >= tensors ||
       typeof output.name !== 'string') bad(`output ${i} is ${describe(output)}`);
   });
-  return { graph: graph as GraphRecord, file };
+  let random: RandomState = { seed: 0, stream: 0 };
+  if (file.metadata.random !== undefined) {
+    try {
+      random = JSON.parse(file.metadata.random);
+    } catch {
+      bad('its random state is not JSON');
+    }
+    if (!Number.isInteger(random?.seed) || !Number.isInteger(random?.stream) || random.stream < 0) bad(`its random state is ${describe(random)}`);
+  }
+  return { graph: graph as GraphRecord, random, file };
 }

@@ -1,6 +1,6 @@
-// Model files on disk, for Node (and Deno and Bun): save() and Sequential.load() with a path.
-import { Sequential } from '../sequential.js';
-import type { LoadOptions } from './sequential-file.js';
+// Model files on disk, for Node (and Deno and Bun): save() and loadModel() with a path.
+import type { Model } from '../graph/model.js';
+import { loadModel, type AnyLoadOptions } from './load.js';
 
 /** Writes model.save() to `path` (conventionally *.safetensors). */
 export async function saveModelFile(model: { save(): Uint8Array }, path: string): Promise<void> {
@@ -8,8 +8,8 @@ export async function saveModelFile(model: { save(): Uint8Array }, path: string)
   await writeFile(path, model.save());
 }
 
-/** Sequential.load() of the file at `path`. */
-export async function loadModelFile(path: string, options?: LoadOptions): Promise<Sequential> {
+/** The model in the file at `path` (loadModel: a Model for a graph's file, a Sequential for a stack's). */
+export async function loadModelFile(path: string, options?: AnyLoadOptions): Promise<Model> {
   const { readFile } = await import('node:fs/promises');
-  return Sequential.load(await readFile(path), options);
+  return loadModel(await readFile(path), options);
 }

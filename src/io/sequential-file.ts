@@ -197,13 +197,14 @@ export function readSequentialFile(bytes: Uint8Array, options: LoadOptions = {})
 const MAX_STATE_SLOTS = 8;
 
 /**
- * The optimizer state in a model file: its settings and slots, each checked against the model's
- * architecture (as its file records it) and its block's section of `sectionFloats` floats.
+ * The optimizer state in a model file (a stack's or a graph's): its settings and slots, each checked
+ * against the model's architecture (as its file records it) and its block's section of `sectionFloats` floats.
  */
 export function readOptimizerState(bytes: Uint8Array, architecture: string, sectionFloats: number): { kind: string; stepCount: number; lr: number; slots: Float32Array[] } {
   const file = parseSafetensors(bytes);
   if (file.metadata.optimizer === undefined) throw new SimdpropError('FILE', 'the file holds no optimizer state: save it with model.save({ optimizer })');
-  if (file.metadata.architecture !== architecture) {
+  // A graph's file records its graph; a stack's, its architecture.
+  if ((file.metadata.graph ?? file.metadata.architecture) !== architecture) {
     throw new SimdpropError('FILE', `the file's optimizer state is for another architecture (${file.metadata.pytorch ?? 'unknown'}), not this model's`);
   }
   let saved: { kind?: unknown; stepCount?: unknown; lr?: unknown; slots?: unknown };

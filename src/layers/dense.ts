@@ -6,6 +6,7 @@ import { activationBackward, activationCode, checkActivation, keepsPreActivation
 import { gemmScratchBytes, type Kernels } from '../backend/kernels.js';
 import { SimdpropError, describe } from '../errors.js';
 import type { NodeSpec, OpCall, ParameterSpec, TensorType } from '../graph/op.js';
+import { Activation } from './activation.js';
 import { Layer, sizeOf, type LayerOptions } from './layer.js';
 
 export interface DenseOptions extends LayerOptions {
@@ -122,17 +123,14 @@ export class Dense extends Layer<DenseNode> {
     }
   }
 
-  /** A linear dense layer and the activation after it run as one dense layer with that activation. */
+  /**
+   * A linear dense layer and an activation after it run as one dense layer with that activation (one
+   * kernel per direction, the activation on sums still in cache); it uses this layer's parameters.
+   */
   fuseWith(next: unknown): Dense | undefined {
-    if (this.activation !== 'linear' || !isActivationLayer(next)) return undefined;
-    const fused = new Dense(this.inputSize, this.outputSize, next.activation, { bias: this.hasBias, negativeSlope: next.negativeSlope });
-    return fused;
+    if (this.activation !== 'linear' || !(next instanceof Activation) || next.activation === 'linear') return undefined;
+    return new Dense(this.inputSize, this.outputSize, next.activation, { bias: this.hasBias, negativeSlope: next.negativeSlope });
   }
-}
-
-// An activation layer as dense sees it (src/layers/activation.ts implements it): the kind and its settings.
-function isActivationLayer(layer: unknown): layer is { activation: ActivationName; negativeSlope: number } {
-  return typeof layer === 'object' && layer !== null && (layer as { kind?: unknown }).kind === 'activation';
 }
 
 function checkSize(value: unknown, what: string): void {

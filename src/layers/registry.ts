@@ -1,9 +1,14 @@
 // Every layer kind by name, and how to remake a layer from the settings it saves (config()): what
 // Model.load() rebuilds a graph from. A kind's entry checks nothing itself: its constructor does.
 import { SimdpropError, describe } from '../errors.js';
+import { Activation } from './activation.js';
 import { Dense } from './dense.js';
 import { Dropout } from './dropout.js';
+import { Embedding } from './embedding.js';
 import type { Layer } from './layer.js';
+import { LayerNorm } from './layer-norm.js';
+import { Add, Concat, Multiply } from './merge.js';
+import { Flatten, Reshape } from './reshape.js';
 
 type Config = Record<string, unknown>;
 
@@ -11,8 +16,20 @@ const KINDS: Record<string, (config: Config) => Layer> = {
   dense: (c) => new Dense(c.inputSize as number, c.outputSize as number, c.activation as never, {
     bias: c.bias as boolean, negativeSlope: c.negativeSlope as number, name: c.name as string | undefined,
   }),
-  dropout: (c) => new Dropout(c.rate as number, { name: c.name as string | undefined }),
+  dropout: (c) => new Dropout(c.rate as number, named(c)),
+  activation: (c) => new Activation(c.activation as never, { negativeSlope: c.negativeSlope as number, name: c.name as string | undefined }),
+  add: (c) => new Add(named(c)),
+  multiply: (c) => new Multiply(named(c)),
+  concat: (c) => new Concat({ axis: c.axis as number, name: c.name as string | undefined }),
+  reshape: (c) => new Reshape(c.shape as number[], named(c)),
+  flatten: (c) => new Flatten(named(c)),
+  layerNorm: (c) => new LayerNorm(c.size as number, { eps: c.eps as number, elementwiseAffine: c.elementwiseAffine as boolean, name: c.name as string | undefined }),
+  embedding: (c) => new Embedding(c.count as number, c.dim as number, named(c)),
 };
+
+function named(config: Config): { name: string | undefined } {
+  return { name: config.name as string | undefined };
+}
 
 /** Layers a caller makes themselves (custom layers), by the kind they save under. */
 export type LayerFactories = Readonly<Record<string, (config: Config) => Layer>>;

@@ -7,6 +7,8 @@ import { Adam, AdamW } from '../optim/adam.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import { RMSprop } from '../optim/rmsprop.js';
 import { SGD } from '../optim/sgd.js';
+import { loadModel } from '../io/load.js';
+import type { Model } from '../graph/model.js';
 import { Sequential } from '../sequential.js';
 import type { Callback } from '../train/callbacks.js';
 import type { OptimizerSpec, StartMessage, WorkerMessage } from './protocol.js';
@@ -26,7 +28,7 @@ async function port(): Promise<Port> {
   return { post: (message, transfer) => scope.postMessage(message, transfer ?? []), listen: (handler) => (scope.onmessage = (event) => handler(event.data)) };
 }
 
-function optimizerFor(model: Sequential, spec: OptimizerSpec): Optimizer {
+function optimizerFor(model: Model, spec: OptimizerSpec): Optimizer {
   switch (spec.kind) {
     case 'sgd': return new SGD(model, spec);
     case 'adam': return new Adam(model, spec);
@@ -43,7 +45,7 @@ async function train(start: StartMessage): Promise<void> {
   const report = await init(start.init ?? {});
   messages.post({ type: 'ready', description: report.description, threads: report.threads });
   const model = start.modelBytes
-    ? Sequential.load(start.modelBytes)
+    ? loadModel(start.modelBytes)
     : new Sequential((start.layers ?? []).flatMap((layer) => [
       new Dense(layer.inputSize, layer.outputSize, layer.activation ?? 'linear', { bias: layer.bias, negativeSlope: layer.negativeSlope }),
       ...(layer.dropout ? [new Dropout(layer.dropout)] : []),

@@ -2,7 +2,8 @@
 // with the data set and the trained model's bytes transferred rather than copied.
 import type { ActivationName } from '../activations.js';
 import type { InitOptions } from '../init.js';
-import type { LossName } from '../losses.js';
+import type { LossSpec } from '../fit.js';
+import type { ParamGroup } from '../optim/optimizer.js';
 import type { MetricName } from '../train/metrics.js';
 
 export interface LayerSpec {
@@ -15,13 +16,18 @@ export interface LayerSpec {
   dropout?: number;
 }
 
-export type OptimizerSpec =
+export type OptimizerSpec = (
   | { kind: 'sgd'; lr: number; momentum?: number; dampening?: number; nesterov?: boolean; weightDecay?: number }
   | { kind: 'adam' | 'adamw'; lr?: number; betas?: [number, number]; eps?: number; weightDecay?: number }
-  | { kind: 'rmsprop'; lr?: number; alpha?: number; eps?: number; weightDecay?: number; momentum?: number; centered?: boolean };
+  | { kind: 'rmsprop'; lr?: number; alpha?: number; eps?: number; weightDecay?: number; momentum?: number; centered?: boolean }
+) & { groups?: ParamGroup[] };
+
+/** One input's (or output's) data as a typed array, or one per input (output), in order or by name. */
+export type WorkerData = Float32Array | Int32Array | (Float32Array | Int32Array)[] | Record<string, Float32Array | Int32Array>;
 
 export interface WorkerFitOptions {
-  loss: LossName;
+  loss: LossSpec;
+  lossWeights?: number[] | Record<string, number>;
   optimizer: OptimizerSpec;
   epochs?: number;
   batchSize?: number;
@@ -39,8 +45,8 @@ export interface StartMessage {
   layers?: LayerSpec[];
   modelBytes?: Uint8Array;
   seed?: number;
-  x: Float32Array;
-  y: Float32Array | Int32Array;
+  x: WorkerData;
+  y: WorkerData;
   fit: WorkerFitOptions;
   init?: Omit<InitOptions, 'module' | 'bytes'>;
 }

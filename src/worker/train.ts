@@ -3,19 +3,21 @@
 // stops on an AbortSignal, and hands the trained model back as transferred bytes.
 import type { BackendName } from '../backend/backend.js';
 import { SimdpropError } from '../errors.js';
-import { Sequential } from '../sequential.js';
 import type { History } from '../fit.js';
-import type { LayerSpec, StartMessage, TrainEvent, WorkerFitOptions, WorkerMessage } from './protocol.js';
+import type { Model } from '../graph/model.js';
+import { loadModel } from '../io/load.js';
+import type { LayerSpec, StartMessage, TrainEvent, WorkerData, WorkerFitOptions, WorkerMessage } from './protocol.js';
 
 export interface TrainInWorkerOptions {
   /** The architecture to train from scratch … */
   layers?: LayerSpec[];
-  /** … or a model to train further (its current weights travel to the worker as bytes). */
-  model?: Sequential;
+  /** … or a model to train further, a Sequential or a graph (its current weights travel to the worker as bytes). */
+  model?: Model;
   /** Weight initialization seed (with `layers`). */
   seed?: number;
-  x: Float32Array;
-  y: Float32Array | Int32Array;
+  /** The data set: typed arrays (one per input and output of a graph, in order or by name). */
+  x: WorkerData;
+  y: WorkerData;
   fit: WorkerFitOptions;
   /** The worker's init() options (backend, threads, relaxed, wasmUrl). */
   init?: StartMessage['init'];
@@ -30,8 +32,8 @@ export interface TrainInWorkerOptions {
 export interface TrainingJob {
   /** Progress: 'ready' (backend, threads), 'batch' (at most every 100 ms) and 'epoch' events, until training ends. */
   events: AsyncIterable<TrainEvent>;
-  /** The trained model, on this thread, and fit()'s history. */
-  result: Promise<{ model: Sequential; history: History }>;
+  /** The trained model, on this thread (of the kind it was: Sequential or Model), and fit()'s history. */
+  result: Promise<{ model: Model; history: History }>;
 }
 
 interface Channel {
@@ -65,7 +67,7 @@ export function trainInWorker(options: TrainInWorkerOptions): TrainingJob {
     wake = undefined;
   };
   let channel: Channel | undefined;
-  const result = new Promise<{ model: Sequential; history: History }>((resolve, reject) => {
+  const result = new Promise<{ model: Model; history: History }>((resolve, reject) => {
     const fail = (error: Error): void => {
       finished = true;
       push();
@@ -78,7 +80,7 @@ export function trainInWorker(options: TrainInWorkerOptions): TrainingJob {
         finished = true;
         push();
         channel?.terminate();
-        resolve({ model: Sequential.load(message.bytes, { backend: options.backend }), history: message.history as History });
+        resolve({ model: loadModel(message.bytes, { backend: options.backend }), history: message.history as History });
       } else if (message.type === 'error') {
         fail(new SimdpropError((message.code as never) ?? 'OPTION', message.message.replace(/^simdprop: /, '')));
       } else {
@@ -90,7 +92,7 @@ export function trainInWorker(options: TrainInWorkerOptions): TrainingJob {
       const start: StartMessage = {
         type: 'start', layers: options.layers, modelBytes, seed: options.seed, x: options.x, y: options.y, fit: options.fit, init: options.init,
       };
-      const transfer = [options.x.buffer, options.y.buffer, ...(modelBytes ? [modelBytes.buffer] : [])] as ArrayBuffer[];
+      const transfer = [...buffersOf(options.x), ...buffersOf(options.y), ...(modelBytes ? [modelBytes.buffer as ArrayBuffer] : [])];
       started.post(start, [...new Set(transfer)]);
       const stop = (): void => started.post({ type: 'abort' }, []);
       if (options.signal?.aborted) stop();
@@ -109,4 +111,10 @@ export function trainInWorker(options: TrainInWorkerOptions): TrainingJob {
   // A failure is reported through `result`; the iterator just ends.
   result.catch(() => {});
   return { events, result };
+}
+
+/** The buffers of a data set's typed arrays, to transfer. */
+function buffersOf(data: WorkerData): ArrayBuffer[] {
+  const arrays = ArrayBuffer.isView(data) ? [data] : Array.isArray(data) ? data : Object.values(data);
+  return arrays.map((array) => array.buffer as ArrayBuffer);
 }

@@ -56,6 +56,11 @@ function callEach(kernels: Kernels, p: (i: number) => number): Record<KernelName
     sgd_update: () => kernels.sgd_update(p(0), p(1), p(2), n, 0.1, 0.9, 0.1, 0, 0.01, 0),
     adam_update: () => kernels.adam_update(p(0), p(1), p(2), p(3), n, 0.01, 0.9, 0.999, 1e-8, 0.1, 1, 3),
     rmsprop_update: () => kernels.rmsprop_update(p(0), p(1), p(2), p(3), p(5), n, 0.01, 0.99, 1e-8, 0.01, 0.9, 1),
+    layer_norm_forward: () => kernels.layer_norm_forward(p(0), p(6), p(7), p(1), p(2), p(3), rows, cols, 1e-5),
+    layer_norm_backward: () => kernels.layer_norm_backward(p(0), p(6), p(7), p(1), p(2), p(3), p(8), p(9), rows, cols, 1, 1),
+    embedding_forward: () => kernels.embedding_forward(p(0), p(4), p(1), n, 5),
+    embedding_backward: () => kernels.embedding_backward(p(0), p(1), p(4), n, 5, 2, 6, 1),
+    copy_rows: () => kernels.copy_rows(p(0), 9, p(1), 11, rows, cols, 1),
   };
 }
 

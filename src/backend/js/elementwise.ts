@@ -1,4 +1,5 @@
-// Elementwise twins over n contiguous elements at element indices of m.
+// Elementwise twins over n contiguous elements at element indices of m, and copy_rows, a block of
+// columns between row-major matrices of other widths (strides in elements).
 import type { Floats } from './floats.js';
 
 export function fill(m: Floats, x: number, n: number, value: number): void {
@@ -27,5 +28,17 @@ export function clamp(m: Floats, x: number, n: number, low: number, high: number
   for (let i = 0; i < n; i++) {
     const value = m[x + i];
     m[x + i] = value < lo ? lo : value > hi ? hi : value;
+  }
+}
+
+/** dst[r·dstStride + c] = src[r·srcStride + c] for r < rows, c < cols, or += when accumulate ≠ 0.  "=" or "+=" */
+export function copy_rows(
+  m: Floats, dst: number, dstStride: number, src: number, srcStride: number, rows: number, cols: number, accumulate: number,
+): void {
+  for (let r = 0; r < rows; r++) {
+    const dstRow = dst + r * dstStride;
+    const srcRow = src + r * srcStride;
+    if (accumulate !== 0) for (let c = 0; c < cols; c++) m[dstRow + c] += m[srcRow + c];
+    else m.copyWithin(dstRow, srcRow, srcRow + cols);
   }
 }
