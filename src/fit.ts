@@ -145,7 +145,8 @@ interface OutputMetrics {
 }
 
 function metricsFor(model: TrainableModel, names: readonly MetricName[]): OutputMetrics[] {
-  const outputs = model.outputNames.map((_, o) => o).filter((o) => model.lossOf(o).kind !== undefined);
+  // Metrics compare outputs with targets: the outputs whose loss has none ('mean') get none.
+  const outputs = model.outputNames.map((_, o) => o).filter((o) => model.lossOf(o).kind !== undefined && model.lossOf(o).kind !== 'mean');
   return outputs.map((o) => ({
     output: o,
     metrics: names.map((name) => Metric.of(name, model.lossOf(o).kind!)),

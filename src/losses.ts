@@ -3,9 +3,9 @@ import type { Kernels } from './backend/kernels.js';
 import type { ActivationName } from './activations.js';
 import { SimdpropError, describe } from './errors.js';
 
-export type LossName = 'softmaxCrossEntropy' | 'bce' | 'bceWithLogits' | 'mse' | 'huber';
+export type LossName = 'softmaxCrossEntropy' | 'bce' | 'bceWithLogits' | 'mse' | 'huber' | 'mean';
 
-export const LOSSES: readonly LossName[] = ['softmaxCrossEntropy', 'bce', 'bceWithLogits', 'mse', 'huber'];
+export const LOSSES: readonly LossName[] = ['softmaxCrossEntropy', 'bce', 'bceWithLogits', 'mse', 'huber', 'mean'];
 
 export interface LossOptions {
   /** Huber's threshold between the quadratic and the linear part (default 1, as PyTorch). */
@@ -41,6 +41,14 @@ export function checkLossFitsOutput(loss: LossName, outputActivation: Activation
   }
 }
 
+/**
+ * Whether the loss compares the output with targets: all but 'mean', whose loss is the output's own
+ * mean (a term the model computes, such as a VAE's KL divergence).
+ */
+export function lossTakesTargets(loss: LossName): boolean {
+  return loss !== 'mean';
+}
+
 /** Whether the loss's targets may lie anywhere, or must be probabilities in [0, 1]. */
 export function targetsAreProbabilities(loss: LossName): boolean {
   return loss === 'bce' || loss === 'bceWithLogits' || loss === 'softmaxCrossEntropy';
@@ -64,5 +72,6 @@ export function runLoss(
     case 'bceWithLogits': return kernels.bce_with_logits(grad, output, targets, n);
     case 'mse': return kernels.mse(grad, output, targets, n);
     case 'huber': return kernels.huber(grad, output, targets, n, delta);
+    case 'mean': return kernels.mean_loss(grad, output, n);
   }
 }

@@ -13,7 +13,7 @@ import {
 } from '../data.js';
 import { SimdpropError, describe } from '../errors.js';
 import { getBackend } from '../init.js';
-import { checkLoss, checkLossFitsOutput, huberDelta, runLoss, targetsAreProbabilities, type LossName } from '../losses.js';
+import { checkLoss, checkLossFitsOutput, huberDelta, lossTakesTargets, runLoss, targetsAreProbabilities, type LossName } from '../losses.js';
 import { clipGradNorm } from '../optim/clip.js';
 import { Rng } from '../rng.js';
 import { MIN_SPLIT_MACS, MIN_SPLIT_PARAMS } from '../threads/threaded.js';
@@ -113,6 +113,8 @@ export type Phase = 'none' | 'forward' | 'loss' | 'backward';
 /** The loss on one output for the current step: its kind (undefined: none), targets and weight. */
 interface OutputLoss {
   kind: LossName | undefined;
+  /** Whether it compares the output with targets (every loss but 'mean'), and whether they are class labels. */
+  targets: boolean;
   labels: boolean;
   delta: number;
   weight: number;
@@ -277,7 +279,7 @@ export class Model {
     this.drawsMasks = plan.layers.some((layer) => layer.kind === 'dropout');
     this.outputViews = plan.outputs.map(() => undefined);
     this.inputGradViews = plan.inputs.map(() => undefined);
-    this.losses = plan.outputs.map(() => ({ kind: undefined, labels: false, delta: 1, weight: 1 }));
+    this.losses = plan.outputs.map(() => ({ kind: undefined, targets: false, labels: false, delta: 1, weight: 1 }));
     this.inputData = plan.inputs.map(() => undefined as unknown as InputData);
     this.inputSizes = plan.inputs.map((t) => plan.tensors[t].size);
     this.inputIndices = plan.inputs.map((t) => plan.tensors[t].type.dtype === 'int32');
@@ -607,6 +609,7 @@ export class Model {
       checkLossFitsOutput(kind, this.outputActivations[0]);
       const slot = this.losses[0];
       slot.kind = kind;
+      slot.targets = lossTakesTargets(kind);
       slot.delta = delta;
       slot.weight = 1;
       return;
@@ -637,6 +640,7 @@ export class Model {
       }
       const slot = this.losses[o];
       slot.kind = kind;
+      slot.targets = kind !== undefined && lossTakesTargets(kind);
       slot.delta = delta;
       slot.weight = weight;
       any ||= kind !== undefined;
@@ -665,9 +669,9 @@ export class Model {
   private checkTargetValues(rows: number, what: string, at: readonly number[]): void {
     for (let o = 0; o < this.losses.length; o++) {
       const slot = this.losses[o];
-      if (slot.kind === undefined || slot.labels) continue;
+      if (!slot.targets || slot.labels) continue;
       const size = this.plan.tensors[this.plan.outputs[o]].size;
-      checkTargetValues(this.backend.heap.f32, at[o] >> 2, rows * size, size, targetsAreProbabilities(slot.kind), this.targetWhat(o, what));
+      checkTargetValues(this.backend.heap.f32, at[o] >> 2, rows * size, size, targetsAreProbabilities(slot.kind!), this.targetWhat(o, what));
     }
   }
 
@@ -701,7 +705,7 @@ export class Model {
     for (let pass = this.losses.length === 1 ? 1 : 0; pass < 2; pass++) {
       for (let o = 0; o < this.losses.length; o++) {
         const slot = this.losses[o];
-        if (slot.kind === undefined) continue;
+        if (!slot.targets) continue;
         const value = targets[o];
         const at = destinations[o] >> 2;
         if (slot.kind === 'softmaxCrossEntropy' && targetsAreLabels(value)) {
@@ -737,7 +741,7 @@ export class Model {
     // The labels decide the targets' widths, as copyTargetsIn will find them.
     const labels = this.losses.map((slot, o) => slot.kind === 'softmaxCrossEntropy' && targetsAreLabels(targets[o]));
     const inputBytes = plan.inputs.map((t) => alignFloats(rows * plan.tensors[t].size) * 4);
-    const targetBytes = this.losses.map((slot, o) => (slot.kind === undefined ? 0 : alignFloats(rows * this.targetWidth(o, labels[o])) * 4));
+    const targetBytes = this.losses.map((slot, o) => (slot.targets ? alignFloats(rows * this.targetWidth(o, labels[o])) * 4 : 0));
     const heap = this.backend.heap;
     const block = heap.alloc(Math.max(64, [...inputBytes, ...targetBytes].reduce((sum, bytes) => sum + bytes, 0)));
     let cursor = block;
@@ -775,8 +779,8 @@ export class Model {
       }
       if (width === 1) {
         // One value per sample (a label): moved in JS, cheaper than a kernel call each.
-        const f32 = this.backend.heap.i32;
-        for (let r = 0; r < count; r++) f32[(to >> 2) + r] = f32[(from >> 2) + order[start + r]];
+        const i32 = this.backend.heap.i32;
+        for (let r = 0; r < count; r++) i32[(to >> 2) + r] = i32[(from >> 2) + order[start + r]];
         return;
       }
       for (let r = 0; r < count; r++) kernels.copy(to + r * rowBytes, from + order[start + r] * rowBytes, width);
@@ -784,7 +788,7 @@ export class Model {
     for (let i = 0; i < plan.inputs.length; i++) copyRows(this.at.inputs[i], data.inputs[i], plan.tensors[plan.inputs[i]].size);
     for (let o = 0; o < this.losses.length; o++) {
       const slot = this.losses[o];
-      if (slot.kind === undefined) continue;
+      if (!slot.targets) continue;
       slot.labels = data.labels[o];
       copyRows(this.at.targets[o], data.targets[o], this.targetWidth(o, slot.labels));
     }
@@ -1284,7 +1288,7 @@ export class Model {
         const epoch = tape.epoch;
         this.checkFiniteInputs(rows, 'x', tape, this.at.inputs);
         for (let o = 0; o < this.losses.length; o++) {
-          if (this.losses[o].kind !== undefined && !this.losses[o].labels) this.guardTargets(tape, o, rows);
+          if (this.losses[o].targets && !this.losses[o].labels) this.guardTargets(tape, o, rows);
         }
         this.gradientsStaged(rows, 0);
         // Kept for the next step unless the tape ran part-way (its first records are gone) or dropout
@@ -1322,9 +1326,9 @@ export class Model {
     }
     for (let o = 0; o < this.losses.length; o++) {
       const slot = this.losses[o];
-      if (slot.kind === undefined || slot.labels) continue;
+      if (!slot.targets || slot.labels) continue;
       const size = plan.tensors[plan.outputs[o]].size;
-      checkTargetValues(f32, this.at.targets[o] >> 2, rows * size, size, targetsAreProbabilities(slot.kind), this.targetWhat(o));
+      checkTargetValues(f32, this.at.targets[o] >> 2, rows * size, size, targetsAreProbabilities(slot.kind!), this.targetWhat(o));
     }
     throw new SimdpropError('NOT_FINITE', 'a guard stopped the step');
   }

@@ -330,3 +330,40 @@ describe('bad shapes and types get a clear error naming the layer', () => {
     model.dispose();
   });
 });
+
+describe("the 'mean' loss: a term the model computes, with no targets (a VAE's KL divergence)", () => {
+  // KL(N(mu, e^logvar) ‖ N(0, 1)) per sample, as a custom layer over [mu, logvar].
+  const kl = () => customLayer({
+    kind: 'kl',
+    outputShape: () => [1],
+    forward({ rows, inputs: [mu, logvar], output }) {
+      for (let r = 0; r < rows; r++) {
+        let sum = 0;
+        for (let j = 0; j < 3; j++) sum += 1 + logvar[r * 3 + j] - mu[r * 3 + j] ** 2 - Math.exp(logvar[r * 3 + j]);
+        output[r] = -0.5 * sum;
+      }
+    },
+    backward({ rows, inputs: [mu, logvar], outputGrad, inputGrads: [dMu, dLogvar] }) {
+      for (let r = 0; r < rows; r++) {
+        for (let j = 0; j < 3; j++) {
+          if (dMu) dMu[r * 3 + j] += outputGrad[r] * mu[r * 3 + j];
+          if (dLogvar) dLogvar[r * 3 + j] += outputGrad[r] * 0.5 * (Math.exp(logvar[r * 3 + j]) - 1);
+        }
+      }
+    },
+  });
+  checkGraph({
+    name: 'reconstruction (mse) and a computed KL term (mean), weighted',
+    graph: () => {
+      const x = input([4]);
+      const h = dense(4, 6, 'tanh').apply(x);
+      const mu = dense(6, 3).apply(h);
+      const logvar = dense(6, 3).apply(h);
+      return { inputs: x, outputs: { recon: dense(3, 4).apply(mu), kl: kl().apply(mu, logvar) } };
+    },
+    inputs: (rows, rng) => normals(rng, rows * 4),
+    targets: (rows, rng) => ({ recon: normals(rng, rows * 4) }),
+    loss: { recon: 'mse', kl: 'mean' },
+    lossWeights: { recon: 4, kl: 0.5 },
+  });
+});

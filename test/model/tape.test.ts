@@ -40,6 +40,7 @@ function callEach(kernels: Kernels, p: (i: number) => number): Record<KernelName
     bce: () => kernels.bce(p(0), p(1), p(2), n),
     bce_with_logits: () => kernels.bce_with_logits(p(0), p(1), p(2), n),
     mse: () => kernels.mse(p(0), p(1), p(2), n),
+    mean_loss: () => kernels.mean_loss(p(0), p(1), n),
     huber: () => kernels.huber(p(0), p(1), p(2), n, 0.3),
     bias_grad: () => kernels.bias_grad(p(0), p(1), rows, cols, 1),
     sum_squares: () => kernels.sum_squares(p(1), n),
