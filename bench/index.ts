@@ -74,7 +74,7 @@ function gemmPreparer(backend: BackendId): (kernel: GemmKernel, values: GemmValu
   return (kernel, values) => prepareTfjsGemm(tfjs.tf!, kernel, values);
 }
 
-function trainer(backend: BackendId, workload: TrainingWorkload, data: TrainingData): Trainer {
+function trainer(backend: BackendId, workload: TrainingWorkload, data: TrainingData): Trainer | undefined {
   if (backend === 'simdprop-wasm') return simdpropTrainer(workload, data, 'wasm');
   if (backend === 'simdprop-js') return simdpropTrainer(workload, data, 'js');
   if (backend === 'plain-js') return plainTrainer(workload, data);
@@ -167,13 +167,14 @@ const rows: Row[] = [];
  */
 async function measureRow(
   row: Omit<Row, 'cells' | 'ceiling' | 'percentOfCeiling'>,
-  measure: (backend: BackendId) => Measured,
+  measure: (backend: BackendId) => Measured | undefined,
   paired?: () => Paired | undefined,
 ): Promise<void> {
   const complete: Row = { ...row, cells: {} };
   for (const backend of present) {
     await activate(backend);
-    complete.cells[backend] = measure(backend);
+    const measured = measure(backend);
+    if (measured) complete.cells[backend] = measured;
   }
   const efficiency = paired?.();
   if (efficiency) {
@@ -182,7 +183,7 @@ async function measureRow(
   }
   rows.push(complete);
   if (asJson) for (const line of jsonLines(complete)) console.log(line);
-  const summary = present.map((backend) => {
+  const summary = present.filter((backend) => complete.cells[backend]).map((backend) => {
     const cell = complete.cells[backend] as Measured;
     return `${backend} ${formatValue(cell.median)} (${cell.samples})`;
   });
@@ -221,6 +222,8 @@ for (const workload of TRAINING_WORKLOADS) {
   let paired: Paired | undefined;
   await measureRow({ family: 'training', workload: workload.name, unit, lowerIsBetter: toy }, (backend) => {
     const model = trainer(backend, workload, data);
+    // A peer that cannot run the workload (the plain baseline has no residual blocks) has no cell.
+    if (model === undefined) return undefined;
     const secondsPerStep = checkLearns(model, LEARNING_CHECK_STEPS, `${workload.name} ${backend}`);
     const { call, meanLoss } = trainingCall(workload, model);
     // The check's steps estimate a one-step call; the toy's first steps (allocation, cold code) cannot.

@@ -1,7 +1,7 @@
 // Training workloads: the same networks, data and optimizer settings for every backend. A Trainer
 // does one step on one of the batches made once beforehand, so the timed call does the step and
 // nothing else; the toy's timed call is TOY_STEPS full-batch steps.
-import { Adam, Rng, SGD, Sequential, dense, type BackendName } from '../src/index.js';
+import { Adam, Model, Rng, SGD, Sequential, add, dense, input, layerNorm, type BackendName } from '../src/index.js';
 import { PlainMlp, type PlainLoss, type PlainOptimizer } from './baselines/plain.js';
 
 export type OptimizerSpec = PlainOptimizer;
@@ -16,6 +16,19 @@ export interface TrainingWorkload {
   optimizer: OptimizerSpec;
   /** Training steps per timed call: 1, or TOY_STEPS for the toy. */
   stepsPerCall: number;
+  /**
+   * A residual MLP instead of a stack: widths[0] → dense to `width` → `blocks` pre-norm residual blocks
+   * x + dense(relu(dense(layerNorm(x)))) through `hidden` → layerNorm → dense to widths[1].
+   */
+  residual?: { width: number; hidden: number; blocks: number };
+}
+
+/** The products of a workload, as [inputs, outputs] of each dense layer in order (the first needs no input gradient). */
+function denseShapes(workload: TrainingWorkload): [number, number][] {
+  const { widths, residual } = workload;
+  if (!residual) return widths.slice(1).map((outputs, l) => [widths[l], outputs]);
+  const blocks = Array.from({ length: residual.blocks }, (): [number, number][] => [[residual.width, residual.hidden], [residual.hidden, residual.width]]);
+  return [[widths[0], residual.width], ...blocks.flat(), [residual.width, widths[1]]];
 }
 
 /**
@@ -25,10 +38,10 @@ export interface TrainingWorkload {
  */
 export function trainingFlops(workload: TrainingWorkload): number {
   let macs = 0;
-  for (let layer = 0; layer + 1 < workload.widths.length; layer++) {
+  denseShapes(workload).forEach(([inputs, outputs], layer) => {
     const products = layer === 0 ? 2 : 3;
-    macs += products * workload.batchSize * workload.widths[layer] * workload.widths[layer + 1];
-  }
+    macs += products * workload.batchSize * inputs * outputs;
+  });
   return 2 * macs * workload.stepsPerCall;
 }
 
@@ -57,6 +70,11 @@ export const TRAINING_WORKLOADS: readonly TrainingWorkload[] = [
   { name: 'train 784-128-10 b64 SGD', widths: [784, 128, 10], batchSize: 64, loss: 'softmaxCrossEntropy', optimizer: SGD_CLASSIFIER, stepsPerCall: 1 },
   { name: 'train 784-512-512-10 b128 SGD', widths: [784, 512, 512, 10], batchSize: 128, loss: 'softmaxCrossEntropy', optimizer: SGD_CLASSIFIER, stepsPerCall: 1 },
   { name: 'train 784-512-512-10 b128 Adam', widths: [784, 512, 512, 10], batchSize: 128, loss: 'softmaxCrossEntropy', optimizer: ADAM, stepsPerCall: 1 },
+  // A graph: three residual blocks with layer norm (the shape of a transformer's MLP half).
+  {
+    name: 'train residual MLP 784-256×3 blocks (LN, 1024)-10 b128 Adam', widths: [784, 10], batchSize: 128, loss: 'softmaxCrossEntropy',
+    optimizer: ADAM, stepsPerCall: 1, residual: { width: 256, hidden: 1024, blocks: 3 },
+  },
   // examples/main.ts's classic demo: 100 samples of x0 + x1 > 0, full batch.
   { name: `train 2-4-1 toy, ${TOY_STEPS} steps`, widths: [2, 4, 1], batchSize: TOY_ROWS, loss: 'bce', optimizer: { kind: 'sgd', lr: 0.1 }, stepsPerCall: TOY_STEPS },
 ];
@@ -104,13 +122,26 @@ function toyData(): TrainingData {
   return { inputs: [x], targets: [y] };
 }
 
-/** simdprop's Sequential.trainStep on one backend. */
+/** The residual workload's graph: see TrainingWorkload.residual. */
+function residualModel(workload: TrainingWorkload, backend: BackendName): Model {
+  const { widths } = workload;
+  const { width, hidden, blocks } = workload.residual!;
+  const x = input([widths[0]]);
+  let h = dense(widths[0], width).apply(x);
+  for (let b = 0; b < blocks; b++) {
+    const inner = dense(width, hidden, 'relu').apply(layerNorm(width).apply(h));
+    h = add(h, dense(hidden, width).apply(inner));
+  }
+  return new Model({ inputs: x, outputs: dense(width, widths[1]).apply(layerNorm(width).apply(h)) }, { seed: 7, backend });
+}
+
+/** simdprop's trainStep on one backend: a Sequential, or the residual workload's Model. */
 export function simdpropTrainer(workload: TrainingWorkload, data: TrainingData, backend: BackendName): Trainer {
   const { widths, optimizer: spec } = workload;
   const last = widths.length - 2;
   const layers = widths.slice(1).map((outputSize, l) =>
     dense(widths[l], outputSize, l < last ? 'relu' : workload.loss === 'bce' ? 'sigmoid' : 'linear'));
-  const model = new Sequential(layers, { seed: 7, backend });
+  const model = workload.residual ? residualModel(workload, backend) : new Sequential(layers, { seed: 7, backend });
   const optimizer = spec.kind === 'sgd'
     ? new SGD(model, { lr: spec.lr })
     : new Adam(model, { lr: spec.lr, betas: [spec.beta1, spec.beta2], eps: spec.epsilon });
@@ -121,8 +152,9 @@ export function simdpropTrainer(workload: TrainingWorkload, data: TrainingData, 
   };
 }
 
-/** The plain hand-written JS baseline. */
-export function plainTrainer(workload: TrainingWorkload, data: TrainingData): Trainer {
+/** The plain hand-written JS baseline (dense stacks only: undefined for the residual workload). */
+export function plainTrainer(workload: TrainingWorkload, data: TrainingData): Trainer | undefined {
+  if (workload.residual) return undefined;
   const rng = new Rng(7);
   const model = new PlainMlp({
     widths: workload.widths,

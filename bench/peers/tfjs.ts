@@ -145,13 +145,24 @@ export function prepareTfjsGemm(tf: Tf, kernel: GemmKernel, values: GemmValues):
  */
 export function tfjsTrainer(tf: Tf, workload: TrainingWorkload, data: TrainingData, random: () => number): Trainer {
   const { widths, optimizer: spec } = workload;
-  const layers = widths.slice(1).map((outputSize, l) => {
-    const inputSize = widths[l];
-    // He-uniform weights and zero biases, as in the plain baseline.
+  // He-uniform weights and zero biases, as in the plain baseline.
+  const denseLayer = (inputSize: number, outputSize: number) => {
     const limit = Math.sqrt(6 / inputSize);
     const weights = new Float32Array(inputSize * outputSize).map(() => (2 * random() - 1) * limit);
     return { weight: tf.variable(tf.tensor2d(weights, [inputSize, outputSize])), bias: tf.variable(tf.zeros([outputSize])) };
-  });
+  };
+  const apply = (x: TfCore.Tensor, layer: ReturnType<typeof denseLayer>, activation: 'relu' | 'linear'): TfCore.Tensor =>
+    tf.fused.matMul({ a: x as TfCore.Tensor2D, b: layer.weight, bias: layer.bias, activation });
+  const residual = workload.residual;
+  const layers = residual
+    ? [denseLayer(widths[0], residual.width), ...Array.from({ length: residual.blocks }, () => [denseLayer(residual.width, residual.hidden), denseLayer(residual.hidden, residual.width)]).flat(), denseLayer(residual.width, widths[1])]
+    : widths.slice(1).map((outputSize, l) => denseLayer(widths[l], outputSize));
+  // Layer norm over the last axis (PyTorch's, eps 1e-5) from tfjs-core ops, with its weight and bias.
+  const norms = residual ? Array.from({ length: residual.blocks + 1 }, () => ({ weight: tf.variable(tf.ones([residual.width])), bias: tf.variable(tf.zeros([residual.width])) })) : [];
+  const layerNorm = (x: TfCore.Tensor, norm: (typeof norms)[number]): TfCore.Tensor => {
+    const { mean, variance } = tf.moments(x, -1, true);
+    return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5))), norm.weight), norm.bias);
+  };
   const rows = workload.batchSize;
   const inputs = data.inputs.map((x) => tf.tensor2d(x, [rows, widths[0]]));
   const targets = data.targets.map((y) =>
@@ -160,10 +171,17 @@ export function tfjsTrainer(tf: Tf, workload: TrainingWorkload, data: TrainingDa
       : tf.tensor2d(y as Float32Array, [rows, 1]));
   const optimizer = spec.kind === 'sgd' ? tf.train.sgd(spec.lr) : tf.train.adam(spec.lr, spec.beta1, spec.beta2, spec.epsilon);
   const logits = (x: TfCore.Tensor2D): TfCore.Tensor => {
+    if (residual) {
+      let h = apply(x, layers[0], 'linear');
+      for (let b = 0; b < residual.blocks; b++) {
+        const inner = apply(layerNorm(h, norms[b]), layers[1 + 2 * b], 'relu');
+        h = tf.add(h, apply(inner, layers[2 + 2 * b], 'linear'));
+      }
+      return apply(layerNorm(h, norms[residual.blocks]), layers[layers.length - 1], 'linear');
+    }
     let activations: TfCore.Tensor = x;
-    layers.forEach(({ weight, bias }, l) => {
-      const activation = l < layers.length - 1 ? 'relu' : 'linear';
-      activations = tf.fused.matMul({ a: activations as TfCore.Tensor2D, b: weight, bias, activation });
+    layers.forEach((layer, l) => {
+      activations = apply(activations, layer, l < layers.length - 1 ? 'relu' : 'linear');
     });
     return activations;
   };
@@ -182,7 +200,7 @@ export function tfjsTrainer(tf: Tf, workload: TrainingWorkload, data: TrainingDa
     },
     dispose: () => {
       optimizer.dispose();
-      tf.dispose([...layers.flatMap(({ weight, bias }) => [weight, bias]), ...inputs, ...targets]);
+      tf.dispose([...[...layers, ...norms].flatMap(({ weight, bias }) => [weight, bias]), ...inputs, ...targets]);
     },
   };
 }

@@ -397,6 +397,11 @@ export class Model {
     return this.plan.parameterEnd(t);
   }
 
+  /** @internal Tensors of at least this many floats the threads split: an optimizer updates them apart. */
+  get splitTensorsFrom(): number {
+    return this.backend.threads > 1 ? MIN_SPLIT_PARAMS : Infinity;
+  }
+
   /** @internal Adds `count` zeroed state slots for an optimizer; returns the first slot's index. */
   reserveStateSlots(count: number): number {
     this.checkAlive();

@@ -6,7 +6,7 @@ import { Dense } from './dense.js';
 import { Dropout } from './dropout.js';
 import { Embedding } from './embedding.js';
 import type { Layer } from './layer.js';
-import { LayerNorm } from './layer-norm.js';
+import { LayerNorm } from './layer_norm.js';
 import { Add, Concat, Multiply } from './merge.js';
 import { Flatten, Reshape } from './reshape.js';
 
