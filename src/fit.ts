@@ -2,6 +2,7 @@
 // each mini-batch is gathered into the model's input and targets regions and trained in one step.
 import type { Backend } from './backend/backend.js';
 import { SimdpropError, describe } from './errors.js';
+import type { LossSpec } from './graph/objective.js';
 import type { LossName } from './losses.js';
 import { checkNumber, type Optimizer } from './optim/optimizer.js';
 import { LRScheduler, ReduceLROnPlateau } from './optim/schedulers.js';
@@ -10,8 +11,7 @@ import type { BatchLogs, Callback, EpochLogs, FitContext, FitModel } from './tra
 import { Metric, type MetricName } from './train/metrics.js';
 import { progress } from './train/progress.js';
 
-/** A loss for the one output, or one per output (in order, or by output name). */
-export type LossSpec = LossName | readonly (LossName | undefined)[] | Readonly<Record<string, LossName>>;
+export type { LossSpec };
 
 export interface FitOptions {
   /** The loss on the output, or on each output (an array, or a record by output name). */

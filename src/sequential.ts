@@ -3,7 +3,7 @@
 // format (see src/io/sequential-file.ts); everything it runs is the model's.
 import type { Matrix, Targets } from './data.js';
 import { SimdpropError, describe } from './errors.js';
-import { Model, type ModelOptions } from './graph/model.js';
+import { Model, summaryTable, type ModelOptions } from './graph/model.js';
 import { input } from './graph/symbolic.js';
 import {
   readSequentialFile, sequentialArchitecture, torchModuleIndices, writeSequentialFile, type LoadOptions, type SaveOptions,
@@ -171,14 +171,11 @@ export class Sequential extends Model {
       rows.push([String(i), name, `[batch, ${layer.outputSize}]`, count.toLocaleString('en-US'), layer.trainable ? 'yes' : 'frozen']);
       if (this.dropoutRates[i] > 0) rows.push(['', `dropout ${this.dropoutRates[i]}`, `[batch, ${layer.outputSize}]`, '0', '']);
     });
-    const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
-    const line = (row: string[]): string => row.map((cell, c) => (c === 3 ? cell.padStart(widths[c]) : cell.padEnd(widths[c]))).join('  ').trimEnd();
     const trainable = this.denseLayers.reduce((sum, layer) => sum + (layer.trainable ? layer.weightCount + (layer.hasBias ? layer.outputSize : 0) : 0), 0);
-    return [
-      line(rows[0]), '-'.repeat(line(rows[0]).length), ...rows.slice(1).map(line), '',
+    return summaryTable(rows, [
       `parameters: ${this.parameterCount.toLocaleString('en-US')} (${trainable.toLocaleString('en-US')} trainable)`,
       this.memoryLine(),
-    ].join('\n');
+    ]);
   }
 
   /** @internal The architecture as the file records it (what optimizer state is checked against). */

@@ -381,13 +381,14 @@ export function gemm_nn(out: usize, x: usize, w: usize, bias: usize, M: i32, K: 
  * sum is added, so accumulating the same product twice doubles out exactly).  "=" or "+="
  */
 export function gemm_nt(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, accumulate: i32, scratch: usize): void {
-  const mode = accumulate != 0 ? ACCUMULATE : WRITE;
-  // A small product with at most 8 outputs per row: b's transpose fits the panel's scratch.
+  // A small product with at most 8 outputs per row: b's transpose fits the panel's scratch. The mode is
+  // a constant at each call, so the inlined loops are specialized rather than testing it per element.
   if (M * K * N <= SMALL_MACS && N <= PANEL) {
     for (let j = 0; j < N; j++) {
       for (let k = 0; k < K; k++) store<f32>(scratch + ((<usize>k * <usize>N + <usize>j) << 2), load<f32>(b + ((<usize>j * <usize>K + <usize>k) << 2)));
     }
-    smallGemm(out, a, K, 1, scratch, N, 0, M, K, N, mode);
+    if (accumulate != 0) smallGemm(out, a, K, 1, scratch, N, 0, M, K, N, ACCUMULATE);
+    else smallGemm(out, a, K, 1, scratch, N, 0, M, K, N, WRITE);
     return;
   }
   if (accumulate != 0) panelGemm(out, a, K, 1, b, true, 0, M, K, N, ACCUMULATE, scratch);

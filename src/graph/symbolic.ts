@@ -71,3 +71,23 @@ export function input(shape: readonly number[], options: InputOptions = {}): Sym
   }
   return new SymbolicTensor(checkShape(shape, 'input shape'), dtype, undefined, options.name);
 }
+
+/** One tensor, several in order, or several by name. */
+export type Tensors = SymbolicTensor | readonly SymbolicTensor[] | Readonly<Record<string, SymbolicTensor>>;
+/** How a model's inputs or outputs were given: one, an array, or a record (whose keys name them). */
+export type TensorForm = 'single' | 'array' | 'record';
+
+/** The tensors of { inputs } or { outputs }, the names a record gives them, and the form. */
+export function tensorList(given: Tensors, what: string): { tensors: SymbolicTensor[]; names: (string | undefined)[]; form: TensorForm } {
+  if (Array.isArray(given)) {
+    if (given.length === 0) throw new SimdpropError('GRAPH', `${what} is empty: a model needs at least one`);
+    return { tensors: [...given], names: given.map(() => undefined), form: 'array' };
+  }
+  if (given instanceof SymbolicTensor) return { tensors: [given], names: [undefined], form: 'single' };
+  if (typeof given === 'object' && given !== null) {
+    const names = Object.keys(given);
+    if (names.length === 0) throw new SimdpropError('GRAPH', `${what} is empty: a model needs at least one`);
+    return { tensors: names.map((name) => (given as Record<string, SymbolicTensor>)[name]), names, form: 'record' };
+  }
+  throw new SimdpropError('GRAPH', `${what} must be a symbolic tensor, an array of them or a record of them by name, got ${describe(given)}`);
+}

@@ -1,0 +1,148 @@
+// A model as data: its graph as its file records it (every layer's settings, which layer reads which
+// tensors), its parameters and buffers as PyTorch keeps them (name, shape, values in PyTorch's layout),
+// reading them back with every name, dtype and shape checked first, and the graph rebuilt from a file.
+import { SimdpropError } from '../errors.js';
+import { readGraphFile, type GraphRecord, type NamedTensor, type RandomState } from '../io/graph-file.js';
+import { readTensor, type ParsedFile } from '../io/safetensors.js';
+import { layerFromConfig, type LayerFactories } from '../layers/registry.js';
+import type { TorchLayout } from './op.js';
+import { Plan } from './plan.js';
+import { input, type SymbolicTensor, type TensorForm, type Tensors } from './symbolic.js';
+
+/** The graph of a plan as its file records it. */
+export function describeGraph(
+  plan: Plan, inputNames: readonly string[], outputNames: readonly string[], inputForm: TensorForm, outputForm: TensorForm,
+): GraphRecord {
+  const index = new Map<SymbolicTensor, number>();
+  plan.symbols.forEach((symbol, i) => index.set(symbol, i));
+  const nodes = plan.symbols.filter((symbol) => symbol.producer !== undefined).map((symbol) => ({
+    layer: plan.layerIndexOf(symbol.producer!.op),
+    inputs: symbol.producer!.inputs.map((tensor) => index.get(tensor)!),
+  }));
+  return {
+    inputs: plan.inputs.map((t, i) => ({ name: inputNames[i], shape: [...plan.tensors[t].type.shape], dtype: plan.tensors[t].type.dtype })),
+    layers: plan.layers.map((layer) => {
+      const config = (layer as { config?: () => Record<string, unknown> }).config?.();
+      if (config === undefined) throw new SimdpropError('FILE', `${layer.label} cannot be saved: its kind gives no settings to remake it from`);
+      return { kind: layer.kind, config };
+    }),
+    nodes,
+    outputs: plan.outputs.map((t, o) => ({ tensor: index.get(plan.tensors[t].symbol)!, name: outputNames[o] })),
+    inputForm,
+    outputForm,
+  };
+}
+
+/**
+ * Every parameter and buffer as PyTorch keeps it: name (`nameOf(p)` for parameter p), shape and
+ * values in PyTorch's layout, from the params and buffers sections at float indices `params` and `buffers`.
+ */
+export function stateDict(plan: Plan, f32: Float32Array, params: number, buffers: number, nameOf: (p: number) => string): NamedTensor[] {
+  return [
+    ...plan.parameters.map((parameter, p) => ({
+      name: nameOf(p), shape: parameter.torch?.shape ?? parameter.shape,
+      data: toTorch(f32.subarray(params + parameter.start, params + parameter.start + parameter.size), parameter.shape, parameter.torch),
+    })),
+    ...plan.buffers.map((buffer) => ({
+      name: buffer.name, shape: buffer.torch?.shape ?? buffer.shape,
+      data: toTorch(f32.subarray(buffers + buffer.start, buffers + buffer.start + buffer.size), buffer.shape, buffer.torch),
+    })),
+  ];
+}
+
+/**
+ * Reads every parameter and buffer of `plan` from the file (in simdprop's layout), checking names,
+ * dtypes and shapes; `strict` refuses missing and unexpected tensors (a simdprop file's optimizer slots
+ * are its own). Nothing is written: the caller writes the values once all are read.
+ */
+export function readState(
+  plan: Plan, file: ParsedFile, nameOf: (p: number) => string, strict: boolean, simdpropFile: boolean,
+): { values: (Float32Array | undefined)[]; missing: string[]; unexpected: string[] } {
+  const wanted = [
+    ...plan.parameters.map((parameter, p) => ({ name: nameOf(p), shape: parameter.shape, torch: parameter.torch })),
+    ...plan.buffers.map((buffer) => ({ name: buffer.name, shape: buffer.shape, torch: buffer.torch })),
+  ];
+  const names = new Set(wanted.map((w) => w.name));
+  const missing = wanted.filter((w) => !file.tensors.has(w.name)).map((w) => w.name);
+  const unexpected = [...file.tensors.keys()].filter((name) => !names.has(name) && !(simdpropFile && name.startsWith('optimizer.')));
+  if (strict && (missing.length > 0 || unexpected.length > 0)) {
+    const parts = [
+      ...(missing.length > 0 ? [`missing keys: ${missing.join(', ')}`] : []),
+      ...(unexpected.length > 0 ? [`unexpected keys: ${unexpected.join(', ')}`] : []),
+    ];
+    throw new SimdpropError('FILE', `the state_dict does not fit the model (${parts.join('; ')}); the model's tensors are ${[...names].join(', ')}` +
+      (simdpropFile ? '' : ' (pass { strict: false } to load what matches)'));
+  }
+  const shapes: string[] = [];
+  const values = wanted.map((w) => {
+    const entry = file.tensors.get(w.name);
+    if (entry === undefined) return undefined;
+    const torchShape = w.torch?.shape ?? w.shape;
+    if (entry.shape.length !== torchShape.length || entry.shape.some((d, i) => d !== torchShape[i])) {
+      shapes.push(`${w.name} is [${entry.shape.join(', ')}], the model's is [${torchShape.join(', ')}]`);
+      return undefined;
+    }
+    return fromTorch(readTensor(file, w.name, torchShape), w.shape, w.torch);
+  });
+  if (shapes.length > 0) throw new SimdpropError('FILE', `the state_dict's shapes do not fit the model: ${shapes.join('; ')}`);
+  return { values, missing, unexpected };
+}
+
+/** Sets the parameters and buffers (in readState's order) that have a value. */
+export function writeState(plan: Plan, f32: Float32Array, params: number, buffers: number, values: readonly (Float32Array | undefined)[]): void {
+  plan.parameters.forEach((parameter, p) => {
+    if (values[p] !== undefined) f32.set(values[p]!, params + parameter.start);
+  });
+  plan.buffers.forEach((buffer, b) => {
+    const value = values[plan.parameters.length + b];
+    if (value !== undefined) f32.set(value, buffers + buffer.start);
+  });
+}
+
+/**
+ * The graph a file written by Model.save() holds, rebuilt (custom layers by `layers`), with its random
+ * state and every parameter's and buffer's values, all checked before any model is made.
+ */
+export function rebuildGraph(bytes: Uint8Array, layers: LayerFactories | undefined): {
+  inputs: Tensors; outputs: Tensors; random: RandomState; values: (Float32Array | undefined)[];
+} {
+  const { graph, random, file } = readGraphFile(bytes);
+  const made = graph.layers.map((record, i) => layerFromConfig(record.kind, record.config, `the file's layer ${i}`, layers));
+  const tensors: SymbolicTensor[] = graph.inputs.map((record) => input(record.shape, { dtype: record.dtype, name: record.name }));
+  try {
+    for (const node of graph.nodes) tensors.push(made[node.layer].apply(...node.inputs.map((t) => tensors[t])));
+  } catch (error) {
+    if (error instanceof SimdpropError) throw new SimdpropError('FILE', `the file's graph does not hold together: ${error.message.replace(/^simdprop: /, '')}`);
+    throw error;
+  }
+  const inputList = tensors.slice(0, graph.inputs.length);
+  const outputList = graph.outputs.map((output) => tensors[output.tensor]);
+  const pick = (form: TensorForm, list: SymbolicTensor[], names: string[]): Tensors =>
+    form === 'single' ? list[0] : form === 'array' ? list : Object.fromEntries(names.map((name, i) => [name, list[i]]));
+  const plan = new Plan(inputList, outputList, graph.outputs.map((output) => output.name));
+  return {
+    inputs: pick(graph.inputForm, inputList, graph.inputs.map((record) => record.name)),
+    outputs: pick(graph.outputForm, outputList, graph.outputs.map((output) => output.name)),
+    random,
+    values: readState(plan, file, (p) => plan.parameters[p].name, true, true).values,
+  };
+}
+
+/** A tensor in PyTorch's layout: a copy, transposed where PyTorch keeps the transpose. */
+function toTorch(values: Float32Array, shape: readonly number[], torch: TorchLayout | undefined): Float32Array {
+  if (!torch?.transposed) return values.slice();
+  return transpose(values, shape[0], shape[1]);
+}
+
+/** A tensor read in PyTorch's layout, in simdprop's. */
+function fromTorch(values: Float32Array, shape: readonly number[], torch: TorchLayout | undefined): Float32Array {
+  if (!torch?.transposed) return values;
+  return transpose(values, shape[1], shape[0]);
+}
+
+/** [rows × cols] → [cols × rows]. */
+function transpose(values: Float32Array, rows: number, cols: number): Float32Array {
+  const result = new Float32Array(values.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) result[c * rows + r] = values[r * cols + c];
+  return result;
+}
