@@ -56,12 +56,27 @@ export class Objective {
   /** Reads `loss` (and the weights) into the step's losses; checks each against its output. */
   use(loss: unknown, options: LossCallOptions | undefined): void {
     if (loss === this.lastLoss && options === this.lastOptions && options?.delta === this.lastDelta && options?.lossWeights === this.lastWeights &&
-      typeof loss === 'string') return;
+      this.sameEntries(loss, options?.lossWeights)) return;
     this.read(loss, options);
     this.lastLoss = loss;
     this.lastOptions = options;
     this.lastDelta = options?.delta;
     this.lastWeights = options?.lossWeights;
+  }
+
+  // The arrays or records a loop passes again still hold what read() took from them (one may be edited in place).
+  private sameEntries(loss: unknown, weights: unknown): boolean {
+    if (typeof loss === 'string' && weights === undefined) return true;
+    const names = this.outputNames;
+    for (let o = 0; o < this.slots.length; o++) {
+      const slot = this.slots[o];
+      const given = typeof loss === 'string' ? loss : Array.isArray(loss) ? loss[o] : (loss as Record<string, unknown>)[names[o]];
+      if (given !== slot.kind) return false;
+      if (weights === undefined) continue;
+      const weight = Array.isArray(weights) ? weights[o] : (weights as Record<string, unknown>)[names[o]];
+      if ((weight ?? 1) !== slot.weight) return false;
+    }
+    return true;
   }
 
   private read(loss: unknown, options: LossCallOptions | undefined): void {

@@ -134,6 +134,22 @@ describe('training on several outputs', () => {
     [a, b].forEach((m) => m.dispose());
   });
 
+  it('a loss record or weights edited in place between calls are read again', () => {
+    const model = twoHeaded('js', 4).eval();
+    const { x, y } = batchOf(6, 3);
+    model.forward(x);
+    const loss: Record<string, 'softmaxCrossEntropy' | 'bce' | 'mse'> = { label: 'softmaxCrossEntropy', score: 'bce' };
+    const options = { lossWeights: { score: 2 } as Record<string, number> };
+    const first = model.loss(loss, y, options);
+    expect(model.loss(loss, y, options)).toBe(first);
+    loss.score = 'mse';
+    expect(model.loss(loss, y, options)).toBe(model.loss({ label: 'softmaxCrossEntropy', score: 'mse' }, y, { lossWeights: { score: 2 } }));
+    options.lossWeights.score = 0;
+    expect(model.loss(loss, y, options)).toBe(model.loss({ label: 'softmaxCrossEntropy' }, y));
+    expect(model.loss(loss, y, options)).not.toBe(first);
+    model.dispose();
+  });
+
   it('fit and evaluate take several inputs and outputs, and log each output\'s loss and metrics', async () => {
     const model = twoHeaded('wasm');
     const { x, y } = batchOf(64, 5);

@@ -4,39 +4,14 @@
 // trainStep returns it, and a per-segment learning rate passed on to the thread pool's kernel wrapper.
 // More than 64 bytes a step means something else came into the hot path (a view costs about 80 more,
 // a closure 32 or more). No scavenge may run meanwhile either.
-import { PerformanceObserver } from 'node:perf_hooks';
-import { getHeapSpaceStatistics } from 'node:v8';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { allocationDuring, BOXED_LOSS, collect } from '../allocation.js';
 import { dense, init, Sequential, SGD, type BackendName } from '../../src/index.js';
 import { normalMatrix, randomLabels } from './setup.js';
-
-const collect = (globalThis as { gc?: () => void }).gc;
 
 beforeAll(async () => {
   await init({ threads: 2 });
 });
-
-/** Bytes a step may allocate: four boxed doubles. */
-const BOXED_LOSS = 64;
-
-// JS objects are born in the young generation; code the JIT compiles meanwhile goes elsewhere.
-function youngGenerationBytes(): number {
-  return getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')!.space_used_size;
-}
-
-async function allocationDuring(run: () => void): Promise<{ collections: number; heapGrowth: number }> {
-  let collections = 0;
-  const observer = new PerformanceObserver((list) => (collections += list.getEntries().length));
-  collect!();
-  const before = youngGenerationBytes();
-  observer.observe({ entryTypes: ['gc'] });
-  run();
-  const heapGrowth = youngGenerationBytes() - before;
-  // gc entries are delivered asynchronously.
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  observer.disconnect();
-  return { collections, heapGrowth };
-}
 
 describe.each(['wasm', 'js'] as BackendName[])('a training step on the %s backend', (backend) => {
   const steps = backend === 'wasm' ? 20_000 : 5_000;

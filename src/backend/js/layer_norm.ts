@@ -45,8 +45,9 @@ export function layer_norm_backward(
   rows: number, cols: number, accumulateInput: number, accumulateParams: number,
 ): void {
   if (columnSums.length < 2 * cols) columnSums = new Float64Array(2 * cols);
-  const gammaSums = columnSums.subarray(0, cols).fill(0);
-  const betaSums = columnSums.subarray(cols, 2 * cols).fill(0);
+  // dgamma's sums at [0, cols), dbeta's at [cols, 2·cols): indices, not views (a view per call allocates).
+  const sums = columnSums;
+  sums.fill(0, 0, 2 * cols);
   for (let r = 0; r < rows; r++) {
     const offset = r * cols;
     const rowMean = m[mean + r];
@@ -59,8 +60,8 @@ export function layer_norm_backward(
       const g = gamma < 0 ? d : d * m[gamma + j];
       gSum += g;
       ghSum += g * normalized;
-      gammaSums[j] += d * normalized;
-      betaSums[j] += d;
+      sums[j] += d * normalized;
+      sums[cols + j] += d;
     }
     if (dx < 0) continue;
     const gMean = gSum / cols;
@@ -74,7 +75,7 @@ export function layer_norm_backward(
     }
   }
   for (let j = 0; j < cols; j++) {
-    if (dgamma >= 0) m[dgamma + j] = accumulateParams !== 0 ? m[dgamma + j] + gammaSums[j] : gammaSums[j];
-    if (dbeta >= 0) m[dbeta + j] = accumulateParams !== 0 ? m[dbeta + j] + betaSums[j] : betaSums[j];
+    if (dgamma >= 0) m[dgamma + j] = accumulateParams !== 0 ? m[dgamma + j] + sums[j] : sums[j];
+    if (dbeta >= 0) m[dbeta + j] = accumulateParams !== 0 ? m[dbeta + j] + sums[cols + j] : sums[cols + j];
   }
 }

@@ -1,0 +1,28 @@
+// Measuring what a run allocates on the JavaScript heap: how much the young generation grew, and how
+// many collections ran meanwhile (vitest.config.ts starts workers with --expose-gc).
+import { PerformanceObserver } from 'node:perf_hooks';
+import { getHeapSpaceStatistics } from 'node:v8';
+
+export const collect = (globalThis as { gc?: () => void }).gc;
+
+/** Bytes a step may allocate: four boxed doubles. */
+export const BOXED_LOSS = 64;
+
+// JS objects are born in the young generation; code the JIT compiles meanwhile goes elsewhere.
+function youngGenerationBytes(): number {
+  return getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')!.space_used_size;
+}
+
+export async function allocationDuring(run: () => void): Promise<{ collections: number; heapGrowth: number }> {
+  let collections = 0;
+  const observer = new PerformanceObserver((list) => (collections += list.getEntries().length));
+  collect!();
+  const before = youngGenerationBytes();
+  observer.observe({ entryTypes: ['gc'] });
+  run();
+  const heapGrowth = youngGenerationBytes() - before;
+  // gc entries are delivered asynchronously.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  observer.disconnect();
+  return { collections, heapGrowth };
+}

@@ -1,0 +1,63 @@
+// A graph's steady-state training step allocates no more than a stack's (test/model/allocation.test.ts):
+// no typed arrays, views, closures or arena growth per step, with embeddings, layer norm, a residual
+// add, concat and two outputs, on the tape (wasm) and call by call (js), and with the PyTorch-style calls.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { add, AdamW, concat, dense, embedding, init, input, layerNorm, Model, Rng, type BackendName } from '../../src/index.js';
+import { allocationDuring, BOXED_LOSS, collect } from '../allocation.js';
+
+beforeAll(async () => {
+  await init({ threads: 1 });
+});
+
+function graph(backend: BackendName): Model {
+  const tokens = input([4], { dtype: 'int32', name: 'tokens' });
+  const feats = input([4, 3], { name: 'feats' });
+  const h = layerNorm(8).apply(add(embedding(7, 8).apply(tokens), dense(3, 8, 'gelu').apply(feats)));
+  const block = add(h, dense(16, 8).apply(dense(8, 16, 'relu').apply(h)));
+  return new Model({ inputs: { tokens, feats }, outputs: { logits: dense(8, 7).apply(block), value: dense(16, 1).apply(concat([block, h])) } }, { seed: 1, backend });
+}
+
+// Two losses, each a double boxed on its way out of the calls V8 does not inline (more of them under
+// vitest's module transform than under tsx: 48 bytes a step there, 80–96 here, measured).
+const BUDGET = 2 * BOXED_LOSS;
+
+describe.each(['wasm', 'js'] as BackendName[])('a graph\'s training step on the %s backend', (backend) => {
+  const steps = 10_000;
+  const warmUp = backend === 'wasm' ? 10_000 : 20_000;
+  const rng = new Rng(5);
+  const x = { tokens: Int32Array.from({ length: 24 }, () => rng.below(7)), feats: Float32Array.from({ length: 72 }, () => rng.normal()) };
+  const y = { logits: Int32Array.from({ length: 24 }, () => rng.below(7)), value: Float32Array.from({ length: 24 }, () => rng.normal()) };
+
+  it('allocates no more than its loss in trainStep', async () => {
+    expect(collect, 'vitest.config.ts starts workers with --expose-gc').toBeTypeOf('function');
+    const model = graph(backend);
+    const options = { loss: { logits: 'softmaxCrossEntropy', value: 'mse' } as const, lossWeights: { value: 0.5 }, optimizer: new AdamW(model, { lr: 1e-3 }) };
+    for (let i = 0; i < warmUp; i++) model.trainStep(x, y, options);
+    const { collections, heapGrowth } = await allocationDuring(() => {
+      for (let i = 0; i < steps; i++) model.trainStep(x, y, options);
+    });
+    expect(collections).toBe(0);
+    expect(heapGrowth / steps).toBeLessThan(BUDGET);
+    model.dispose();
+  });
+
+  it('allocates no more than the loss in zeroGrad, forward, loss, backward, step', async () => {
+    const model = graph(backend);
+    const optimizer = new AdamW(model, { lr: 1e-3 });
+    const loss = { logits: 'softmaxCrossEntropy', value: 'mse' } as const;
+    const step = (): void => {
+      optimizer.zeroGrad();
+      model.forward(x);
+      model.loss(loss, y);
+      model.backward();
+      optimizer.step();
+    };
+    for (let i = 0; i < warmUp; i++) step();
+    const { collections, heapGrowth } = await allocationDuring(() => {
+      for (let i = 0; i < steps; i++) step();
+    });
+    expect(collections).toBe(0);
+    expect(heapGrowth / steps).toBeLessThan(BUDGET);
+    model.dispose();
+  });
+});
