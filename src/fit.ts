@@ -60,7 +60,7 @@ export interface History {
   loss: number[];
   /** Mean validation loss of each epoch, when there is validation data. */
   valLoss?: number[];
-  /** Each metric per epoch: training under its name, validation as val + Name (e.g. valAccuracy). */
+  /** Each metric per epoch: training under its name, validation as val + Name (e.g. valAccuracy); with several losses, each output's as reconLoss, valReconLoss. */
   metrics: Record<string, number[]>;
   /** The learning rate each epoch trained with. */
   lr: number[];
@@ -115,6 +115,8 @@ export interface TrainableModel extends FitModel {
   train(): unknown;
   useLosses(loss: unknown, options: { delta?: number; lossWeights?: unknown } | undefined): void;
   lossOf(o: number): { readonly kind: LossName | undefined; readonly labels: boolean };
+  /** Each output's loss of the last step, unweighted. */
+  readonly lossValues: Float64Array;
   outputShape(o: number): readonly number[];
   outputPointer(o: number): number;
   targetsPointer(o: number): number;
@@ -137,26 +139,39 @@ interface StagedSet {
   readonly rows: number;
 }
 
-/** The metrics of each output with a loss, reported under their names (prefixed by the output's when several have one). */
+/**
+ * The loss and metrics of each output with a loss, reported under their names: with several, each
+ * output's loss (unweighted) as 'reconLoss' and its metrics prefixed by its name, as 'reconAccuracy'.
+ */
 interface OutputMetrics {
   output: number;
   metrics: Metric[];
   prefix: string;
+  /** The output's loss summed over the rows so far. */
+  loss: number;
 }
 
 function metricsFor(model: TrainableModel, names: readonly MetricName[]): OutputMetrics[] {
-  // Metrics compare outputs with targets: the outputs whose loss has none ('mean') get none.
-  const outputs = model.outputNames.map((_, o) => o).filter((o) => model.lossOf(o).kind !== undefined && model.lossOf(o).kind !== 'mean');
+  const outputs = model.outputNames.map((_, o) => o).filter((o) => model.lossOf(o).kind !== undefined);
   return outputs.map((o) => ({
     output: o,
-    metrics: names.map((name) => Metric.of(name, model.lossOf(o).kind!)),
+    // Metrics compare outputs with targets: an output whose loss has none ('mean') gets none.
+    metrics: model.lossOf(o).kind === 'mean' ? [] : names.map((name) => Metric.of(name, model.lossOf(o).kind!)),
     prefix: outputs.length === 1 ? '' : model.outputNames[o],
+    loss: 0,
   }));
 }
 
 /** A metric's name in the logs: 'accuracy', or 'reconAccuracy' on output "recon" of several. */
 function metricName(prefix: string, name: string): string {
   return prefix === '' ? name : `${prefix}${capitalized(name)}`;
+}
+
+function resetMetrics(groups: OutputMetrics[]): void {
+  for (const group of groups) {
+    group.loss = 0;
+    for (const metric of group.metrics) metric.reset();
+  }
 }
 
 function addBatch(model: TrainableModel, groups: OutputMetrics[], rows: number): void {
@@ -166,14 +181,19 @@ function addBatch(model: TrainableModel, groups: OutputMetrics[], rows: number):
     const cols = shape[shape.length - 1];
     const positions = shape.reduce((product, d) => product * d, 1) / cols;
     const { labels } = model.lossOf(group.output);
+    group.loss += model.lossValues[group.output] * rows;
     for (const metric of group.metrics) {
       metric.add(heap.f32, heap.i32, model.outputPointer(group.output) >> 2, model.targetsPointer(group.output) >> 2, labels, rows * positions, cols);
     }
   }
 }
 
-function report(groups: OutputMetrics[], logs: EpochLogs, validation: boolean): void {
+function report(groups: OutputMetrics[], logs: EpochLogs, validation: boolean, rows: number): void {
   for (const group of groups) {
+    if (group.prefix !== '') {
+      const name = metricName(group.prefix, 'loss');
+      logs[validation ? `val${capitalized(name)}` : name] = group.loss / rows;
+    }
     for (const metric of group.metrics) {
       const name = metricName(group.prefix, metric.name);
       logs[validation ? `val${capitalized(name)}` : name] = metric.value();
@@ -185,7 +205,7 @@ function report(groups: OutputMetrics[], logs: EpochLogs, validation: boolean): 
 function evaluateStaged(
   model: TrainableModel, data: StagedSet, start: number, count: number, batchSize: number, metrics: OutputMetrics[],
 ): number {
-  for (const group of metrics) group.metrics.forEach((metric) => metric.reset());
+  resetMetrics(metrics);
   model.useDropout(false);
   let total = 0;
   for (let offset = 0; offset < count; offset += batchSize) {
@@ -206,7 +226,7 @@ export function evaluate(model: TrainableModel, x: unknown, y: unknown, options:
     const batchSize = checkCount('batchSize', options.batchSize, Math.max(model.rowCapacity, 256)) || 1;
     model.reserveRows(Math.min(batchSize, data.rows));
     const logs: EpochLogs = { loss: evaluateStaged(model, data, 0, data.rows, Math.min(batchSize, data.rows), metrics) };
-    report(metrics, logs, false);
+    report(metrics, logs, false, data.rows);
     return logs;
   } finally {
     model.freeStaged(data);
@@ -291,7 +311,7 @@ export async function fit(model: TrainableModel, x: unknown, y: unknown, options
     for (let epoch = 0; epoch < epochs && stopReason === undefined; epoch++) {
       for (const callback of callbacks) await callback.onEpochBegin?.(epoch, context);
       if (shuffle) rng.shuffle(order);
-      for (const group of metrics) group.metrics.forEach((metric) => metric.reset());
+      resetMetrics(metrics);
       history.lr.push(optimizer.lr);
       let total = 0;
       let batch = 0;
@@ -332,14 +352,14 @@ export async function fit(model: TrainableModel, x: unknown, y: unknown, options
       }
       if (stopReason === 'aborted' || stopReason === 'nonFinite') break;
       const logs: EpochLogs = { loss: total / trainRows };
-      report(metrics, logs, false);
+      report(metrics, logs, false, trainRows);
       const validationBatch = Math.max(batchSize, 256);
       if (validation || validationRows > 0) {
         model.reserveRows(Math.min(validationBatch, validation?.rows ?? validationRows));
         logs.valLoss = validation
           ? evaluateStaged(model, validation, 0, validation.rows, validationBatch, validationMetrics)
           : evaluateStaged(model, data, trainRows, validationRows, validationBatch, validationMetrics);
-        report(validationMetrics, logs, true);
+        report(validationMetrics, logs, true, validation?.rows ?? validationRows);
       }
       history.loss.push(logs.loss);
       if (logs.valLoss !== undefined) (history.valLoss ??= []).push(logs.valLoss);

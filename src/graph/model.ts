@@ -760,6 +760,11 @@ export class Model {
     return this.objective.slots[o];
   }
 
+  /** @internal Each output's loss of the last step, unweighted (a kept array). */
+  get lossValues(): Float64Array {
+    return this.objective.values;
+  }
+
   /** @internal Output o's per-sample shape. */
   outputShape(o: number): readonly number[] {
     return this.plan.tensors[this.plan.outputs[o]].type.shape;

@@ -38,6 +38,8 @@ export class Objective {
   private readonly activations: ActivationName[];
   /** Which outputs have a loss this step (kept, filled by withLoss()). */
   private readonly sources: boolean[];
+  /** Each output's loss of the last step, unweighted (what fit logs per output). */
+  readonly values: Float64Array;
   // What the last use() read, to skip reading the same again: a training loop passes one options object.
   private lastLoss: unknown = undefined;
   private lastOptions: LossCallOptions | undefined = undefined;
@@ -46,6 +48,7 @@ export class Objective {
 
   constructor(private readonly plan: Plan, private readonly outputNames: readonly string[]) {
     this.slots = plan.outputs.map(() => ({ kind: undefined, targets: false, labels: false, delta: 1, weight: 1 }));
+    this.values = new Float64Array(plan.outputs.length);
     this.sources = plan.outputs.map(() => false);
     this.activations = plan.outputs.map((t) => {
       const producer = plan.tensors[t].producer;
@@ -150,6 +153,7 @@ export class Objective {
     const cols = tensor.type.shape[tensor.type.shape.length - 1];
     const positions = rows * (tensor.size / cols);
     const value = runLoss(kernels, slot.kind!, at.outputGrads[o], at.outputs[o], at.targets[o], slot.labels, positions, cols, slot.delta);
+    this.values[o] = value;
     if (slot.weight === 1) return value;
     kernels.scale(at.outputGrads[o], positions * cols, slot.weight);
     return slot.weight * value;
@@ -157,14 +161,18 @@ export class Objective {
 
   /** The weighted sum of the losses the tape ran (in the order run() recorded them). */
   total(tape: Tape): number {
-    if (this.slots.length === 1) return this.slots[0].weight === 1 ? tape.lossValue(0) : this.slots[0].weight * tape.lossValue(0);
+    const values = this.values;
+    if (this.slots.length === 1) {
+      values[0] = tape.lossValue(0);
+      return this.slots[0].weight === 1 ? values[0] : this.slots[0].weight * values[0];
+    }
     let total = 0;
     let k = 0;
     for (let o = 0; o < this.slots.length; o++) {
       const slot = this.slots[o];
       if (slot.kind === undefined) continue;
-      const value = tape.lossValue(k++);
-      total += slot.weight === 1 ? value : slot.weight * value;
+      values[o] = tape.lossValue(k++);
+      total += slot.weight === 1 ? values[o] : slot.weight * values[o];
     }
     return total;
   }

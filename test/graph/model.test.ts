@@ -157,10 +157,18 @@ describe('training on several outputs', () => {
     const history = await model.fit(x, y, { ...twoLosses, optimizer, epochs: 3, batchSize: 16, metrics: ['accuracy'], validationSplit: 0.25 });
     expect(history.epochs).toBe(3);
     expect(history.loss[2]).toBeLessThan(history.loss[0]);
-    expect(Object.keys(history.metrics).sort()).toEqual(['labelAccuracy', 'scoreAccuracy', 'valLabelAccuracy', 'valScoreAccuracy']);
+    expect(Object.keys(history.metrics).sort()).toEqual([
+      'labelAccuracy', 'labelLoss', 'scoreAccuracy', 'scoreLoss', 'valLabelAccuracy', 'valLabelLoss', 'valScoreAccuracy', 'valScoreLoss',
+    ]);
+    // The total is the weighted sum of the outputs' losses (the score's weight is 2).
+    for (let e = 0; e < 3; e++) {
+      expect(history.loss[e]).toBeCloseTo(history.metrics.labelLoss[e] + 2 * history.metrics.scoreLoss[e], 5);
+      expect(history.valLoss![e]).toBeCloseTo(history.metrics.valLabelLoss[e] + 2 * history.metrics.valScoreLoss[e], 5);
+    }
     const logs = model.evaluate(x, y, { ...twoLosses, metrics: ['accuracy'] });
     expect(logs.loss).toBeGreaterThan(0);
     expect(logs.labelAccuracy).toBeGreaterThanOrEqual(0);
+    expect(logs.loss).toBeCloseTo(logs.labelLoss + 2 * logs.scoreLoss, 5);
     model.dispose();
   });
 

@@ -70,4 +70,43 @@ describe('trainInWorker', () => {
     model.dispose();
     trained.dispose();
   });
+
+  it('trains a graph model with int32 and float inputs and two outputs by name, and hands back a graph', async () => {
+    const tokens = simdprop.input([3], { dtype: 'int32', name: 'tokens' });
+    const feats = simdprop.input([2], { name: 'feats' });
+    const h = simdprop.flatten().apply(simdprop.embedding(4, 2, { name: 'embed' }).apply(tokens));
+    const joined = simdprop.dense(8, 8, 'relu', { name: 'hidden' }).apply(simdprop.concat([h, feats]));
+    const model = new simdprop.Model({
+      inputs: { tokens, feats },
+      outputs: { label: simdprop.dense(8, 2, 'linear', { name: 'label' }).apply(joined), score: simdprop.dense(8, 1, 'sigmoid', { name: 'score' }).apply(joined) },
+    }, { seed: 2 });
+    // The label is whether token 0 appears in the row; the score is the first feature squashed.
+    const rng = new simdprop.Rng(4);
+    const rows = 256;
+    const tokenData = Int32Array.from({ length: rows * 3 }, () => rng.below(4));
+    const featData = Float32Array.from({ length: rows * 2 }, () => rng.normal());
+    const label = Int32Array.from({ length: rows }, (_, r) => (tokenData.subarray(r * 3, r * 3 + 3).includes(0) ? 1 : 0));
+    const score = Float32Array.from({ length: rows }, (_, r) => 1 / (1 + Math.exp(-2 * featData[r * 2])));
+    const before = model.evaluate({ tokens: tokenData, feats: featData }, { label, score }, { loss: { label: 'softmaxCrossEntropy', score: 'bce' } });
+    const job = simdprop.trainInWorker({
+      model, x: { tokens: tokenData.slice(), feats: featData.slice() }, y: { label: label.slice(), score: score.slice() },
+      fit: { loss: { label: 'softmaxCrossEntropy', score: 'bce' }, lossWeights: { score: 0.5 }, optimizer: { kind: 'adam', lr: 0.02 }, epochs: 40, batchSize: 32, metrics: ['accuracy'] },
+    });
+    let logs: Record<string, number> = {};
+    for await (const event of job.events) if (event.type === 'epoch') logs = event.logs;
+    const { model: trained, history } = await job.result;
+    expect(history.epochs).toBe(40);
+    // fit logs each output's loss and metrics by name.
+    expect(Object.keys(logs)).toEqual(expect.arrayContaining(['loss', 'labelLoss', 'scoreLoss', 'labelAccuracy']));
+    expect(logs.labelAccuracy).toBeGreaterThan(0.9);
+    expect(trained).toBeInstanceOf(simdprop.Model);
+    expect(trained.namedParameters().map((p) => p.name)).toEqual(model.namedParameters().map((p) => p.name));
+    const after = trained.evaluate({ tokens: tokenData, feats: featData }, { label, score }, { loss: { label: 'softmaxCrossEntropy', score: 'bce' } });
+    expect(after.loss).toBeLessThan(before.loss / 2);
+    const out = trained.predict({ tokens: tokenData, feats: featData }) as Record<string, Float32Array>;
+    expect(out.label).toHaveLength(rows * 2);
+    expect(out.score).toHaveLength(rows);
+    model.dispose();
+    trained.dispose();
+  });
 });
