@@ -3,7 +3,7 @@
 // add, concat and two outputs, on the tape (wasm) and call by call (js), and with the PyTorch-style calls.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { add, AdamW, concat, dense, embedding, init, input, layerNorm, Model, Rng, type BackendName } from '../../src/index.js';
-import { allocationDuring, BOXED_LOSS, collect } from '../allocation.js';
+import { allocationDuring, collect } from '../allocation.js';
 
 beforeAll(async () => {
   await init({ threads: 1 });
@@ -17,9 +17,13 @@ function graph(backend: BackendName): Model {
   return new Model({ inputs: { tokens, feats }, outputs: { logits: dense(8, 7).apply(block), value: dense(16, 1).apply(concat([block, h])) } }, { seed: 1, backend });
 }
 
-// Two losses, each a double boxed on its way out of the calls V8 does not inline (more of them under
-// vitest's module transform than under tsx: 48 bytes a step there, 80–96 here, measured).
-const BUDGET = 2 * BOXED_LOSS;
+// Doubles V8 boxes (16 bytes each) where a call it does not inline returns one, or a weight is read
+// from a record: each of two weighted losses passes through several such calls. Measured 80–128 bytes
+// a step under vitest (its module transform inlines less than tsx, where it is 48); ten boxes allowed.
+// On the tape the losses come back in an array: trainStep on wasm boxes fewer (32–80 bytes), seven
+// allowed. A view of the heap made per step (96 bytes and more), tried, fails all four cases.
+const BUDGET = 10 * 16;
+const TAPE_BUDGET = 7 * 16;
 
 describe.each(['wasm', 'js'] as BackendName[])('a graph\'s training step on the %s backend', (backend) => {
   const steps = 10_000;
@@ -37,7 +41,7 @@ describe.each(['wasm', 'js'] as BackendName[])('a graph\'s training step on the 
       for (let i = 0; i < steps; i++) model.trainStep(x, y, options);
     });
     expect(collections).toBe(0);
-    expect(heapGrowth / steps).toBeLessThan(BUDGET);
+    expect(heapGrowth / steps).toBeLessThan(backend === 'wasm' ? TAPE_BUDGET : BUDGET);
     model.dispose();
   });
 
