@@ -1,6 +1,7 @@
 // Measuring what a run allocates on the JavaScript heap: how much the young generation grew, and how
 // many collections ran meanwhile (vitest.config.ts starts workers with --expose-gc).
 import { PerformanceObserver } from 'node:perf_hooks';
+import { expect } from 'vitest';
 import { getHeapSpaceStatistics } from 'node:v8';
 
 export const collect = (globalThis as { gc?: () => void }).gc;
@@ -25,4 +26,29 @@ export async function allocationDuring(run: () => void): Promise<{ collections: 
   await new Promise((resolve) => setTimeout(resolve, 50));
   observer.disconnect();
   return { collections, heapGrowth };
+}
+
+/** Runs `warmUp` steps (so V8 optimizes them), then `steps` more: no collection, and under `budget` bytes a step. */
+export async function expectStepsWithin(step: () => void, warmUp: number, steps: number, budget: number): Promise<void> {
+  expect(collect, 'vitest.config.ts starts workers with --expose-gc').toBeTypeOf('function');
+  for (let i = 0; i < warmUp; i++) step();
+  const { collections, heapGrowth } = await allocationDuring(() => {
+    for (let i = 0; i < steps; i++) step();
+  });
+  expect(collections).toBe(0);
+  expect(heapGrowth / steps).toBeLessThan(budget);
+}
+
+/** PyTorch's step, call by call. */
+export function callByCall<X, Y, L>(
+  model: { forward(x: X): unknown; loss(loss: L, y: Y): number; backward(): void },
+  optimizer: { zeroGrad(): void; step(): void }, x: X, loss: L, y: Y,
+): () => void {
+  return () => {
+    optimizer.zeroGrad();
+    model.forward(x);
+    model.loss(loss, y);
+    model.backward();
+    optimizer.step();
+  };
 }

@@ -22,6 +22,20 @@ export function mixed(abs: number, rel: number): Tolerance {
 }
 
 /**
+ * Relative to each element, with a floor of 1e-2 of the tensor's largest |value| (and `floor`): an
+ * element far below its tensor's scale carries the rounding of sums at that scale (whole-model
+ * outputs and gradients, against another implementation).
+ */
+export function ofTensor(values: ArrayLike<number>, rel: number, floor = 0): Tolerance {
+  let scale = 0;
+  for (let i = 0; i < values.length; i++) scale = Math.max(scale, Math.abs(values[i]));
+  return {
+    description: `relative(${rel}) to each value or 1e-2 of the tensor's largest`,
+    allowance: (expected) => rel * Math.max(Math.abs(expected), 1e-2 * scale, floor),
+  };
+}
+
+/**
  * Element i may be off by `ulps` float32 epsilons of scales[i], the magnitude its rounding error
  * grows with when that is not the result itself: Σ|term| for a sum (which may cancel), |da| for
  * a backward dz = da·f'(z).

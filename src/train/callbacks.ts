@@ -22,6 +22,8 @@ export interface FitModel {
   readonly sectionFloats: number;
   /** The model as safetensors bytes (modelCheckpoint saves them). */
   save(): Uint8Array;
+  /** Every parameter tensor with its gradient, as the model's namedParameters() gives them. */
+  namedParameters(): readonly { readonly name: string; readonly value: Float32Array; readonly grad: Float32Array }[];
 }
 
 export interface FitContext {

@@ -1,9 +1,9 @@
 // A graph's steady-state training step allocates no more than a stack's (test/model/allocation.test.ts):
 // no typed arrays, views, closures or arena growth per step, with embeddings, layer norm, a residual
 // add, concat and two outputs, on the tape (wasm) and call by call (js), and with the PyTorch-style calls.
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, it } from 'vitest';
 import { add, AdamW, concat, dense, embedding, init, input, layerNorm, Model, Rng, type BackendName } from '../../src/index.js';
-import { allocationDuring, collect } from '../allocation.js';
+import { callByCall, expectStepsWithin } from '../allocation.js';
 
 beforeAll(async () => {
   await init({ threads: 1 });
@@ -33,35 +33,16 @@ describe.each(['wasm', 'js'] as BackendName[])('a graph\'s training step on the 
   const y = { logits: Int32Array.from({ length: 24 }, () => rng.below(7)), value: Float32Array.from({ length: 24 }, () => rng.normal()) };
 
   it('allocates no more than its loss in trainStep', async () => {
-    expect(collect, 'vitest.config.ts starts workers with --expose-gc').toBeTypeOf('function');
     const model = graph(backend);
     const options = { loss: { logits: 'softmaxCrossEntropy', value: 'mse' } as const, lossWeights: { value: 0.5 }, optimizer: new AdamW(model, { lr: 1e-3 }) };
-    for (let i = 0; i < warmUp; i++) model.trainStep(x, y, options);
-    const { collections, heapGrowth } = await allocationDuring(() => {
-      for (let i = 0; i < steps; i++) model.trainStep(x, y, options);
-    });
-    expect(collections).toBe(0);
-    expect(heapGrowth / steps).toBeLessThan(backend === 'wasm' ? TAPE_BUDGET : BUDGET);
+    await expectStepsWithin(() => model.trainStep(x, y, options), warmUp, steps, backend === 'wasm' ? TAPE_BUDGET : BUDGET);
     model.dispose();
   });
 
   it('allocates no more than the loss in zeroGrad, forward, loss, backward, step', async () => {
     const model = graph(backend);
-    const optimizer = new AdamW(model, { lr: 1e-3 });
     const loss = { logits: 'softmaxCrossEntropy', value: 'mse' } as const;
-    const step = (): void => {
-      optimizer.zeroGrad();
-      model.forward(x);
-      model.loss(loss, y);
-      model.backward();
-      optimizer.step();
-    };
-    for (let i = 0; i < warmUp; i++) step();
-    const { collections, heapGrowth } = await allocationDuring(() => {
-      for (let i = 0; i < steps; i++) step();
-    });
-    expect(collections).toBe(0);
-    expect(heapGrowth / steps).toBeLessThan(BUDGET);
+    await expectStepsWithin(callByCall(model, new AdamW(model, { lr: 1e-3 }), x, loss, y), warmUp, steps, BUDGET);
     model.dispose();
   });
 });

@@ -6,6 +6,7 @@ import {
   Adam, AdamW, activation, add, concat, customLayer, dense, diagnose, dropout, embedding, flatten, gradCheck, init, input, layerNorm,
   Model, multiply, reshape, Rng, SGD, SimdpropError, type BackendName,
 } from '../../src/index.js';
+import { expectError } from '../expect-error.js';
 import { indices, normals } from '../layers/harness.js';
 
 beforeAll(async () => {
@@ -13,18 +14,6 @@ beforeAll(async () => {
 });
 
 const bits = (values: Float32Array): Uint32Array => new Uint32Array(Float32Array.from(values).buffer);
-
-function expectError(run: () => unknown, code: string, pattern: RegExp): void {
-  let error: unknown;
-  try {
-    run();
-  } catch (caught) {
-    error = caught;
-  }
-  expect(error, `expected a ${code} error`).toBeInstanceOf(SimdpropError);
-  expect((error as SimdpropError).code).toBe(code);
-  expect((error as Error).message).toMatch(pattern);
-}
 
 /** Two inputs by name, two outputs by name: a small model with most layer kinds in it. */
 function twoHeaded(backend: BackendName, seed = 3): Model {

@@ -5,6 +5,7 @@ import { expect, it } from 'vitest';
 import {
   Adam, gradCheck, Model, Rng, type Inputs, type LossSpec, type Tensors, type TargetsFor,
 } from '../../src/index.js';
+import { expectClose, ofTensor } from '../tolerance.js';
 
 export interface GraphCase {
   name: string;
@@ -35,16 +36,8 @@ function views(output: Float32Array | Float32Array[] | Record<string, Float32Arr
   return (Array.isArray(output) ? output : Object.values(output)).map((view) => view.slice());
 }
 
-function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: number, what: string): void {
-  expect(actual.length, what).toBe(expected.length);
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]));
-  for (let i = 0; i < expected.length; i++) {
-    const error = Math.abs(actual[i] - expected[i]);
-    if (!(error <= tolerance * Math.max(Math.abs(expected[i]), 1e-2 * scale, 1e-6))) {
-      expect.fail(`${what}[${i}]: ${actual[i]} against ${expected[i]} (tolerance ${tolerance} relative)`);
-    }
-  }
+function expectNear(actual: ArrayLike<number>, expected: ArrayLike<number>, rel: number, what: string): void {
+  expectClose(actual, expected, ofTensor(expected, rel, 1e-6), what);
 }
 
 // The model's outputs, loss and every gradient after one forward, loss and backward.
@@ -63,10 +56,10 @@ export function checkGraph(c: GraphCase): void {
     const wasm = pass(c, 'wasm');
     const js = pass(c, 'js');
     const tolerance = c.tolerance ?? 1e-4;
-    wasm.outputs.forEach((output, o) => expectClose(output, js.outputs[o], tolerance, `output ${o}`));
-    expectClose([wasm.loss], [js.loss], tolerance, 'loss');
+    wasm.outputs.forEach((output, o) => expectNear(output, js.outputs[o], tolerance, `output ${o}`));
+    expectNear([wasm.loss], [js.loss], tolerance, 'loss');
     const names = js.model.namedParameters().map((p) => p.name);
-    wasm.grads.forEach((grad, p) => expectClose(grad, js.grads[p], tolerance, `gradient of ${names[p]}`));
+    wasm.grads.forEach((grad, p) => expectNear(grad, js.grads[p], tolerance, `gradient of ${names[p]}`));
     // The check compared real gradients.
     expect(js.grads.some((grad) => grad.some((g) => Math.abs(g) > 1e-6))).toBe(true);
     wasm.model.dispose();

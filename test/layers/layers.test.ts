@@ -6,6 +6,7 @@ import {
   activation, add, concat, customLayer, dense, dropout, embedding, flatten, init, input, layerNorm, Model, multiply, reshape,
   SimdpropError, type ActivationName,
 } from '../../src/index.js';
+import { expectError } from '../expect-error.js';
 import { checkGraph, indices, normals } from './harness.js';
 
 beforeAll(async () => {
@@ -287,17 +288,6 @@ describe('a custom layer: forward and backward in JavaScript', () => {
 });
 
 describe('bad shapes and types get a clear error naming the layer', () => {
-  const expectError = (run: () => unknown, code: string, pattern: RegExp): void => {
-    let error: unknown;
-    try {
-      run();
-    } catch (caught) {
-      error = caught;
-    }
-    expect(error).toBeInstanceOf(SimdpropError);
-    expect((error as SimdpropError).code).toBe(code);
-    expect((error as Error).message).toMatch(pattern);
-  };
   const x = input([4, 6]);
   it('dense, layerNorm: the last axis', () => {
     expectError(() => dense(5, 3, 'relu', { name: 'fc' }).apply(x), 'SHAPE', /dense "fc" takes \[\.\.\., 5\], but input 0 is \[4, 6\]/);

@@ -5,7 +5,7 @@
 // More than 64 bytes a step means something else came into the hot path (a view costs about 80 more,
 // a closure 32 or more). No scavenge may run meanwhile either.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { allocationDuring, BOXED_LOSS, collect } from '../allocation.js';
+import { allocationDuring, BOXED_LOSS, callByCall, expectStepsWithin } from '../allocation.js';
 import { dense, init, Sequential, SGD, type BackendName } from '../../src/index.js';
 import { normalMatrix, randomLabels } from './setup.js';
 
@@ -21,18 +21,12 @@ describe.each(['wasm', 'js'] as BackendName[])('a training step on the %s backen
   const warmUp = backend === 'wasm' ? 10_000 : 20_000;
 
   it('allocates no more than its loss in trainStep', async () => {
-    expect(collect, 'vitest.config.ts starts workers with --expose-gc').toBeTypeOf('function');
     const model = new Sequential([dense(16, 32, 'relu'), dense(32, 32, 'gelu'), dense(32, 4)], { seed: 1, backend });
     const optimizer = new SGD(model, { lr: 0.01, momentum: 0.9, nesterov: true });
     const x = normalMatrix(8, 16, 2);
     const labels = randomLabels(8, 4, 3);
     const options = { loss: 'softmaxCrossEntropy' as const, optimizer };
-    for (let i = 0; i < warmUp; i++) model.trainStep(x, labels, options);
-    const { collections, heapGrowth } = await allocationDuring(() => {
-      for (let i = 0; i < steps; i++) model.trainStep(x, labels, options);
-    });
-    expect(collections).toBe(0);
-    expect(heapGrowth / steps).toBeLessThan(BOXED_LOSS);
+    await expectStepsWithin(() => model.trainStep(x, labels, options), warmUp, steps, BOXED_LOSS);
     model.dispose();
   });
 
@@ -41,19 +35,7 @@ describe.each(['wasm', 'js'] as BackendName[])('a training step on the %s backen
     const optimizer = new SGD(model, { lr: 0.01 });
     const x = normalMatrix(5, 6, 5);
     const y = normalMatrix(5, 3, 6).map((v) => (v > 0 ? 1 : 0));
-    const step = (): void => {
-      optimizer.zeroGrad();
-      model.forward(x);
-      model.loss('bce', y);
-      model.backward();
-      optimizer.step();
-    };
-    for (let i = 0; i < warmUp; i++) step();
-    const { collections, heapGrowth } = await allocationDuring(() => {
-      for (let i = 0; i < steps; i++) step();
-    });
-    expect(collections).toBe(0);
-    expect(heapGrowth / steps).toBeLessThan(BOXED_LOSS);
+    await expectStepsWithin(callByCall(model, optimizer, x, 'bce' as const, y), warmUp, steps, BOXED_LOSS);
     model.dispose();
   });
 });

@@ -2,21 +2,10 @@
 // gradients and optimizer state are bit-identical afterwards.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { dense, Sequential, SGD, SimdpropError, type ErrorCode } from '../../src/index.js';
+import { expectError } from '../expect-error.js';
 import { BACKENDS, loadBackends, normalMatrix, sameBits, snapshot } from './setup.js';
 
 beforeAll(loadBackends);
-
-function expectError(action: () => unknown, code: ErrorCode, message: RegExp): void {
-  let thrown: unknown;
-  try {
-    action();
-  } catch (error) {
-    thrown = error;
-  }
-  expect(thrown).toBeInstanceOf(SimdpropError);
-  expect((thrown as SimdpropError).code).toBe(code);
-  expect((thrown as SimdpropError).message).toMatch(message);
-}
 
 describe.each(BACKENDS)('bad input on the %s backend', (backend) => {
   // A model mid-training: momentum state and accumulated gradients that must survive every error.

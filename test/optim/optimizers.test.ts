@@ -7,6 +7,7 @@ import { createWasmBackend } from '../../src/backend/wasm/index.js';
 import {
   Adam, AdamW, dense, init, linearlySeparable, RMSprop, Sequential, SimdpropError, type BackendName, type Optimizer,
 } from '../../src/index.js';
+import { expectError } from '../expect-error.js';
 import { BACKENDS, loadBackends, normalMatrix, randomLabels, sameBits, snapshot } from '../model/setup.js';
 import { afterSteps, cancellingArithmetic, expectClose, largestMagnitude } from '../tolerance.js';
 
@@ -183,15 +184,7 @@ describe.each(BACKENDS)('optimizers on the %s backend', (backend) => {
       [() => new RMSprop(model, { momentum: -0.5 }), /momentum must be a finite number ≥ 0, got number -0.5/],
     ];
     for (const [create, message] of refusals) {
-      let thrown: unknown;
-      try {
-        create();
-      } catch (error) {
-        thrown = error;
-      }
-      expect(thrown).toBeInstanceOf(SimdpropError);
-      expect((thrown as SimdpropError).code).toBe('OPTION');
-      expect((thrown as SimdpropError).message).toMatch(message);
+      expectError(create, 'OPTION', message);
     }
     expect(model.stateSlotCount).toBe(slots);
     expect(sameBits(snapshot(model), before)).toBe(true);

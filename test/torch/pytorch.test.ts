@@ -8,6 +8,8 @@ import {
   activation, add, AdamW, concat, dense, embedding, init, input, layerNorm, Model, multiply, SGD, SimdpropError,
   type BackendName,
 } from '../../src/index.js';
+import { expectError } from '../expect-error.js';
+import { expectClose, ofTensor } from '../tolerance.js';
 
 const fixture = (name: string): Buffer => readFileSync(new URL(`../fixtures/torch/${name}`, import.meta.url));
 
@@ -81,16 +83,8 @@ function torchLayout(model: Model, name: string, values: Float32Array): Float32A
   return result;
 }
 
-function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: number, what: string): void {
-  expect(actual.length, what).toBe(expected.length);
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]));
-  for (let i = 0; i < expected.length; i++) {
-    const error = Math.abs(actual[i] - expected[i]);
-    if (!(error <= tolerance * Math.max(Math.abs(expected[i]), 1e-2 * scale))) {
-      expect.fail(`${what}[${i}]: ${actual[i]} against PyTorch's ${expected[i]} (tolerance ${tolerance} relative)`);
-    }
-  }
+function expectNear(actual: ArrayLike<number>, expected: ArrayLike<number>, rel: number, what: string): void {
+  expectClose(actual, expected, ofTensor(expected, rel), what);
 }
 
 const graphInputs = () => ({ tokens: Int32Array.from(graphData.tokens), feats: Float32Array.from(graphData.feats) });
@@ -102,8 +96,8 @@ describe.each(['wasm', 'js'] as BackendName[])('a graph with an embedding, layer
     const model = graphModel(backend);
     expect(model.loadStateDict(fixture('graph.safetensors'))).toEqual({ missingKeys: [], unexpectedKeys: [] });
     const out = model.forward(graphInputs()) as Record<string, Float32Array>;
-    expectClose(out.logits, graphData.logits, 1e-5, 'logits');
-    expectClose(out.value, graphData.value, 1e-5, 'value');
+    expectNear(out.logits, graphData.logits, 1e-5, 'logits');
+    expectNear(out.value, graphData.value, 1e-5, 'value');
     const loss = model.loss(graphLoss.loss, graphTargets(), graphLoss);
     expect(loss).toBeCloseTo(graphData.loss, 5);
     expect(loss).toBeCloseTo(graphData.ceLoss + 0.5 * graphData.mseLoss, 5);
@@ -120,7 +114,7 @@ describe.each(['wasm', 'js'] as BackendName[])('a graph with an embedding, layer
     const names = model.namedParameters().map((p) => p.name).sort();
     expect(names).toEqual(Object.keys(graphData.grads).sort());
     for (const parameter of model.namedParameters()) {
-      expectClose(torchLayout(model, parameter.name, parameter.grad), graphData.grads[parameter.name], 1e-4, `gradient of ${parameter.name}`);
+      expectNear(torchLayout(model, parameter.name, parameter.grad), graphData.grads[parameter.name], 1e-4, `gradient of ${parameter.name}`);
     }
     model.dispose();
   });
@@ -131,9 +125,9 @@ describe.each(['wasm', 'js'] as BackendName[])('a graph with an embedding, layer
     const { lr, betas, eps, weightDecay, losses, params } = graphData.adamw;
     const optimizer = new AdamW(model, { lr, betas, eps, weightDecay });
     const got = losses.map(() => model.trainStep(graphInputs(), graphTargets(), { ...graphLoss, optimizer }));
-    expectClose(got, losses, 1e-5, 'losses');
+    expectNear(got, losses, 1e-5, 'losses');
     for (const [name, values] of model.stateDict().map((t) => [t.name, t.data] as const)) {
-      expectClose(values, params[name], 1e-4, `${name} after 6 steps`);
+      expectNear(values, params[name], 1e-4, `${name} after 6 steps`);
     }
     model.dispose();
   });
@@ -145,32 +139,22 @@ describe.each(['wasm', 'js'] as BackendName[])('a residual MLP with layer norm (
     model.loadStateDict(fixture('mlp.safetensors'));
     const x = Float32Array.from(mlpData.x);
     const labels = Int32Array.from(mlpData.labels);
-    expectClose(model.forward(x) as Float32Array, mlpData.logits, 1e-5, 'logits');
+    expectNear(model.forward(x) as Float32Array, mlpData.logits, 1e-5, 'logits');
     expect(model.loss('softmaxCrossEntropy', labels)).toBeCloseTo(mlpData.loss, 5);
     model.zeroGrad();
     model.backward();
     for (const parameter of model.namedParameters()) {
-      expectClose(torchLayout(model, parameter.name, parameter.grad), mlpData.grads[parameter.name], 1e-4, `gradient of ${parameter.name}`);
+      expectNear(torchLayout(model, parameter.name, parameter.grad), mlpData.grads[parameter.name], 1e-4, `gradient of ${parameter.name}`);
     }
     const optimizer = new SGD(model, { lr: mlpData.sgd.lr, momentum: mlpData.sgd.momentum });
     const got = mlpData.sgd.losses.map(() => model.trainStep(x, labels, { loss: 'softmaxCrossEntropy', optimizer }));
-    expectClose(got, mlpData.sgd.losses, 1e-5, 'losses');
+    expectNear(got, mlpData.sgd.losses, 1e-5, 'losses');
     model.dispose();
   });
 });
 
 describe('loadStateDict checks the whole file before any weight changes', () => {
-  const expectFileError = (run: () => unknown, pattern: RegExp): void => {
-    let error: unknown;
-    try {
-      run();
-    } catch (caught) {
-      error = caught;
-    }
-    expect(error).toBeInstanceOf(SimdpropError);
-    expect((error as SimdpropError).code).toBe('FILE');
-    expect((error as Error).message).toMatch(pattern);
-  };
+  const expectFileError = (run: () => unknown, pattern: RegExp): void => expectError(run, 'FILE', pattern);
 
   it('names missing and unexpected keys (strict), and wrong shapes, leaving the model as it was', () => {
     const model = graphModel('js');

@@ -33,7 +33,7 @@ describe('trainInWorker', () => {
     expect(x.length).toBe(0);
     expect(history.epochs).toBe(30);
     expect(lastEpoch!.logs.accuracy).toBeGreaterThan(0.95);
-    const predictions = model.predict(xHere);
+    const predictions = model.predict(xHere) as Float32Array;
     let correct = 0;
     for (let i = 0; i < 400; i++) if ((predictions[i] > 0.5 ? 1 : 0) === yHere[i]) correct++;
     expect(correct / 400).toBeGreaterThan(0.95);
