@@ -1,22 +1,12 @@
 // Layer normalization over the last axis of a row-major [rows × cols] float32 matrix, as PyTorch's
 // LayerNorm: gamma and beta are [cols]; the forward saves each row's mean and rstd [rows] for the backward.
 import { ACCUMULATE, finishScalar, finishVector, WRITE } from './finish';
-import { horizontalSum } from './vmath';
+import { horizontalSum, laneSums } from './vmath';
 
-// Σ x over one row, 16 floats a step in four accumulators, so the adds form four chains, not one.
+// Σ x over one row (laneSums' order).
 @inline function rowSum(x: usize, cols: i32): f32 {
-  let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
-  let j = 0;
-  for (; j + 16 <= cols; j += 16) {
-    const p = x + (<usize>j << 2);
-    s0 = f32x4.add(s0, v128.load(p));
-    s1 = f32x4.add(s1, v128.load(p, 16));
-    s2 = f32x4.add(s2, v128.load(p, 32));
-    s3 = f32x4.add(s3, v128.load(p, 48));
-  }
-  for (; j + 4 <= cols; j += 4) s0 = f32x4.add(s0, v128.load(x + (<usize>j << 2)));
-  let total = horizontalSum(f32x4.add(f32x4.add(s0, s1), f32x4.add(s2, s3)));
-  for (; j < cols; j++) total += load<f32>(x + (<usize>j << 2));
+  let total = horizontalSum(laneSums(x, cols));
+  for (let j = cols & ~3; j < cols; j++) total += load<f32>(x + (<usize>j << 2));
   return total;
 }
 

@@ -1,5 +1,6 @@
 // Reductions: the bias gradient (column sums), sums of squares for norms, and a finiteness count.
 import { ACCUMULATE, finishScalar, finishVector, WRITE } from './finish';
+import { laneSums } from './vmath';
 
 /**
  * db[cols] += Σ_rows dz[rows × cols] (accumulate ≠ 0), or db = the sums (accumulate = 0: a step's first
@@ -71,20 +72,11 @@ export function bias_grad(db: usize, dz: usize, rows: i32, cols: i32, accumulate
 
 
 // db[0…cols) (+)= column sums for cols ≤ 2: dz is rows·cols contiguous floats whose lanes repeat the
-// columns (c0 c0 c0 c0, or c0 c1 c0 c1), summed 16 floats a step in four accumulators.
+// columns (c0 c0 c0 c0, or c0 c1 c0 c1), summed in laneSums' four lanes.
 function narrowBiasGrad(db: usize, dz: usize, rows: i32, cols: i32, mode: i32): void {
   const n = rows * cols;
-  let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
-  let i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const p = dz + (<usize>i << 2);
-    s0 = f32x4.add(s0, v128.load(p));
-    s1 = f32x4.add(s1, v128.load(p, 16));
-    s2 = f32x4.add(s2, v128.load(p, 32));
-    s3 = f32x4.add(s3, v128.load(p, 48));
-  }
-  for (; i + 4 <= n; i += 4) s0 = f32x4.add(s0, v128.load(dz + (<usize>i << 2)));
-  const s = f32x4.add(f32x4.add(s0, s1), f32x4.add(s2, s3));
+  const s = laneSums(dz, n);
+  let i = n & ~3;
   // Lanes 0 and 2 hold column 0 when cols is 2, every lane when it is 1.
   let first: f32 = f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 2);
   let second: f32 = f32x4.extract_lane(s, 1) + f32x4.extract_lane(s, 3);

@@ -119,3 +119,21 @@
 @inline export function horizontalSum(v: v128): f32 {
   return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
 }
+
+/**
+ * Σ x[0 … n & ~3) in four lanes: 16 floats a step in four accumulators, so the adds form four chains,
+ * not one, then 4 at a time; the caller adds the last n % 4.
+ */
+@inline export function laneSums(x: usize, n: i32): v128 {
+  let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+  let j = 0;
+  for (; j + 16 <= n; j += 16) {
+    const p = x + (<usize>j << 2);
+    s0 = f32x4.add(s0, v128.load(p));
+    s1 = f32x4.add(s1, v128.load(p, 16));
+    s2 = f32x4.add(s2, v128.load(p, 32));
+    s3 = f32x4.add(s3, v128.load(p, 48));
+  }
+  for (; j + 4 <= n; j += 4) s0 = f32x4.add(s0, v128.load(x + (<usize>j << 2)));
+  return f32x4.add(f32x4.add(s0, s1), f32x4.add(s2, s3));
+}
