@@ -28,11 +28,6 @@ export class Executor {
     this.configured = false;
   }
 
-  /** Whether node n ran in the last backward. */
-  ranBackward(n: number): boolean {
-    return this.runs[n];
-  }
-
   /** Runs the nodes on `rows` samples of the input regions at `at`; `training` applies dropout. */
   forward(kernels: Kernels, at: Pointers, rows: number, training: boolean): void {
     const { nodes } = this.plan;

@@ -28,7 +28,7 @@ import type { RandomStream } from './op.js';
 import { Plan, type PlannedLayer } from './plan.js';
 import { Replay, type ReplayedOptimizer } from './replay.js';
 import { describeGraph, readState, rebuildGraph, stateDict, writeState } from './serialize.js';
-import { perOutput, sliceRows, Staging, type InputData, type StagedData } from './staging.js';
+import { sliceRows, Staging, type InputData, type StagedData } from './staging.js';
 import { tensorList, type TensorForm, type Tensors } from './symbolic.js';
 
 export type { InputData, LossCallOptions, LossSpec, Pointers, StagedData, Tensors };
@@ -418,33 +418,36 @@ export class Model {
 
   // Checks and writes the caller's output gradients; returns which outputs got one.
   private writeOutputGradients(dOut: unknown): boolean[] {
-    const plan = this.plan;
+    const { plan, staging } = this;
     const count = plan.outputs.length;
-    const given = perOutput(dOut, this.outputNames, 'dOut');
-    const sizes = plan.outputs.map((t) => plan.tensors[t].size);
-    const what = (o: number): string => (count === 1 ? 'dOut' : `dOut.${this.outputNames[o]}`);
-    given.forEach((value, o) => {
-      if (value === undefined) return;
-      const rows = matrixRows(value, sizes[o], what(o));
-      if (rows !== this.batch) throw new SimdpropError('SHAPE', `${what(o)} must have ${this.batch} rows (the last forward's batch), got ${rows}`);
-    });
+    const given = staging.perOutput(dOut, 'dOut');
+    for (let o = 0; o < count; o++) {
+      if (given[o] === undefined) continue;
+      const rows = matrixRows(given[o], plan.tensors[plan.outputs[o]].size, staging.targetWhat(o, 'dOut'));
+      if (rows !== this.batch) {
+        throw new SimdpropError('SHAPE', `${staging.targetWhat(o, 'dOut')} must have ${this.batch} rows (the last forward's batch), got ${rows}`);
+      }
+    }
     const sources = this.givenGradients;
     const f32 = this.backend.heap.f32;
+    let any = false;
     try {
-      given.forEach((value, o) => {
-        sources[o] = value !== undefined;
-        if (value === undefined) return;
+      for (let o = 0; o < count; o++) {
+        sources[o] = given[o] !== undefined;
+        if (!sources[o]) continue;
+        any = true;
+        const size = plan.tensors[plan.outputs[o]].size;
         const at = this.at.outputGrads[o];
-        const n = this.batch * sizes[o];
-        writeMatrix(f32, at >> 2, value as Matrix, sizes[o], what(o));
-        if (this.kernels.count_nonfinite(at, n) !== 0) throw nonFiniteError(f32, at >> 2, n, sizes[o], what(o));
-      });
+        const n = this.batch * size;
+        writeMatrix(f32, at >> 2, given[o] as Matrix, size, staging.targetWhat(o, 'dOut'));
+        if (this.kernels.count_nonfinite(at, n) !== 0) throw nonFiniteError(f32, at >> 2, n, size, staging.targetWhat(o, 'dOut'));
+      }
     } catch (error) {
       // The last loss's gradient was overwritten: backward() now needs a new loss() or a valid dOut.
       this.phase = 'forward';
       throw error;
     }
-    if (!sources.some(Boolean)) throw new SimdpropError('OPTION', 'dOut gives no output a gradient');
+    if (!any) throw new SimdpropError('OPTION', 'dOut gives no output a gradient');
     return sources;
   }
 
@@ -778,11 +781,6 @@ export class Model {
   /** @internal Where output o's targets are staged. */
   targetsPointer(o = 0): number {
     return this.at.targets[o];
-  }
-
-  /** @internal Where input i is staged. */
-  inputPointer(i = 0): number {
-    return this.at.inputs[i];
   }
 
   /**

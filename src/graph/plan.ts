@@ -7,7 +7,7 @@
 // Params, grads and every state slot share one layout, so zeroing is one fill, the gradient norm one
 // reduction, an optimizer one call per run of tensors with the same settings.
 import { SimdpropError, describe } from '../errors.js';
-import type { BufferSpec, DType, Initializer, NodeSpec, Op, ParameterSpec, TensorType, TorchLayout } from './op.js';
+import type { BufferSpec, Initializer, NodeSpec, Op, ParameterSpec, TensorType, TorchLayout } from './op.js';
 import { formatShape, SymbolicTensor } from './symbolic.js';
 
 /** What the plan needs of a layer beyond the Op interface: its name and how errors name it. */
@@ -285,10 +285,6 @@ export class Plan {
   /** Float offset where parameter p's span ends: the next one's start (padding included), or the section's end. */
   parameterEnd(p: number): number {
     return p + 1 < this.parameters.length ? this.parameters[p + 1].start : this.sectionFloats;
-  }
-
-  dtypeOf(tensor: number): DType {
-    return this.tensors[tensor].type.dtype;
   }
 }
 

@@ -39,11 +39,12 @@ export class Staging {
   private readonly outputSizes: number[];
   private readonly outputClasses: number[];
   private readonly outputPositions: number[];
-  /** Kept arrays a call's inputs and targets are sorted into, and how errors name them ('x.tokens'). */
+  /** Kept arrays a call's inputs and targets are sorted into, and how errors name them ('x.tokens', 'dOut.logits'). */
   private readonly inputData: InputData[];
   private readonly targetData: unknown[];
   private readonly inputLabels: string[];
   private readonly targetLabels: string[];
+  private readonly gradientLabels: string[];
 
   constructor(
     private readonly plan: Plan,
@@ -63,6 +64,7 @@ export class Staging {
     this.targetData = plan.outputs.map(() => undefined);
     this.inputLabels = inputNames.map((name) => `x.${name}`);
     this.targetLabels = outputNames.map((name) => `y.${name}`);
+    this.gradientLabels = outputNames.map((name) => `dOut.${name}`);
   }
 
   /** The batch for each input, in the model's order, from one value, an array or a record (into a kept array). */
@@ -75,8 +77,8 @@ export class Staging {
     return perName(x, data, this.inputNames, what, 'inputs');
   }
 
-  /** The targets of each output, in order (into a kept array). */
-  targetsOf(y: unknown, what: string): unknown[] {
+  /** One value per output, in order, from one value, an array or a record (into a kept array): targets, or dOut. */
+  perOutput(y: unknown, what: string): unknown[] {
     const targets = this.targetData;
     if (targets.length === 1 && (ArrayBuffer.isView(y) || !(isRecord(y) && this.outputNames[0] in y))) {
       targets[0] = y;
@@ -93,7 +95,8 @@ export class Staging {
 
   targetWhat(o: number, what = 'y'): string {
     if (this.plan.outputs.length === 1) return what;
-    return what === 'y' ? this.targetLabels[o] : `${what}.${this.outputNames[o]}`;
+    if (what === 'y') return this.targetLabels[o];
+    return what === 'dOut' ? this.gradientLabels[o] : `${what}.${this.outputNames[o]}`;
   }
 
   /** Checks the batches' types and shapes and the same row count in each; returns the rows. */
@@ -144,7 +147,7 @@ export class Staging {
    */
   copyTargets(y: unknown, rows: number, what: string, destinations: readonly number[]): void {
     const heap = this.backend.heap;
-    const targets = this.targetsOf(y, what);
+    const targets = this.perOutput(y, what);
     const losses = this.losses as OutputLoss[];
     // Every check before any copy (a bad second output's targets leave the first's region as it was);
     // with one output the copy checks as it goes.
@@ -229,7 +232,7 @@ export class Staging {
     const data = this.inputsOf(x, whatX);
     const rows = this.checkInputs(data, whatX);
     this.checkIndexInputs(data, whatX);
-    const targets = this.targetsOf(y, whatY);
+    const targets = this.perOutput(y, whatY);
     // The labels decide the targets' widths, as copyTargets will find them.
     const labels = this.losses.map((slot, o) => slot.kind === 'softmaxCrossEntropy' && targetsAreLabels(targets[o]));
     const inputBytes = this.inputSizes.map((size) => alignFloats(rows * size) * 4);
@@ -261,29 +264,31 @@ export class Staging {
    * staged data set to the input and targets regions at `inputs` and `targets`; sets the losses' labels.
    */
   gather(data: StagedData, start: number, count: number, order: Int32Array | undefined, inputs: readonly number[], targets: readonly number[]): void {
-    const { kernels } = this.backend;
-    const copyRows = (to: number, from: number, width: number): void => {
-      const rowBytes = width * 4;
-      if (!order) {
-        kernels.copy(to, from + start * rowBytes, count * width);
-        return;
-      }
-      if (width === 1) {
-        // One value per sample (a label): moved in JS, cheaper than a kernel call each.
-        const i32 = this.backend.heap.i32;
-        for (let r = 0; r < count; r++) i32[(to >> 2) + r] = i32[(from >> 2) + order[start + r]];
-        return;
-      }
-      for (let r = 0; r < count; r++) kernels.copy(to + r * rowBytes, from + order[start + r] * rowBytes, width);
-    };
-    for (let i = 0; i < inputs.length; i++) copyRows(inputs[i], data.inputs[i], this.inputSizes[i]);
+    for (let i = 0; i < inputs.length; i++) this.copyRows(inputs[i], data.inputs[i], this.inputSizes[i], start, count, order);
     const losses = this.losses as OutputLoss[];
     for (let o = 0; o < losses.length; o++) {
       const slot = losses[o];
       if (!slot.targets) continue;
       slot.labels = data.labels[o];
-      copyRows(targets[o], data.targets[o], this.targetWidth(o, slot.labels));
+      this.copyRows(targets[o], data.targets[o], this.targetWidth(o, slot.labels), start, count, order);
     }
+  }
+
+  // Rows order[start …] (or start … in order) of `width` values from `from` to `to`.
+  private copyRows(to: number, from: number, width: number, start: number, count: number, order: Int32Array | undefined): void {
+    const { kernels } = this.backend;
+    const rowBytes = width * 4;
+    if (!order) {
+      kernels.copy(to, from + start * rowBytes, count * width);
+      return;
+    }
+    if (width === 1) {
+      // One value per sample (a label): moved in JS, cheaper than a kernel call each.
+      const i32 = this.backend.heap.i32;
+      for (let r = 0; r < count; r++) i32[(to >> 2) + r] = i32[(from >> 2) + order[start + r]];
+      return;
+    }
+    for (let r = 0; r < count; r++) kernels.copy(to + r * rowBytes, from + order[start + r] * rowBytes, width);
   }
 
   /** Gives a staged data set's memory back. */
@@ -307,12 +312,6 @@ function perName<T>(value: unknown, into: T[], names: readonly string[], what: s
     return into;
   }
   throw new SimdpropError('TYPE', `${what} must give each of the model's ${count} ${kind} (${names.join(', ')}): an array of ${count} or a record by name, got ${describe(value)}`);
-}
-
-/** One value per output from dOut: the value itself for a one-output model, else an array or record by name. */
-export function perOutput(value: unknown, names: readonly string[], what: string): unknown[] {
-  if (names.length === 1 && !(isRecord(value) && names[0] in value)) return [value];
-  return perName(value, names.map(() => undefined), names, what, 'outputs');
 }
 
 /** Rows of int32 indices: an Int32Array or number[] of rows × size, or arrays of `size` integers. */

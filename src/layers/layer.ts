@@ -17,7 +17,7 @@ export interface LayerOptions {
   name?: string;
 }
 
-export function checkLayerName(name: unknown): string | undefined {
+function checkLayerName(name: unknown): string | undefined {
   if (name === undefined) return undefined;
   if (typeof name !== 'string' || !NAME.test(name)) {
     throw new SimdpropError('OPTION', `a layer name must be a PyTorch attribute path such as "blocks.0.fc", got ${describe(name)}`);
