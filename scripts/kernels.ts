@@ -18,8 +18,14 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** A parameter's kind: a byte offset (usize), an int32 buffer's byte offset (Int32Ptr), or a number. */
 type Kind = 'usize' | 'Int32Ptr' | 'i32' | 'f32' | 'f64';
 const KINDS: readonly string[] = ['usize', 'Int32Ptr', 'i32', 'f32', 'f64'];
-/** Record slots an argument may use: 1 … 13 (slot 0 is the opcode, 14 the stop flag, 15 the result). */
-const MAX_ARGUMENTS = 13;
+/**
+ * The tape's record: RECORD_SLOTS slots of 8 bytes, the opcode in slot 0, arguments in 1 … MAX_ARGUMENTS,
+ * then the stop flag and the result. Both sides of the tape take these from the generated files.
+ */
+const RECORD_SLOTS = 24;
+const STOP_SLOT = RECORD_SLOTS - 2;
+const RESULT_SLOT = RECORD_SLOTS - 1;
+const MAX_ARGUMENTS = STOP_SLOT - 1;
 
 interface Parameter {
   name: string;
@@ -153,6 +159,11 @@ function generate(): void {
 // from it to nearest, as the JS → wasm call rounds it).
 ${[...byFile].map(([file, names]) => `import { ${names.join(', ')} } from '../kernels/${file}';`).join('\n')}
 
+/** A record's size in bytes, and where it keeps its stop flag and its result (scripts/kernels.ts RECORD_SLOTS). */
+export const RECORD_BYTES: usize = ${RECORD_SLOTS} << 3;
+export const STOP_AT: usize = ${STOP_SLOT} << 3;
+export const RESULT_AT: usize = ${RESULT_SLOT} << 3;
+
 @inline function int(r: usize, i: usize): i32 {
   return load<i32>(r + (i << 3));
 }
@@ -214,6 +225,11 @@ export type KernelName = keyof Kernels;
 export const KERNEL_NAMES: readonly KernelName[] = [
 ${kernels.map((k) => `  '${k.name}',`).join('\n')}
 ];
+
+/** 8-byte slots per tape record, and the slots of its stop flag and result (scripts/kernels.ts RECORD_SLOTS). */
+export const RECORD_SLOTS = ${RECORD_SLOTS};
+export const STOP_SLOT = ${STOP_SLOT};
+export const RESULT_SLOT = ${RESULT_SLOT};
 
 /** Each kernel's opcode. */
 export const OPCODES: Readonly<Record<KernelName, number>> = {

@@ -4,20 +4,16 @@
 // takes the crossings out. The calls are the same kernels with the same arguments in the same order,
 // so the results are bit-identical to calling them one by one.
 //
-// A record is 16 slots of 8 bytes: the opcode (the kernel's place in the table scripts/kernels.ts
-// reads from kernels/, from 1), its arguments in the kernel's order, then at STOP_AT a flag and at
-// RESULT_AT the value a kernel returns (an f64). Integers and pointers (and the opcode and the flag)
+// A record is RECORD_SLOTS slots of 8 bytes (scripts/kernels.ts): the opcode (the kernel's place in
+// the table it reads from kernels/, from 1), its arguments in the kernel's order, then at STOP_AT a
+// flag and at RESULT_AT the value a kernel returns (an f64). Integers and pointers (and the opcode and the flag)
 // are int32 in the low 4 bytes of their slot, as the JS → wasm call's ToInt32 makes them: a plain
 // load, where an f64 to convert took a checked truncation each. Floats are f64, and f32 arguments
 // are rounded from them to nearest, as the JS → wasm call rounds them. The decoder (runRecord) is
 // generated from the same table.
 
-import { runRecord } from '../generated/dispatch';
-
-const RECORD_BYTES: usize = 16 << 3;
-// Where a record keeps its stop flag (1: end the tape here when the result is not 0) and its result.
-const STOP_AT: usize = 14 << 3;
-const RESULT_AT: usize = 15 << 3;
+// The stop flag is 1 to end the tape at its record when the result is not 0.
+import { RECORD_BYTES, RESULT_AT, runRecord, STOP_AT } from '../generated/dispatch';
 
 /**
  * Runs `count` records from `tape`, writing each one's result into it. Returns −1 when all ran, or the

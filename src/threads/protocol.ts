@@ -1,6 +1,7 @@
 // The control block the main thread and the workers share: one small SharedArrayBuffer, apart from
 // the wasm memory so that growing the memory never moves it. Int32 slots for signalling, then a
 // Float64 argument row per worker.
+import { STOP_SLOT } from '../backend/generated/kernels.js';
 
 /** Int32 index: bumped by the main thread to hand out a round of work; workers sleep on it. */
 export const GENERATION = 0;
@@ -19,8 +20,8 @@ export const TASK = 4;
 export const TASK_ROUND = 64;
 export const NOTHING = 0;
 export const QUIT = -1;
-/** Float64 arguments per worker. */
-export const ARGS_PER_WORKER = 12;
+/** Float64 arguments per worker: as many as a kernel takes (the tape record's argument slots). */
+export const ARGS_PER_WORKER = STOP_SLOT - 1;
 /** Byte offset of the argument rows (after 4 signal slots, up to 60 task slots and 60 round slots). */
 export const ARGS_BYTE_OFFSET = 512;
 export const MAX_WORKERS = 60;
@@ -59,7 +60,7 @@ function serve(message, reply) {
     if (task === QUIT) return;
     if (task > 0 && Atomics.load(signals, TASK_ROUND + worker) === seen) {
       try {
-        kernels[task - 1](args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9], args[10], args[11]);
+        kernels[task - 1](${Array.from({ length: ARGS_PER_WORKER }, (_, i) => `args[${i}]`).join(', ')});
       } catch (error) {
         Atomics.store(signals, FAILED, 1);
       }

@@ -7,17 +7,13 @@
 // count_nonfinite and count_outside, whose values the caller needs at once, run what is recorded and
 // then themselves directly. The losses are recorded too, returning NaN: their value is lossValue()
 // after run(), for the one caller (a training step) that asks for it there.
-import { OPCODES, TapeRecorder, type Kernels } from '../generated/kernels.js';
+import { OPCODES, RECORD_SLOTS as RECORD, RESULT_SLOT as RESULT, STOP_SLOT as STOP, TapeRecorder, type Kernels } from '../generated/kernels.js';
 import type { Heap } from '../../memory/heap.js';
 
-/**
- * Slots of 8 bytes per record: opcode, up to 13 arguments, a stop flag (STOP) and the result
- * (RESULT, an f64). The opcode, the flag and integer and pointer arguments are int32 in the low 4
- * bytes of their slot (written through `ints`, at twice the slot's index); float arguments are f64.
- */
-const RECORD = 16;
-const STOP = 14;
-const RESULT = 15;
+// A record is RECORD slots of 8 bytes (scripts/kernels.ts): the opcode, the arguments, a stop flag
+// (STOP) and the result (RESULT, an f64). The opcode, the flag and integer and pointer arguments are
+// int32 in the low 4 bytes of their slot (written through `ints`, at twice the slot's index); float
+// arguments are f64.
 /** Records the tape holds before it runs what it has to make room (a step of 8 layers needs ~60). */
 const CAPACITY = 256;
 /** Losses one step may record (one per model output). */
