@@ -31,13 +31,18 @@ export function dense_forward(
     const zb = z + <usize>first * zRowBytes;
     const ab = a + <usize>first * zRowBytes;
     gemm_nn(zb, x + <usize>first * xRowBytes, w, bias, rows, K, N, scratch);
-    const n = rows * N;
-    if (activation == RELU) relu_forward(ab, zb, n);
-    else if (activation == LEAKY_RELU) leaky_relu_forward(ab, zb, n, slope);
-    else if (activation == SIGMOID) sigmoid_forward(ab, zb, n);
-    else if (activation == TANH) tanh_forward(ab, zb, n);
-    else if (activation == GELU) gelu_forward(ab, zb, n);
-    else if (activation == SOFTMAX) softmax_forward(ab, zb, rows, N);
-    else if (activation != LINEAR) unreachable();
+    activate(activation, ab, zb, rows, N, slope);
   }
+}
+
+/** a = f(z) over rows × N values for the activation at place `activation` of ACTIVATIONS (0 linear: nothing). */
+@inline export function activate(activation: i32, a: usize, z: usize, rows: i32, N: i32, slope: f32): void {
+  const n = rows * N;
+  if (activation == RELU) relu_forward(a, z, n);
+  else if (activation == LEAKY_RELU) leaky_relu_forward(a, z, n, slope);
+  else if (activation == SIGMOID) sigmoid_forward(a, z, n);
+  else if (activation == TANH) tanh_forward(a, z, n);
+  else if (activation == GELU) gelu_forward(a, z, n);
+  else if (activation == SOFTMAX) softmax_forward(a, z, rows, N);
+  else if (activation != LINEAR) unreachable();
 }

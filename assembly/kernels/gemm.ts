@@ -27,29 +27,29 @@ import { dotColumns, rowVectors, smallGemm } from './gemm_narrow';
 /** Products of at most this many multiply-adds run in place (gemm_narrow.ts smallGemm), unpacked. */
 const SMALL_MACS: i32 = 16384;
 
-const PANEL: i32 = 8;
-const PANEL_BYTES: usize = 32;
+export const PANEL: i32 = 8;
+export const PANEL_BYTES: usize = 32;
 /** A row-major right operand of at most this many floats (32 KiB) is read in place, not packed. */
-const DIRECT_FLOATS: i32 = 8192;
+export const DIRECT_FLOATS: i32 = 8192;
 
 // Rows of A packed at a time. The block (ROW_BLOCK × K floats, 512 KiB at K = 1024) stays in L2 while
 // every panel of B passes over it; B's panels are packed again for each block, a cost of about
 // 1/ROW_BLOCK of the multiply-adds. Measured against 32, 64 and 256 rows: 64 is 3–5% slower at
 // n ≥ 512, 256 no faster.
-const ROW_BLOCK: i32 = 128;
+export const ROW_BLOCK: i32 = 128;
 
 // Scratch a GEMM with inner dimension K needs (gemmScratchBytes in src/backend/kernels.ts): the
 // packed [K × 8] panel, an 8-float bias panel, an 8-float edge row, then the packed block of A,
 // min(M rounded up to 4, ROW_BLOCK) × K floats.
 
 
-@inline function madd(acc: v128, a: v128, b: v128): v128 {
+@inline export function madd(acc: v128, a: v128, b: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, acc);
   return f32x4.add(acc, f32x4.mul(a, b));
 }
 
 // panel[k][t] = b[k·N + j + t] for t < width, 0 beyond: columns j… of a row-major [K × N] matrix.
-@inline function packRows(panel: usize, b: usize, K: i32, N: i32, j: i32, width: i32): void {
+@inline export function packRows(panel: usize, b: usize, K: i32, N: i32, j: i32, width: i32): void {
   const rowBytes = <usize>N << 2;
   let source = b + (<usize>j << 2);
   if (width == PANEL) {
@@ -72,7 +72,7 @@ const ROW_BLOCK: i32 = 128;
 
 // A 4×4 transpose: rows r0…r3 each hold 4 consecutive k of one row; the 4 stores, lineBytes apart,
 // each hold one k of the 4 rows — the line a splat or panel step reads.
-@inline function storeTransposed(target: usize, lineBytes: usize, r0: v128, r1: v128, r2: v128, r3: v128): void {
+@inline export function storeTransposed(target: usize, lineBytes: usize, r0: v128, r1: v128, r2: v128, r3: v128): void {
   const t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5);
   const t1 = i32x4.shuffle(r0, r1, 2, 6, 3, 7);
   const t2 = i32x4.shuffle(r2, r3, 0, 4, 1, 5);
@@ -85,7 +85,7 @@ const ROW_BLOCK: i32 = 128;
 
 // panel[k][t] = b[(j + t)·K + k] for t < width, 0 beyond: rows j… of a [N × K] matrix, transposed
 // 4×4 at a time for a full panel.
-@inline function packTransposed(panel: usize, b: usize, K: i32, j: i32, width: i32): void {
+@inline export function packTransposed(panel: usize, b: usize, K: i32, j: i32, width: i32): void {
   const rowBytes = <usize>K << 2;
   if (width == PANEL) {
     const source = b + <usize>j * rowBytes;
@@ -116,7 +116,7 @@ const ROW_BLOCK: i32 = 128;
 
 // Writes a finished 8-wide row of sums: whole vectors when the panel is full, else `width` lanes
 // through the edge tile.
-@inline function finishRow(mode: i32, output: usize, low: v128, high: v128, width: i32, tile: usize): void {
+@inline export function finishRow(mode: i32, output: usize, low: v128, high: v128, width: i32, tile: usize): void {
   if (width == PANEL) {
     finishVector(mode, output, low);
     finishVector(mode, output + 16, high);
@@ -179,7 +179,7 @@ const ROW_BLOCK: i32 = 128;
 // Four rows × 8 columns of the output: the micro-kernel over one packed group of A (groupBytes from
 // ap) and B's panel from bp, rows bStride bytes apart. With `pack` (a constant at each call) it also
 // copies the 8 columns it reads into the packed panel at pp, for the tiles after it.
-@inline function tile4(
+@inline export function tile4(
   mode: i32, o: usize, rowBytes: usize, ap: usize, groupBytes: usize, bp: usize, bStride: usize,
   pack: bool, pp: usize, start0: v128, start1: v128, width: i32, tile: usize,
 ): void {
@@ -213,6 +213,23 @@ const ROW_BLOCK: i32 = 128;
   finishRow(mode, o + rowBytes, c10, c11, width, tile);
   finishRow(mode, o + 2 * rowBytes, c20, c21, width, tile);
   finishRow(mode, o + 3 * rowBytes, c30, c31, width, tile);
+}
+
+// One row × 8 columns of the output, from lane ap of a packed group of A (the same chain of sums as
+// tile4's rows).
+@inline export function tile1(
+  mode: i32, o: usize, ap: usize, groupBytes: usize, bp: usize, bStride: usize, start0: v128, start1: v128, width: i32, tile: usize,
+): void {
+  let c0 = start0, c1 = start1;
+  const end = ap + groupBytes;
+  while (ap < end) {
+    const s = v128.load32_splat(ap);
+    c0 = madd(c0, s, v128.load(bp));
+    c1 = madd(c1, s, v128.load(bp, 16));
+    ap += 16;
+    bp += bStride;
+  }
+  finishRow(mode, o, c0, c1, width, tile);
 }
 
 // out[M × N] (mode) A·B. A's element (row r, inner k) sits at a + 4·(r·rowStride + k·innerStride);
@@ -268,18 +285,7 @@ const ROW_BLOCK: i32 = 128;
         tile4(mode, outColumn + <usize>i * rowBytes, rowBytes, ap, groupBytes, source, sourceStride, false, 0, start0, start1, width, tile);
       }
       for (; i < rows; i++) {
-        let c0 = start0, c1 = start1;
-        let ap = block + <usize>(i >> 2) * groupBytes + (<usize>(i & 3) << 2);
-        const end = ap + groupBytes;
-        let bp = source;
-        while (ap < end) {
-          const s = v128.load32_splat(ap);
-          c0 = madd(c0, s, v128.load(bp));
-          c1 = madd(c1, s, v128.load(bp, 16));
-          ap += 16;
-          bp += sourceStride;
-        }
-        finishRow(mode, outColumn + <usize>i * rowBytes, c0, c1, width, tile);
+        tile1(mode, outColumn + <usize>i * rowBytes, block + <usize>(i >> 2) * groupBytes + (<usize>(i & 3) << 2), groupBytes, source, sourceStride, start0, start1, width, tile);
       }
     }
   }

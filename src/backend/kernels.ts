@@ -14,3 +14,18 @@ export function gemmScratchBytes(K: number, rows = 0): number {
   const packedRows = rows > 0 ? Math.min(128, Math.ceil(rows / 4) * 4) : 128;
   return (8 * K + 16 + packedRows * K) * 4;
 }
+
+/**
+ * Scratch bytes conv2d_forward (K = kernelH·kernelW·inChannels) or conv2d_input_grad (K =
+ * kernelH·kernelW·outChannels) needs: gemmScratchBytes(K)'s panel, rows and packed block, then a
+ * 12-byte tap and a 4-byte group entry per k, to a multiple of 4 (assembly/kernels/conv.ts).
+ */
+export function convScratchBytes(K: number): number {
+  return gemmScratchBytes(K) + Math.ceil(K / 4) * 4 * 13;
+}
+
+/**
+ * Scratch bytes conv2d_weight_grad needs: a GEMM's over its inner dimension's chunks of 256 positions,
+ * and the taps of a block of 128 rows.
+ */
+export const CONV_WEIGHT_SCRATCH_BYTES = gemmScratchBytes(256) + 128 * 13;

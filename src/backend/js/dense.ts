@@ -14,7 +14,12 @@ export function dense_forward(
   activation: number, slope: number,
 ): void {
   gemm_nn(m, z, x, w, bias, M, K, N);
-  const n = M * N;
+  activate(m, activation, a, z, M, N, slope);
+}
+
+/** a = f(z) over rows × N values for the activation at place `activation` of ACTIVATIONS (0 linear: nothing). */
+export function activate(m: Floats, activation: number, a: number, z: number, rows: number, N: number, slope: number): void {
+  const n = rows * N;
   switch (activation) {
     case 0: return;
     case 1: return relu_forward(m, a, z, n);
@@ -22,7 +27,7 @@ export function dense_forward(
     case 3: return sigmoid_forward(m, a, z, n);
     case 4: return tanh_forward(m, a, z, n);
     case 5: return gelu_forward(m, a, z, n);
-    case 6: return softmax_forward(m, a, z, M, N);
+    case 6: return softmax_forward(m, a, z, rows, N);
     default: throw new RangeError(`simdprop: no activation number ${activation}`);
   }
 }

@@ -1,0 +1,346 @@
+// 2-D convolution over channels-last images ([batch, height, width, channels] float32, row-major),
+// with the weight stored [kernelH, kernelW, inChannels, outChannels] — a row-major [K × N] matrix,
+// K = kernelH·kernelW·inChannels, N = outChannels — so that the three products are GEMMs on gemm.ts's
+// micro-kernel, with the im2col done by the packing step (no im2col matrix is ever made):
+// - forward: z[positions × N] = im2col(x)·w (+ bias): each row block of output positions is packed as
+//   gemm.ts packs A, reading every window element straight from the image;
+// - input gradient: dx[input positions × C] = gather(dz)·w′, each input position gathering the output
+//   positions whose windows hold it (w′ = w with each [C × N] tap transposed, packed per panel);
+// - weight gradient: dw[K × N] = im2col(x)ᵀ·dz, over the positions in chunks of CHUNK, so the packed
+//   block stays in L2 however large the batch.
+// Every output element is one chain of sums in a fixed order (in chunks for the weight gradient), so a
+// split of the batch or of the weight's rows between threads gives bit-identical results.
+//
+// The window elements of one k = (kh·kernelW + kw)·C + c sit at a fixed offset (kh·dilation − pad,
+// kw·dilation − pad, c) from a position's origin: a table of those offsets (TAP_BYTES per k, in scratch)
+// and, per group of 4 consecutive k, whether the 4 are contiguous in memory (then one vector load
+// fetches them) lets the packers run without a division per element.
+
+import { activate } from './dense';
+import { finishRow, madd, packRows, packTransposed, PANEL, PANEL_BYTES, ROW_BLOCK, storeTransposed, tile1, tile4 } from './gemm';
+import { ACCUMULATE, WRITE, WRITE_WITH_BIAS } from './finish';
+
+/** Positions per chunk of the weight gradient's inner dimension. */
+const CHUNK: i32 = 256;
+/** Per k: offset y, offset x, channel (i32 each); per group of 4 k: 1 when contiguous. */
+const TAP_BYTES: usize = 12;
+const SAME_PIXEL: i32 = 1;
+const NEXT_PIXELS: i32 = 2;
+/** An offset no position reaches: a lane past the last k reads as 0. */
+const NOWHERE: i32 = -(1 << 30);
+
+// The geometry of the call being run: the image the packers read (height, width, channels), the
+// output grid, and the divisor of the input gradient's gather (the stride; 1 elsewhere).
+let sourceH: i32 = 0;
+let sourceW: i32 = 0;
+let sourceC: i32 = 0;
+let gridW: i32 = 0;
+let gridPositions: i32 = 0;
+let stepY: i32 = 1;
+let stepX: i32 = 1;
+
+@inline function outputSize(size: i32, kernel: i32, stride: i32, pad: i32, dilation: i32): i32 {
+  return (size + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1;
+}
+
+// taps[i] = (offset y, offset x, channel) of k = first + i, for i < count, in a kernel of kernelW ×
+// channels taps per row at offsets kh·dilationY + baseY, kw·dilationX + baseX; past count, to a
+// multiple of 4, taps NOWHERE (read as 0). groups[g], after them: how the 4 taps of group g lie in
+// memory: SAME_PIXEL (4 consecutive channels of one pixel), NEXT_PIXELS (4 pixels in a row, one
+// channel), or 0 (anything else: read lane by lane).
+function writeTaps(
+  taps: usize, first: i32, count: i32, kernelW: i32, channels: i32, dilationY: i32, dilationX: i32, baseY: i32, baseX: i32,
+): void {
+  const padded = (count + 3) & ~3;
+  for (let i = 0; i < padded; i++) {
+    const k = first + i;
+    const t = taps + <usize>i * TAP_BYTES;
+    const tap = k / channels;
+    store<i32>(t, i < count ? (tap / kernelW) * dilationY + baseY : NOWHERE);
+    store<i32>(t, i < count ? (tap % kernelW) * dilationX + baseX : NOWHERE, 4);
+    store<i32>(t, i < count ? k % channels : 0, 8);
+  }
+  const groups = taps + <usize>padded * TAP_BYTES;
+  for (let g = 0; 4 * g < count; g++) {
+    const t = taps + <usize>(4 * g) * TAP_BYTES;
+    let samePixel = 4 * g + 4 <= count;
+    let nextPixels = samePixel && channels == 1;
+    for (let i = 1; i < 4; i++) {
+      const u = t + <usize>i * TAP_BYTES;
+      const sameRow = load<i32>(u) == load<i32>(t);
+      samePixel = samePixel && sameRow && load<i32>(u, 4) == load<i32>(t, 4) && load<i32>(u, 8) == load<i32>(t, 8) + i;
+      nextPixels = nextPixels && sameRow && load<i32>(u, 4) == load<i32>(t, 4) + i;
+    }
+    store<i32>(groups + (<usize>g << 2), samePixel ? SAME_PIXEL : nextPixels ? NEXT_PIXELS : 0);
+  }
+}
+
+// Float index in its image of source pixel (y + offset y, x + offset x), channel c — divided by the
+// steps for the input gradient's gather — or −1 where it falls outside (padding, or between strides).
+@inline function sourceIndex(y: i32, x: i32, t: usize, divide: bool): i32 {
+  let sy = y + load<i32>(t);
+  let sx = x + load<i32>(t, 4);
+  if (divide) {
+    if (sy < 0 || sx < 0 || sy % stepY != 0 || sx % stepX != 0) return -1;
+    sy /= stepY;
+    sx /= stepX;
+  }
+  if (<u32>sy >= <u32>sourceH || <u32>sx >= <u32>sourceW) return -1;
+  return (sy * sourceW + sx) * sourceC + load<i32>(t, 8);
+}
+
+// The 4 elements of tap group g at the position whose image starts at `image` and whose origin is
+// (y, x): one vector load when the group is contiguous and wholly inside the image, else lane by lane.
+@inline function gather4(image: usize, y: i32, x: i32, taps: usize, groups: usize, g: i32, divide: bool): v128 {
+  const t = taps + <usize>(4 * g) * TAP_BYTES;
+  const layout = load<i32>(groups + (<usize>g << 2));
+  if (layout == SAME_PIXEL) {
+    const first = sourceIndex(y, x, t, divide);
+    return first >= 0 ? v128.load(image + (<usize>first << 2)) : f32x4.splat(0);
+  }
+  if (layout == NEXT_PIXELS) {
+    const first = sourceIndex(y, x, t, divide);
+    if (first >= 0 && sourceIndex(y, x, t + 3 * TAP_BYTES, divide) == first + 3) return v128.load(image + (<usize>first << 2));
+  }
+  const lanes = f32x4.splat(element(image, y, x, t, divide));
+  const two = f32x4.replace_lane(lanes, 1, element(image, y, x, t + TAP_BYTES, divide));
+  const three = f32x4.replace_lane(two, 2, element(image, y, x, t + 2 * TAP_BYTES, divide));
+  return f32x4.replace_lane(three, 3, element(image, y, x, t + 3 * TAP_BYTES, divide));
+}
+
+// The element of tap t at the position whose image starts at `image` with origin (y, x), or 0 outside.
+@inline function element(image: usize, y: i32, x: i32, t: usize, divide: bool): f32 {
+  const at = sourceIndex(y, x, t, divide);
+  return at >= 0 ? load<f32>(image + (<usize>at << 2)) : 0;
+}
+
+// A position's image and origin: position p of the output grid (forward and weight gradient) or of
+// the input (input gradient), as `image` (byte offset), `originY` and `originX`.
+let image: usize = 0;
+let originY: i32 = 0;
+let originX: i32 = 0;
+
+@inline function locate(source: usize, p: i32, strideY: i32, strideX: i32): void {
+  const n = p / gridPositions;
+  const q = p - n * gridPositions;
+  const gy = q / gridW;
+  image = source + <usize>n * <usize>(sourceH * sourceW * sourceC) * 4;
+  originY = gy * strideY;
+  originX = (q - gy * gridW) * strideX;
+}
+
+// block[g][k][r] = A's element (position first + 4g + r, k) for K taps: as gemm.ts's packRowBlock, with
+// the rows gathered through the taps. A last group of fewer than 4 rows gets zeros in its unused lanes.
+function packWindows(block: usize, source: usize, first: i32, rows: i32, K: i32, taps: usize, strideY: i32, strideX: i32, divide: bool): void {
+  const groupBytes = <usize>K << 4;
+  const fullGroups = K >> 2;
+  const groups = taps + <usize>((K + 3) & ~3) * TAP_BYTES;
+  for (let r = 0; r < rows; r += 4) {
+    // Images and origins of the group's 4 rows (a row past the block reads nothing: zeros).
+    locate(source, first + r, strideY, strideX);
+    const m0 = image, y0 = originY, x0 = originX;
+    let m1: usize = 0, y1 = NOWHERE, x1 = NOWHERE, m2: usize = 0, y2 = NOWHERE, x2 = NOWHERE, m3: usize = 0, y3 = NOWHERE, x3 = NOWHERE;
+    if (r + 1 < rows) { locate(source, first + r + 1, strideY, strideX); m1 = image; y1 = originY; x1 = originX; }
+    if (r + 2 < rows) { locate(source, first + r + 2, strideY, strideX); m2 = image; y2 = originY; x2 = originX; }
+    if (r + 3 < rows) { locate(source, first + r + 3, strideY, strideX); m3 = image; y3 = originY; x3 = originX; }
+    let target = block + <usize>(r >> 2) * groupBytes;
+    for (let g = 0; g < fullGroups; g++) {
+      storeTransposed(target, 16, gather4(m0, y0, x0, taps, groups, g, divide), gather4(m1, y1, x1, taps, groups, g, divide),
+        gather4(m2, y2, x2, taps, groups, g, divide), gather4(m3, y3, x3, taps, groups, g, divide));
+      target += 64;
+    }
+    for (let k = fullGroups << 2; k < K; k++) {
+      const t = taps + <usize>k * TAP_BYTES;
+      const first = f32x4.splat(element(m0, y0, x0, t, divide));
+      const second = f32x4.replace_lane(first, 1, element(m1, y1, x1, t, divide));
+      const third = f32x4.replace_lane(second, 2, element(m2, y2, x2, t, divide));
+      const line = f32x4.replace_lane(third, 3, element(m3, y3, x3, t, divide));
+      v128.store(target, line);
+      target += 16;
+    }
+  }
+}
+
+// out[rows × N] (mode) block·B over K, where `block` holds the rows packed (packWindows) and `packB`
+// says how B's panels are packed: 0 row-major [K × N] at b, 1 the input gradient's w′ (taps of
+// [C × N] transposed, `taps` of them, each `tapK` long).
+@inline function windowGemm(
+  out: usize, block: usize, b: usize, bias: usize, rows: i32, K: i32, N: i32, mode: i32, scratch: usize,
+  transposedTaps: bool, tapCount: i32, tapK: i32, tapRows: i32,
+): void {
+  const panel = scratch;
+  const biasPanel = scratch + <usize>K * PANEL_BYTES;
+  const tile = biasPanel + PANEL_BYTES;
+  const groupBytes = <usize>K << 4;
+  const rowBytes = <usize>N << 2;
+  for (let j = 0; j < N; j += PANEL) {
+    const width = min(PANEL, N - j);
+    if (transposedTaps) {
+      for (let t = 0; t < tapCount; t++) {
+        packTransposed(panel + <usize>(t * tapK) * PANEL_BYTES, b + <usize>(t * tapRows * tapK) * 4, tapK, j, width);
+      }
+    } else {
+      packRows(panel, b, K, N, j, width);
+    }
+    let start0 = f32x4.splat(0);
+    let start1 = f32x4.splat(0);
+    if (mode == WRITE_WITH_BIAS) {
+      packRows(biasPanel, bias, 1, N, j, width);
+      start0 = v128.load(biasPanel);
+      start1 = v128.load(biasPanel, 16);
+    }
+    const outColumn = out + (<usize>j << 2);
+    let i = 0;
+    for (; i + 4 <= rows; i += 4) {
+      tile4(mode, outColumn + <usize>i * rowBytes, rowBytes, block + <usize>(i >> 2) * groupBytes, groupBytes, panel, PANEL_BYTES,
+        false, 0, start0, start1, width, tile);
+    }
+    for (; i < rows; i++) {
+      tile1(mode, outColumn + <usize>i * rowBytes, block + <usize>(i >> 2) * groupBytes + (<usize>(i & 3) << 2), groupBytes, panel,
+        PANEL_BYTES, start0, start1, width, tile);
+    }
+  }
+}
+
+// Scratch layout of the forward and input gradient (convScratchBytes in src/backend/kernels.ts): the
+// [K × 8] panel, two 8-float rows, the packed block (ROW_BLOCK × K), then the taps (K of them and
+// their groups).
+@inline function blockAt(scratch: usize, K: i32): usize {
+  return scratch + <usize>K * PANEL_BYTES + 2 * PANEL_BYTES;
+}
+@inline function tapsAt(scratch: usize, K: i32): usize {
+  return blockAt(scratch, K) + <usize>ROW_BLOCK * <usize>K * 4;
+}
+
+/**
+ * A convolution's forward pass over channels-last images: z[batch, outH, outW, outChannels] = the
+ * convolution of x[batch, height, width, inChannels] with w[kernelH, kernelW, inChannels, outChannels]
+ * (+ bias[outChannels] when bias ≠ 0), zero padding padH/padW on each side, outH = ⌊(height + 2·padH −
+ * dilationH·(kernelH − 1) − 1)/strideH⌋ + 1 (likewise outW); then a = f(z) for the activation at place
+ * `activation` of ACTIVATIONS (0 linear: a is not written; a may be z), `slope` leakyRelu's. Scratch:
+ * convScratchBytes(kernelH·kernelW·inChannels).  "="
+ */
+export function conv2d_forward(
+  z: usize, a: usize, x: usize, w: usize, bias: usize, batch: i32, height: i32, width: i32, inChannels: i32, outChannels: i32,
+  kernelH: i32, kernelW: i32, strideH: i32, strideW: i32, padH: i32, padW: i32, dilationH: i32, dilationW: i32,
+  activation: i32, slope: f32, scratch: usize,
+): void {
+  const outH = outputSize(height, kernelH, strideH, padH, dilationH);
+  const outW = outputSize(width, kernelW, strideW, padW, dilationW);
+  const K = kernelH * kernelW * inChannels;
+  const N = outChannels;
+  const M = batch * outH * outW;
+  sourceH = height; sourceW = width; sourceC = inChannels;
+  gridW = outW; gridPositions = outH * outW;
+  const block = blockAt(scratch, K);
+  const taps = tapsAt(scratch, K);
+  writeTaps(taps, 0, K, kernelW, inChannels, dilationH, dilationW, -padH, -padW);
+  const rowBytes = <usize>N << 2;
+  const mode = bias != 0 ? WRITE_WITH_BIAS : WRITE;
+  for (let first = 0; first < M; first += ROW_BLOCK) {
+    const rows = min(ROW_BLOCK, M - first);
+    packWindows(block, x, first, rows, K, taps, strideH, strideW, false);
+    const zb = z + <usize>first * rowBytes;
+    if (mode == WRITE_WITH_BIAS) windowGemm(zb, block, w, bias, rows, K, N, WRITE_WITH_BIAS, scratch, false, 0, 0, 0);
+    else windowGemm(zb, block, w, 0, rows, K, N, WRITE, scratch, false, 0, 0, 0);
+    activate(activation, a + <usize>first * rowBytes, zb, rows, N, slope);
+  }
+}
+
+/**
+ * The input gradient of conv2d_forward: dx[batch, height, width, inChannels] (accumulate ≠ 0: +=) from
+ * dz[batch, outH, outW, outChannels] and w, each input element the sum over the windows that hold it.
+ * The geometry is the forward's. Scratch: convScratchBytes(kernelH·kernelW·outChannels).  "=" or "+="
+ */
+export function conv2d_input_grad(
+  dx: usize, dz: usize, w: usize, batch: i32, height: i32, width: i32, inChannels: i32, outChannels: i32,
+  kernelH: i32, kernelW: i32, strideH: i32, strideW: i32, padH: i32, padW: i32, dilationH: i32, dilationW: i32,
+  accumulate: i32, scratch: usize,
+): void {
+  const outH = outputSize(height, kernelH, strideH, padH, dilationH);
+  const outW = outputSize(width, kernelW, strideW, padW, dilationW);
+  // Rows are input positions; the inner dimension runs over (kh, kw, output channel).
+  const K = kernelH * kernelW * outChannels;
+  const N = inChannels;
+  const M = batch * height * width;
+  sourceH = outH; sourceW = outW; sourceC = outChannels;
+  gridW = width; gridPositions = height * width;
+  stepY = strideH; stepX = strideW;
+  const block = blockAt(scratch, K);
+  const taps = tapsAt(scratch, K);
+  // Input pixel (y, x) is read by output pixel ((y + padH − kh·dilationH)/strideH, …) where that divides.
+  writeTaps(taps, 0, K, kernelW, outChannels, -dilationH, -dilationW, padH, padW);
+  const divide = strideH != 1 || strideW != 1;
+  const rowBytes = <usize>N << 2;
+  const tapCount = kernelH * kernelW;
+  for (let first = 0; first < M; first += ROW_BLOCK) {
+    const rows = min(ROW_BLOCK, M - first);
+    if (divide) packWindows(block, dz, first, rows, K, taps, 1, 1, true);
+    else packWindows(block, dz, first, rows, K, taps, 1, 1, false);
+    const out = dx + <usize>first * rowBytes;
+    if (accumulate != 0) windowGemm(out, block, w, 0, rows, K, N, ACCUMULATE, scratch, true, tapCount, outChannels, inChannels);
+    else windowGemm(out, block, w, 0, rows, K, N, WRITE, scratch, true, tapCount, outChannels, inChannels);
+  }
+  stepY = 1; stepX = 1;
+}
+
+/**
+ * The weight gradient of conv2d_forward for rows first … first + count − 1 of dw[kernelH·kernelW·
+ * inChannels × outChannels] (threads split the rows; first a multiple of 4): Σ over every output
+ * position of the window element times dz, summed CHUNK positions at a time. accumulate ≠ 0 adds to
+ * dw; else dw is written. Scratch: convWeightScratchBytes().  "+=" or "="
+ */
+export function conv2d_weight_grad(
+  dw: usize, x: usize, dz: usize, batch: i32, height: i32, width: i32, inChannels: i32, outChannels: i32,
+  kernelH: i32, kernelW: i32, strideH: i32, strideW: i32, padH: i32, padW: i32, dilationH: i32, dilationW: i32,
+  first: i32, count: i32, accumulate: i32, scratch: usize,
+): void {
+  const outH = outputSize(height, kernelH, strideH, padH, dilationH);
+  const outW = outputSize(width, kernelW, strideW, padW, dilationW);
+  const N = outChannels;
+  const positions = batch * outH * outW;
+  sourceH = height; sourceW = width; sourceC = inChannels;
+  gridW = outW; gridPositions = outH * outW;
+  const panel = scratch;
+  const tile = scratch + <usize>CHUNK * PANEL_BYTES + PANEL_BYTES;
+  const block = tile + PANEL_BYTES;
+  const taps = block + <usize>ROW_BLOCK * <usize>CHUNK * 4;
+  const rowBytes = <usize>N << 2;
+  for (let row = first; row < first + count; row += ROW_BLOCK) {
+    const rows = min(ROW_BLOCK, first + count - row);
+    writeTaps(taps, row, rows, kernelW, inChannels, dilationH, dilationW, -padH, -padW);
+    const groups = taps + <usize>((rows + 3) & ~3) * TAP_BYTES;
+    for (let p0 = 0; p0 < positions; p0 += CHUNK) {
+      const length = min(CHUNK, positions - p0);
+      const groupBytes = <usize>length << 4;
+      // block[g][p][r] = the window element of row (tap) row + 4g + r at position p0 + p.
+      for (let p = 0; p < length; p++) {
+        locate(x, p0 + p, strideH, strideW);
+        let target = block + (<usize>p << 4);
+        for (let g = 0; 4 * g < rows; g++) {
+          v128.store(target, gather4(image, originY, originX, taps, groups, g, false));
+          target += groupBytes;
+        }
+      }
+      const mode = accumulate != 0 || p0 > 0 ? ACCUMULATE : WRITE;
+      const out = dw + <usize>row * rowBytes;
+      for (let j = 0; j < N; j += PANEL) {
+        const width8 = min(PANEL, N - j);
+        packRows(panel, dz + <usize>p0 * rowBytes, length, N, j, width8);
+        const outColumn = out + (<usize>j << 2);
+        let i = 0;
+        const zero = f32x4.splat(0);
+        for (; i + 4 <= rows; i += 4) {
+          const ap = block + <usize>(i >> 2) * groupBytes;
+          if (mode == ACCUMULATE) tile4(ACCUMULATE, outColumn + <usize>i * rowBytes, rowBytes, ap, groupBytes, panel, PANEL_BYTES, false, 0, zero, zero, width8, tile);
+          else tile4(WRITE, outColumn + <usize>i * rowBytes, rowBytes, ap, groupBytes, panel, PANEL_BYTES, false, 0, zero, zero, width8, tile);
+        }
+        for (; i < rows; i++) {
+          const ap = block + <usize>(i >> 2) * groupBytes + (<usize>(i & 3) << 2);
+          if (mode == ACCUMULATE) tile1(ACCUMULATE, outColumn + <usize>i * rowBytes, ap, groupBytes, panel, PANEL_BYTES, zero, zero, width8, tile);
+          else tile1(WRITE, outColumn + <usize>i * rowBytes, ap, groupBytes, panel, PANEL_BYTES, zero, zero, width8, tile);
+        }
+      }
+    }
+  }
+}
