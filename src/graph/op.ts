@@ -23,10 +23,15 @@ export type Initializer =
   /** U(−limit, limit). */
   | { readonly kind: 'uniform'; readonly limit: number };
 
-/** A tensor PyTorch keeps differently: `shape` as PyTorch has it, and whether it is simdprop's transposed (2-D). */
+/**
+ * A tensor PyTorch keeps in another order: `shape` as PyTorch has it, whose values are simdprop's
+ * tensor seen with the axes `view` (its own shape when absent) permuted so that PyTorch's axis i is
+ * axis order[i] of the view. A dense weight [in, out] is PyTorch's [out, in]: order [1, 0].
+ */
 export interface TorchLayout {
   readonly shape: readonly number[];
-  readonly transposed: boolean;
+  readonly order: readonly number[];
+  readonly view?: readonly number[];
 }
 
 export interface ParameterSpec {

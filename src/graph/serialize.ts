@@ -128,21 +128,40 @@ export function rebuildGraph(bytes: Uint8Array, layers: LayerFactories | undefin
   };
 }
 
-/** A tensor in PyTorch's layout: a copy, transposed where PyTorch keeps the transpose. */
-function toTorch(values: Float32Array, shape: readonly number[], torch: TorchLayout | undefined): Float32Array {
-  if (!torch?.transposed) return values.slice();
-  return transpose(values, shape[0], shape[1]);
+/** A tensor in PyTorch's layout: a copy, permuted where PyTorch keeps another order. */
+export function toTorch(values: Float32Array, shape: readonly number[], torch: TorchLayout | undefined): Float32Array {
+  if (torch === undefined) return values.slice();
+  return permute(values, torch.view ?? shape, torch.order, false);
 }
 
 /** A tensor read in PyTorch's layout, in simdprop's. */
 function fromTorch(values: Float32Array, shape: readonly number[], torch: TorchLayout | undefined): Float32Array {
-  if (!torch?.transposed) return values;
-  return transpose(values, shape[1], shape[0]);
+  if (torch === undefined) return values;
+  return permute(values, torch.view ?? shape, torch.order, true);
 }
 
-/** [rows × cols] → [cols × rows]. */
-function transpose(values: Float32Array, rows: number, cols: number): Float32Array {
+/**
+ * The values of a row-major tensor of `shape` with its axes permuted (axis i of the result is axis
+ * order[i]), or with `inverse`, the tensor that permutation made, back.
+ */
+function permute(values: Float32Array, shape: readonly number[], order: readonly number[], inverse: boolean): Float32Array {
+  const rank = shape.length;
+  // Strides of the source's axes, and the permuted shape the result's elements run over.
+  const strides = new Array<number>(rank);
+  for (let axis = rank - 1, stride = 1; axis >= 0; axis--) {
+    strides[axis] = stride;
+    stride *= shape[axis];
+  }
+  const permutedShape = order.map((axis) => shape[axis]);
+  const permutedStrides = order.map((axis) => strides[axis]);
   const result = new Float32Array(values.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) result[c * rows + r] = values[r * cols + c];
+  const index = new Array<number>(rank).fill(0);
+  for (let i = 0; i < values.length; i++) {
+    let source = 0;
+    for (let axis = 0; axis < rank; axis++) source += index[axis] * permutedStrides[axis];
+    if (inverse) result[source] = values[i];
+    else result[i] = values[source];
+    for (let axis = rank - 1; axis >= 0 && ++index[axis] === permutedShape[axis]; axis--) index[axis] = 0;
+  }
   return result;
 }

@@ -88,7 +88,7 @@ export class Dense extends Layer<DenseNode> {
     }
     const weight: ParameterSpec = {
       name: 'weight', shape: [inputSize, outputSize], init, tags: ['weight', 'decay'],
-      torch: { shape: [outputSize, inputSize], transposed: true },
+      torch: { shape: [outputSize, inputSize], order: [1, 0] },
     };
     if (!this.hasBias) return [weight];
     return [weight, { name: 'bias', shape: [outputSize], init: { kind: 'zeros' }, tags: ['bias', 'noDecay'] }];

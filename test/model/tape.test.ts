@@ -13,6 +13,8 @@ import { createRandom } from '../random.js';
 
 const FLOATS = 1024;
 const REGIONS = 10;
+/** The last region, p(9), is scratch: this many bytes more than the others, for the convolutions' packed blocks. */
+const EXTRA_SCRATCH_BYTES = 160 * 1024;
 
 // Arguments for one call of each kernel over regions of FLOATS floats at p(0) … p(9): odd sizes, so
 // vector bodies and scalar tails both run. p(4) holds labels; p(9) is scratch.
@@ -62,6 +64,10 @@ function callEach(kernels: Kernels, p: (i: number) => number): Record<KernelName
     embedding_forward: () => kernels.embedding_forward(p(0), p(4), p(1), n, 5),
     embedding_backward: () => kernels.embedding_backward(p(0), p(1), p(4), n, 5, 2, 6, 1),
     copy_rows: () => kernels.copy_rows(p(0), 9, p(1), 11, rows, cols, 1),
+    // 2 images of 5×4×3, 3×2 kernel to 6 channels, stride (2, 1), pad (1, 1), dilation (1, 2).
+    conv2d_forward: () => kernels.conv2d_forward(p(0), p(6), p(1), p(2), p(3), 2, 5, 4, 3, 6, 3, 2, 2, 1, 1, 1, 1, 2, 1, 0.1, p(9)),
+    conv2d_input_grad: () => kernels.conv2d_input_grad(p(0), p(1), p(2), 2, 5, 4, 3, 6, 3, 2, 2, 1, 1, 1, 1, 2, 1, p(9)),
+    conv2d_weight_grad: () => kernels.conv2d_weight_grad(p(0), p(1), p(2), 2, 5, 4, 3, 6, 3, 2, 2, 1, 1, 1, 1, 2, 4, 10, 1, p(9)),
   };
 }
 
@@ -71,7 +77,7 @@ describe('every kernel runs from the tape as it runs when called', () => {
   let start: Float32Array;
   beforeAll(async () => {
     backend = await createWasmBackend({ relaxed: false });
-    base = backend.heap.alloc(REGIONS * FLOATS * 4);
+    base = backend.heap.alloc(REGIONS * FLOATS * 4 + EXTRA_SCRATCH_BYTES);
     const random = createRandom('tape kernels');
     start = new Float32Array(REGIONS * FLOATS);
     // Values in (0, 1): valid probabilities, targets and second moments for every kernel.

@@ -8,6 +8,7 @@ import {
   activation, add, AdamW, concat, dense, embedding, init, input, layerNorm, Model, multiply, SGD, SimdpropError,
   type BackendName,
 } from '../../src/index.js';
+import { toTorch } from '../../src/graph/serialize.js';
 import { expectError } from '../expect-error.js';
 import { expectClose, ofTensor } from '../tolerance.js';
 
@@ -76,11 +77,7 @@ function mlpModel(backend: BackendName): Model {
 /** A parameter's values (or gradient) in PyTorch's layout: simdprop keeps a dense weight [in, out]. */
 function torchLayout(model: Model, name: string, values: Float32Array): Float32Array {
   const parameter = model.plan.parameters.find((p) => p.name === name)!;
-  if (!parameter.torch?.transposed) return values;
-  const [rows, cols] = parameter.shape;
-  const result = new Float32Array(values.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) result[c * rows + r] = values[r * cols + c];
-  return result;
+  return toTorch(values, parameter.shape, parameter.torch);
 }
 
 function expectNear(actual: ArrayLike<number>, expected: ArrayLike<number>, rel: number, what: string): void {
