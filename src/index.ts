@@ -13,6 +13,7 @@ export { Activation, activation, type ActivationOptions } from './layers/activat
 export { Add, Multiply, Concat, add, multiply, concat, type ConcatOptions } from './layers/merge.js';
 export { Reshape, Flatten, reshape, flatten } from './layers/reshape.js';
 export { LayerNorm, layerNorm, type LayerNormOptions } from './layers/layer_norm.js';
+export { Conv1d, conv1d, Conv2d, conv2d, type ConvOptions, type PerAxis } from './layers/conv.js';
 export { Embedding, embedding } from './layers/embedding.js';
 export { CustomLayer, customLayer, type CustomLayerDefinition, type CustomForward, type CustomBackward, type CustomParameter } from './layers/custom.js';
 export { Dense, dense, type DenseOptions } from './layers/dense.js';

@@ -2,6 +2,7 @@
 // Model.load() rebuilds a graph from. A kind's entry checks nothing itself: its constructor does.
 import { SimdpropError, describe } from '../errors.js';
 import { Activation } from './activation.js';
+import { Conv1d, Conv2d, type ConvOptions } from './conv.js';
 import { Dense } from './dense.js';
 import { Dropout } from './dropout.js';
 import { Embedding } from './embedding.js';
@@ -25,7 +26,16 @@ const KINDS: Record<string, (config: Config) => Layer> = {
   flatten: (c) => new Flatten(named(c)),
   layerNorm: (c) => new LayerNorm(c.size as number, { eps: c.eps as number, elementwiseAffine: c.elementwiseAffine as boolean, name: c.name as string | undefined }),
   embedding: (c) => new Embedding(c.count as number, c.dim as number, named(c)),
+  conv2d: (c) => new Conv2d(c.inChannels as number, c.outChannels as number, c.kernelSize as number[], convOptions(c)),
+  conv1d: (c) => new Conv1d(c.inChannels as number, c.outChannels as number, c.kernelSize as number[], convOptions(c)),
 };
+
+function convOptions(c: Config): ConvOptions {
+  return {
+    stride: c.stride as number[], padding: c.padding as number[] | 'same', dilation: c.dilation as number[], groups: c.groups as number,
+    bias: c.bias as boolean, activation: c.activation as never, negativeSlope: c.negativeSlope as number, name: c.name as string | undefined,
+  };
+}
 
 function named(config: Config): { name: string | undefined } {
   return { name: config.name as string | undefined };
