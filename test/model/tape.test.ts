@@ -62,6 +62,13 @@ function callEach(kernels: Kernels, p: (i: number) => number): Record<KernelName
     embedding_forward: () => kernels.embedding_forward(p(0), p(4), p(1), n, 5),
     embedding_backward: () => kernels.embedding_backward(p(0), p(1), p(4), n, 5, 2, 6, 1),
     copy_rows: () => kernels.copy_rows(p(0), 9, p(1), 11, rows, cols, 1),
+    // Two samples of 5×6×5, kernel 3, stride 2, padding 1: 3×3 outputs; p(4)'s labels serve as argmax.
+    max_pool_forward: () => kernels.max_pool_forward(p(0), p(6), p(1), 2, 5, 6, 5, 3, 3, 3, 3, 2, 2, 1, 1),
+    max_pool_backward: () => kernels.max_pool_backward(p(0), p(1), p(4), 2, 37, 20, 1),
+    avg_pool_forward: () => kernels.avg_pool_forward(p(0), p(1), 2, 5, 6, 5, 3, 3, 3, 3, 2, 2, 1, 1, 0),
+    avg_pool_backward: () => kernels.avg_pool_backward(p(0), p(1), 2, 5, 6, 5, 3, 3, 3, 3, 2, 2, 1, 1, 1, 1),
+    global_avg_pool_forward: () => kernels.global_avg_pool_forward(p(0), p(1), 3, 7, 5),
+    global_avg_pool_backward: () => kernels.global_avg_pool_backward(p(0), p(1), 3, 7, 5, 1),
   };
 }
 
