@@ -48,12 +48,12 @@ type Rank = 1 | 2;
 const SPATIAL_AXES: Record<Rank, string> = { 1: '[length, channels]', 2: '[height, width, channels]' };
 
 /** [height, width] of a 2-D option, or [1 or 0, value] of a 1-D one (its height is 1, unpadded). */
-function spatialPair(label: string, rank: Rank, what: string, value: unknown, least: number, heightValue: number): [number, number] {
+function spatialPair(label: string, rank: Rank, what: string, value: unknown, least: number, heightIn1d: number): [number, number] {
   const valid = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= least && (v as number) < 2 ** 16;
   const wanted = least === 0 ? 'non-negative' : 'positive';
   if (rank === 1) {
     if (!valid(value)) throw new SimdpropError('OPTION', `${label} ${what} must be a ${wanted} integer, got ${describe(value)}`);
-    return [heightValue, value];
+    return [heightIn1d, value];
   }
   if (valid(value)) return [value, value];
   if (Array.isArray(value) && value.length === 2 && valid(value[0]) && valid(value[1])) return [value[0], value[1]];
