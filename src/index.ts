@@ -15,6 +15,10 @@ export { Reshape, Flatten, reshape, flatten } from './layers/reshape.js';
 export { LayerNorm, layerNorm, type LayerNormOptions } from './layers/layer_norm.js';
 export { Conv1d, conv1d, Conv2d, conv2d, type ConvOptions, type PerAxis } from './layers/conv.js';
 export { Embedding, embedding } from './layers/embedding.js';
+export {
+  MaxPool2d, AvgPool2d, GlobalAvgPool2d, MaxPool1d, AvgPool1d, GlobalAvgPool1d, maxPool2d, avgPool2d, globalAvgPool2d, maxPool1d, avgPool1d,
+  globalAvgPool1d, type PoolSize, type Pool2dOptions, type Pool1dOptions, type AvgPool2dOptions, type AvgPool1dOptions,
+} from './layers/pool.js';
 export { CustomLayer, customLayer, type CustomLayerDefinition, type CustomForward, type CustomBackward, type CustomParameter } from './layers/custom.js';
 export { Dense, dense, type DenseOptions } from './layers/dense.js';
 export { ACTIVATIONS, type ActivationName } from './activations.js';

@@ -9,6 +9,7 @@ import { Embedding } from './embedding.js';
 import type { Layer } from './layer.js';
 import { LayerNorm } from './layer_norm.js';
 import { Add, Concat, Multiply } from './merge.js';
+import { AvgPool1d, AvgPool2d, GlobalAvgPool1d, GlobalAvgPool2d, MaxPool1d, MaxPool2d, type PoolSize } from './pool.js';
 import { Flatten, Reshape } from './reshape.js';
 
 type Config = Record<string, unknown>;
@@ -28,6 +29,16 @@ const KINDS: Record<string, (config: Config) => Layer> = {
   embedding: (c) => new Embedding(c.count as number, c.dim as number, named(c)),
   conv2d: (c) => new Conv2d(c.inChannels as number, c.outChannels as number, c.kernelSize as number[], convOptions(c)),
   conv1d: (c) => new Conv1d(c.inChannels as number, c.outChannels as number, c.kernelSize as number[], convOptions(c)),
+  maxPool2d: (c) => new MaxPool2d(c.kernelSize as PoolSize, { stride: c.stride as PoolSize, padding: c.padding as PoolSize, name: c.name as string | undefined }),
+  avgPool2d: (c) => new AvgPool2d(c.kernelSize as PoolSize, {
+    stride: c.stride as PoolSize, padding: c.padding as PoolSize, countIncludePad: c.countIncludePad as boolean, name: c.name as string | undefined,
+  }),
+  globalAvgPool2d: (c) => new GlobalAvgPool2d(named(c)),
+  maxPool1d: (c) => new MaxPool1d(c.kernelSize as number, { stride: c.stride as number, padding: c.padding as number, name: c.name as string | undefined }),
+  avgPool1d: (c) => new AvgPool1d(c.kernelSize as number, {
+    stride: c.stride as number, padding: c.padding as number, countIncludePad: c.countIncludePad as boolean, name: c.name as string | undefined,
+  }),
+  globalAvgPool1d: (c) => new GlobalAvgPool1d(named(c)),
 };
 
 function convOptions(c: Config): ConvOptions {

@@ -68,6 +68,13 @@ function callEach(kernels: Kernels, p: (i: number) => number): Record<KernelName
     conv2d_forward: () => kernels.conv2d_forward(p(0), p(6), p(1), p(2), p(3), 2, 5, 4, 3, 6, 3, 2, 2, 1, 1, 1, 1, 2, 1, 0.1, p(9)),
     conv2d_input_grad: () => kernels.conv2d_input_grad(p(0), p(1), p(2), 2, 5, 4, 3, 6, 3, 2, 2, 1, 1, 1, 1, 2, 1, p(9)),
     conv2d_weight_grad: () => kernels.conv2d_weight_grad(p(0), p(1), p(2), 2, 5, 4, 3, 6, 3, 2, 2, 1, 1, 1, 1, 2, 4, 10, 1, p(9)),
+    // Two samples of 5×6×5, kernel 3, stride 2, padding 1: 3×3 outputs; p(4)'s labels serve as argmax.
+    max_pool_forward: () => kernels.max_pool_forward(p(0), p(6), p(1), 2, 5, 6, 5, 3, 3, 3, 3, 2, 2, 1, 1),
+    max_pool_backward: () => kernels.max_pool_backward(p(0), p(1), p(4), 2, 37, 20, 1),
+    avg_pool_forward: () => kernels.avg_pool_forward(p(0), p(1), 2, 5, 6, 5, 3, 3, 3, 3, 2, 2, 1, 1, 0),
+    avg_pool_backward: () => kernels.avg_pool_backward(p(0), p(1), 2, 5, 6, 5, 3, 3, 3, 3, 2, 2, 1, 1, 1, 1),
+    global_avg_pool_forward: () => kernels.global_avg_pool_forward(p(0), p(1), 3, 7, 5),
+    global_avg_pool_backward: () => kernels.global_avg_pool_backward(p(0), p(1), 3, 7, 5, 1),
   };
 }
 
