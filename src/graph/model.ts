@@ -24,7 +24,7 @@ import type { EpochLogs } from '../train/callbacks.js';
 import { Executor } from './executor.js';
 import { ModelMemory, type Pointers } from './memory.js';
 import { isRecord, Objective, type LossCallOptions, type LossSpec } from './objective.js';
-import type { RandomStream } from './op.js';
+import type { Op, RandomStream } from './op.js';
 import { Plan, type PlannedLayer } from './plan.js';
 import { Replay, type ReplayedOptimizer } from './replay.js';
 import { describeGraph, readState, rebuildGraph, stateDict, writeState } from './serialize.js';
@@ -140,7 +140,8 @@ export class Model {
   /** Which outputs dOut gave a gradient (a kept array). */
   private readonly givenGradients: boolean[];
 
-  constructor(graph: { inputs: Tensors; outputs: Tensors }, options: ModelOptions = {}) {
+  /** `layerNames`: @internal names for layers that have none of their own (see Plan). */
+  constructor(graph: { inputs: Tensors; outputs: Tensors }, options: ModelOptions = {}, layerNames?: ReadonlyMap<Op, string>) {
     if (!isRecord(graph) || graph.inputs === undefined || graph.outputs === undefined) {
       throw new SimdpropError('OPTION', `Model needs { inputs, outputs }, got ${describe(graph)}`);
     }
@@ -154,7 +155,7 @@ export class Model {
     const seed = options.seed ?? 0;
     if (!Number.isInteger(seed)) throw new SimdpropError('OPTION', `seed must be an integer, got ${describe(seed)}`);
     this.backend = getBackend(options.backend);
-    const plan = new Plan(inputs.tensors, outputs.tensors, outputs.names);
+    const plan = new Plan(inputs.tensors, outputs.tensors, outputs.names, layerNames);
     this.plan = plan;
     if (inputs.form === 'record') plan.inputNames.splice(0, plan.inputNames.length, ...inputs.names.map((name) => name!));
     this.inputNames = plan.inputNames;
@@ -917,8 +918,8 @@ export class Model {
    */
   static load(bytes: Uint8Array, options: { backend?: BackendName; layers?: LayerFactories } = {}): Model {
     // Every tensor is read and checked before the model is made: a bad file allocates no model.
-    const { inputs, outputs, random, values } = rebuildGraph(bytes, options.layers);
-    const model = new Model({ inputs, outputs }, { backend: options.backend, seed: random.seed });
+    const { inputs, outputs, random, values, layerNames } = rebuildGraph(bytes, options.layers);
+    const model = new Model({ inputs, outputs }, { backend: options.backend, seed: random.seed }, layerNames);
     writeState(model.plan, model.backend.heap.f32, model.paramsPointer >> 2, model.buffersPointer >> 2, values);
     model.random.stream = random.stream;
     return model;

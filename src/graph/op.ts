@@ -12,7 +12,16 @@ export type Shape = readonly number[];
 export interface TensorType {
   readonly shape: Shape;
   readonly dtype: DType;
+  /**
+   * How PyTorch orders the same values, where it differs: 'channelsFirst' for a feature map (a conv's
+   * or pool's output: simdprop's [H, W, C] is PyTorch's [C, H, W]), or, for a flatten of one, the
+   * channels-last shape it came from (PyTorch's flatten runs channels first, so a dense layer reading
+   * it permutes its weight in files).
+   */
+  readonly torchOrder?: TorchOrder;
 }
+
+export type TorchOrder = 'channelsFirst' | { readonly flattenedFrom: Shape };
 
 /** How a parameter or buffer starts: from the model's seeded RNG, or a constant. */
 export type Initializer =

@@ -101,7 +101,14 @@ export class Plan {
   /** The graph as it was built: the inputs, then every layer's output in a topological order (before fusing). */
   readonly symbols: readonly SymbolicTensor[];
 
-  constructor(inputs: readonly SymbolicTensor[], outputs: readonly SymbolicTensor[], outputNames: readonly (string | undefined)[]) {
+  /**
+   * `layerNames` names layers that have no name of their own (a Sequential's nn.Sequential indices, a
+   * file's recorded names); the rest are made from their kind.
+   */
+  constructor(
+    inputs: readonly SymbolicTensor[], outputs: readonly SymbolicTensor[], outputNames: readonly (string | undefined)[],
+    layerNames: ReadonlyMap<Op, string> = new Map(),
+  ) {
     inputs.forEach((tensor, i) => {
       if (!(tensor instanceof SymbolicTensor) || tensor.producer !== undefined) {
         throw new SimdpropError('GRAPH', `inputs[${i}] must be a tensor made by input(), got ${tensor instanceof SymbolicTensor ? tensor.describe() : describe(tensor)}`);
@@ -166,7 +173,7 @@ export class Plan {
     };
     const addTensor = (symbol: SymbolicTensor, producer: number, storage: number | undefined): number => {
       const index = this.tensors.length;
-      this.tensors.push({ index, type: { shape: symbol.shape, dtype: symbol.dtype }, size: symbol.size, producer, storage: storage ?? index, consumers: [], symbol });
+      this.tensors.push({ index, type: { shape: symbol.shape, dtype: symbol.dtype, torchOrder: symbol.torchOrder }, size: symbol.size, producer, storage: storage ?? index, consumers: [], symbol });
       symbols.set(symbol, index);
       return index;
     };
@@ -196,16 +203,19 @@ export class Plan {
 
     // Names: given ones must be unique; the others are made from the kind, skipping taken ones.
     const taken = new Map<string, PlannedLayer>();
+    const givenName = (layer: PlannedLayer): string | undefined => layer.name ?? layerNames.get(layer);
     for (const layer of this.layers) {
-      if (layer.name === undefined) continue;
-      const other = taken.get(layer.name);
-      if (other !== undefined) throw new SimdpropError('GRAPH', `two layers of the model are named "${layer.name}" (${other.kind} and ${layer.kind}): names must be unique`);
-      taken.set(layer.name, layer);
+      const given = givenName(layer);
+      if (given === undefined) continue;
+      const other = taken.get(given);
+      if (other !== undefined) throw new SimdpropError('GRAPH', `two layers of the model are named "${given}" (${other.kind} and ${layer.kind}): names must be unique`);
+      taken.set(given, layer);
     }
     const counts = new Map<string, number>();
     for (const layer of this.layers) {
-      if (layer.name !== undefined) {
-        this.layerNames.push(layer.name);
+      const given = givenName(layer);
+      if (given !== undefined) {
+        this.layerNames.push(given);
         continue;
       }
       const stem = layer.kind.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);

@@ -5,7 +5,7 @@ import { SimdpropError } from '../errors.js';
 import { readGraphFile, type GraphRecord, type NamedTensor, type RandomState } from '../io/graph-file.js';
 import { readTensor, type ParsedFile } from '../io/safetensors.js';
 import { layerFromConfig, type LayerFactories } from '../layers/registry.js';
-import type { TorchLayout } from './op.js';
+import type { Op, TorchLayout } from './op.js';
 import { Plan } from './plan.js';
 import { input, type SymbolicTensor, type TensorForm, type Tensors } from './symbolic.js';
 
@@ -21,10 +21,10 @@ export function describeGraph(
   }));
   return {
     inputs: plan.inputs.map((t, i) => ({ name: inputNames[i], shape: [...plan.tensors[t].type.shape], dtype: plan.tensors[t].type.dtype })),
-    layers: plan.layers.map((layer) => {
+    layers: plan.layers.map((layer, l) => {
       const config = (layer as { config?: () => Record<string, unknown> }).config?.();
       if (config === undefined) throw new SimdpropError('FILE', `${layer.label} cannot be saved: its kind gives no settings to remake it from`);
-      return { kind: layer.kind, config };
+      return { kind: layer.kind, config, name: plan.layerNames[l] };
     }),
     nodes,
     outputs: plan.outputs.map((t, o) => ({ tensor: index.get(plan.tensors[t].symbol)!, name: outputNames[o] })),
@@ -104,10 +104,15 @@ export function writeState(plan: Plan, f32: Float32Array, params: number, buffer
  * state and every parameter's and buffer's values, all checked before any model is made.
  */
 export function rebuildGraph(bytes: Uint8Array, layers: LayerFactories | undefined): {
-  inputs: Tensors; outputs: Tensors; random: RandomState; values: (Float32Array | undefined)[];
+  inputs: Tensors; outputs: Tensors; random: RandomState; values: (Float32Array | undefined)[]; layerNames: Map<Op, string>;
 } {
   const { graph, random, file } = readGraphFile(bytes);
   const made = graph.layers.map((record, i) => layerFromConfig(record.kind, record.config, `the file's layer ${i}`, layers));
+  // The names the model gave its layers (a Sequential's indices among them), which its tensors are saved under.
+  const layerNames = new Map<Op, string>();
+  graph.layers.forEach((record, i) => {
+    if (record.name !== undefined) layerNames.set(made[i], record.name);
+  });
   const tensors: SymbolicTensor[] = graph.inputs.map((record) => input(record.shape, { dtype: record.dtype, name: record.name }));
   try {
     for (const node of graph.nodes) tensors.push(made[node.layer].apply(...node.inputs.map((t) => tensors[t])));
@@ -119,12 +124,13 @@ export function rebuildGraph(bytes: Uint8Array, layers: LayerFactories | undefin
   const outputList = graph.outputs.map((output) => tensors[output.tensor]);
   const pick = (form: TensorForm, list: SymbolicTensor[], names: string[]): Tensors =>
     form === 'single' ? list[0] : form === 'array' ? list : Object.fromEntries(names.map((name, i) => [name, list[i]]));
-  const plan = new Plan(inputList, outputList, graph.outputs.map((output) => output.name));
+  const plan = new Plan(inputList, outputList, graph.outputs.map((output) => output.name), layerNames);
   return {
     inputs: pick(graph.inputForm, inputList, graph.inputs.map((record) => record.name)),
     outputs: pick(graph.outputForm, outputList, graph.outputs.map((output) => output.name)),
     random,
     values: readState(plan, file, (p) => plan.parameters[p].name, true, true).values,
+    layerNames,
   };
 }
 

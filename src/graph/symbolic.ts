@@ -1,7 +1,7 @@
 // Symbolic tensors: what input() gives and layer.apply() returns — a per-sample type and the node that
 // makes it — from which a Model is built. Nothing is computed until the model runs.
 import { SimdpropError, describe } from '../errors.js';
-import type { DType, NodeSpec, Op, Shape, TensorType } from './op.js';
+import type { DType, NodeSpec, Op, Shape, TensorType, TorchOrder } from './op.js';
 
 /** The application of an op that produces a tensor: which op, on which tensors, and what it needs. */
 export interface Producer {
@@ -25,6 +25,7 @@ export class SymbolicTensor implements TensorType {
     readonly producer: Producer | undefined,
     /** An input's name (given, or made by the model). */
     readonly name: string | undefined = undefined,
+    readonly torchOrder: TorchOrder | undefined = undefined,
   ) {}
 
   /** Floats (or int32s) per sample. */

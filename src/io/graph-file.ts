@@ -10,7 +10,8 @@ import type { OptimizerState } from './sequential-file.js';
 /** How a graph is written down. Tensors are numbered: the inputs first, then each node's output in order. */
 export interface GraphRecord {
   inputs: { name: string; shape: number[]; dtype: 'float32' | 'int32' }[];
-  layers: { kind: string; config: Record<string, unknown> }[];
+  /** Each layer's kind, settings, and the name the model gave it (its tensors' prefix). */
+  layers: { kind: string; config: Record<string, unknown>; name?: string }[];
   nodes: { layer: number; inputs: number[] }[];
   outputs: { tensor: number; name: string }[];
   /** Whether the model was made with one input (output), an array or a record. */
@@ -75,7 +76,9 @@ export function readGraphFile(bytes: Uint8Array): { graph: GraphRecord; random: 
       (input.dtype !== 'float32' && input.dtype !== 'int32')) bad(`input ${i} is ${describe(input)}`);
   });
   graph.layers!.forEach((layer, i) => {
-    if (typeof layer !== 'object' || layer === null || typeof layer.kind !== 'string') bad(`layer ${i} is ${describe(layer)}`);
+    if (typeof layer !== 'object' || layer === null || typeof layer.kind !== 'string' || !(layer.name === undefined || typeof layer.name === 'string')) {
+      bad(`layer ${i} is ${describe(layer)}`);
+    }
   });
   let tensors = graph.inputs!.length;
   graph.nodes!.forEach((node, i) => {

@@ -40,7 +40,7 @@ export class Activation extends Layer<ActivationNode> {
     const { shape } = inputs[0];
     const size = sizeOf(shape);
     // The input's gradient when others add to it too: made here, then added.
-    return { output: { shape, dtype: 'float32' }, size, cols: shape[shape.length - 1], saved: [{ name: 'inputGrad', floatsPerSample: size }] };
+    return { output: { shape, dtype: 'float32', torchOrder: inputs[0].torchOrder }, size, cols: shape[shape.length - 1], saved: [{ name: 'inputGrad', floatsPerSample: size }] };
   }
 
   forward(kernels: Kernels, call: OpCall<ActivationNode>): void {

@@ -151,7 +151,7 @@ abstract class Convolution extends Layer<ConvNode> {
     const pointwise = this.pointwise;
     const { inChannels, outChannels } = this;
     return {
-      output: { shape: this.outputShape(sizes), dtype: 'float32' },
+      output: { shape: this.outputShape(sizes), dtype: 'float32', torchOrder: 'channelsFirst' },
       geometry, positions, inputPositions,
       saved: keepsPreActivation(this.activation) ? [{ name: 'z', floatsPerSample: positions * this.outChannels }] : [],
       scratchBytes: pointwise

@@ -75,7 +75,7 @@ export class Dense extends Layer<DenseNode> {
     };
   }
 
-  override parameters(): readonly ParameterSpec[] {
+  override parameters(inputs: readonly TensorType[]): readonly ParameterSpec[] {
     const { inputSize, outputSize } = this;
     let init: ParameterSpec['init'];
     if (usesHeInit(this.activation)) {
@@ -86,10 +86,7 @@ export class Dense extends Layer<DenseNode> {
       // Glorot uniform: ±√(6/(in + out)).
       init = { kind: 'uniform', limit: Math.sqrt(6 / (inputSize + outputSize)) };
     }
-    const weight: ParameterSpec = {
-      name: 'weight', shape: [inputSize, outputSize], init, tags: ['weight', 'decay'],
-      torch: { shape: [outputSize, inputSize], order: [1, 0] },
-    };
+    const weight: ParameterSpec = { name: 'weight', shape: [inputSize, outputSize], init, tags: ['weight', 'decay'], torch: torchWeight(inputs[0], inputSize, outputSize) };
     if (!this.hasBias) return [weight];
     return [weight, { name: 'bias', shape: [outputSize], init: { kind: 'zeros' }, tags: ['bias', 'noDecay'] }];
   }
@@ -131,6 +128,18 @@ export class Dense extends Layer<DenseNode> {
     if (this.activation !== 'linear' || !(next instanceof Activation) || next.activation === 'linear') return undefined;
     return new Dense(this.inputSize, this.outputSize, next.activation, { bias: this.hasBias, negativeSlope: next.negativeSlope });
   }
+}
+
+/**
+ * PyTorch keeps the weight [out, in]; after a flatten of a feature map [..., C] it reads the inputs
+ * channels first, so its [out, C·…] weight is simdprop's [..., C, out] with the axes turned around.
+ */
+function torchWeight(input: TensorType | undefined, inputSize: number, outputSize: number): ParameterSpec['torch'] {
+  const order = input?.torchOrder;
+  if (order === undefined || order === 'channelsFirst') return { shape: [outputSize, inputSize], order: [1, 0] };
+  const from = order.flattenedFrom;
+  const channels = from.length - 1;
+  return { shape: [outputSize, inputSize], view: [...from, outputSize], order: [from.length, channels, ...from.slice(0, -1).map((_, i) => i)] };
 }
 
 function checkSize(value: unknown, what: string): void {

@@ -28,7 +28,7 @@ export class Dropout extends Layer<DropoutNode> {
   node(inputs: readonly TensorType[]): DropoutNode {
     this.expectFloatInputs(inputs, 1);
     const size = sizeOf(inputs[0].shape);
-    return { output: { shape: inputs[0].shape, dtype: 'float32' }, size, saved: [{ name: 'mask', floatsPerSample: size }] };
+    return { output: { shape: inputs[0].shape, dtype: 'float32', torchOrder: inputs[0].torchOrder }, size, saved: [{ name: 'mask', floatsPerSample: size }] };
   }
 
   forward(kernels: Kernels, call: OpCall<DropoutNode>): void {

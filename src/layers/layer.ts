@@ -6,8 +6,8 @@ import { SimdpropError, describe } from '../errors.js';
 import type { BufferSpec, NodeSpec, Op, OpCall, ParameterSpec, TensorType } from '../graph/op.js';
 import { formatShape, SymbolicTensor } from '../graph/symbolic.js';
 
-/** A PyTorch attribute path: identifiers and indices joined by dots, e.g. "blocks.0.fc". */
-const NAME = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$/;
+/** A PyTorch attribute path: identifiers and indices joined by dots, e.g. "blocks.0.fc", or "0" in an nn.Sequential. */
+const NAME = /^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$/;
 
 export interface LayerOptions {
   /**
@@ -51,7 +51,7 @@ export abstract class Layer<N extends NodeSpec = NodeSpec> implements Op<N> {
       }
     });
     const spec = this.node(inputs);
-    return new SymbolicTensor(spec.output.shape, spec.output.dtype, { op: this, label: this.label, inputs, spec }, undefined);
+    return new SymbolicTensor(spec.output.shape, spec.output.dtype, { op: this, label: this.label, inputs, spec }, undefined, spec.output.torchOrder);
   }
 
   /** The layer's settings, from which the registry remakes it (saved with the model). */

@@ -36,7 +36,7 @@ export class Add extends Layer<ElementwiseNode> {
 
   node(inputs: readonly TensorType[]): ElementwiseNode {
     sameShapes(this, inputs, 2);
-    return { output: { shape: inputs[0].shape, dtype: 'float32' }, size: sizeOf(inputs[0].shape) };
+    return { output: { shape: inputs[0].shape, dtype: 'float32', torchOrder: inputs[0].torchOrder }, size: sizeOf(inputs[0].shape) };
   }
 
   forward(kernels: Kernels, call: OpCall<ElementwiseNode>): void {
@@ -68,7 +68,7 @@ export class Multiply extends Layer<ElementwiseNode> {
   node(inputs: readonly TensorType[]): ElementwiseNode {
     sameShapes(this, inputs, 2);
     if (inputs.length !== 2) throw new SimdpropError('SHAPE', `${this.label} takes two tensors, got ${inputs.length}`);
-    return { output: { shape: inputs[0].shape, dtype: 'float32' }, size: sizeOf(inputs[0].shape) };
+    return { output: { shape: inputs[0].shape, dtype: 'float32', torchOrder: inputs[0].torchOrder }, size: sizeOf(inputs[0].shape) };
   }
 
   forward(kernels: Kernels, call: OpCall<ElementwiseNode>): void {

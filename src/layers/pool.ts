@@ -105,7 +105,7 @@ abstract class WindowPool extends Layer<WindowNode> {
     const outHeight = Math.floor((height + 2 * padH - kernelH) / this.stride[0]) + 1;
     const outWidth = Math.floor((width + 2 * padW - kernelW) / this.stride[1]) + 1;
     const outShape = this.rank === 1 ? [outWidth, channels] : [outHeight, outWidth, channels];
-    return { output: { shape: outShape, dtype: 'float32' }, height, width, channels, outHeight, outWidth };
+    return { output: { shape: outShape, dtype: 'float32', torchOrder: 'channelsFirst' }, height, width, channels, outHeight, outWidth };
   }
 }
 

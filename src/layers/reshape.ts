@@ -2,7 +2,7 @@
 // output is the input itself — a view: no copy forward, and its gradient is the input's.
 import type { Kernels } from '../backend/kernels.js';
 import { SimdpropError, describe } from '../errors.js';
-import type { NodeSpec, OpCall, TensorType } from '../graph/op.js';
+import type { NodeSpec, OpCall, TensorType, TorchOrder } from '../graph/op.js';
 import { formatShape } from '../graph/symbolic.js';
 import { Layer, sizeOf, type LayerOptions } from './layer.js';
 
@@ -12,7 +12,12 @@ abstract class View extends Layer {
 
   node(inputs: readonly TensorType[]): NodeSpec {
     if (inputs.length !== 1) throw new SimdpropError('SHAPE', `${this.label} takes 1 input, got ${inputs.length}`);
-    return { output: { shape: this.reshaped(inputs[0]), dtype: inputs[0].dtype }, aliasOf: 0 };
+    return { output: { shape: this.reshaped(inputs[0]), dtype: inputs[0].dtype, torchOrder: this.torchOrderOf(inputs[0]) }, aliasOf: 0 };
+  }
+
+  /** How PyTorch orders the output's values, where it differs (see TensorType.torchOrder). */
+  protected torchOrderOf(_input: TensorType): TorchOrder | undefined {
+    return undefined;
   }
 
   forward(_kernels: Kernels, _call: OpCall): void {}
@@ -58,6 +63,12 @@ export class Flatten extends View {
 
   protected reshaped(input: TensorType): readonly number[] {
     return [sizeOf(input.shape)];
+  }
+
+  // PyTorch flattens a feature map channels first: the dense layer after it orders its weight so in files.
+  protected override torchOrderOf(input: TensorType): TorchOrder | undefined {
+    if (input.torchOrder === 'channelsFirst' && input.shape.length > 1) return { flattenedFrom: input.shape };
+    return input.torchOrder;
   }
 }
 
