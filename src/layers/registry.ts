@@ -2,6 +2,7 @@
 // Model.load() rebuilds a graph from. A kind's entry checks nothing itself: its constructor does.
 import { SimdpropError, describe } from '../errors.js';
 import { Activation } from './activation.js';
+import { BatchNorm } from './batch_norm.js';
 import { Dense } from './dense.js';
 import { Dropout } from './dropout.js';
 import { Embedding } from './embedding.js';
@@ -25,6 +26,9 @@ const KINDS: Record<string, (config: Config) => Layer> = {
   flatten: (c) => new Flatten(named(c)),
   layerNorm: (c) => new LayerNorm(c.size as number, { eps: c.eps as number, elementwiseAffine: c.elementwiseAffine as boolean, name: c.name as string | undefined }),
   embedding: (c) => new Embedding(c.count as number, c.dim as number, named(c)),
+  batchNorm: (c) => new BatchNorm(c.channels as number, {
+    eps: c.eps as number, momentum: c.momentum as number, affine: c.affine as boolean, name: c.name as string | undefined,
+  }),
 };
 
 function named(config: Config): { name: string | undefined } {
