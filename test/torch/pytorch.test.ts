@@ -10,6 +10,7 @@ import {
 } from '../../src/index.js';
 import { expectError } from '../expect-error.js';
 import { expectClose, ofTensor } from '../tolerance.js';
+import { torchLayout } from './layout.js';
 
 const fixture = (name: string): Buffer => readFileSync(new URL(`../fixtures/torch/${name}`, import.meta.url));
 
@@ -71,16 +72,6 @@ function mlpModel(backend: BackendName): Model {
     h = add(h, dense(10, 10, 'linear', { name: `blocks.${b}.fc` }).apply(activation('relu').apply(n)));
   }
   return new Model({ inputs: x, outputs: dense(10, 4, 'linear', { name: 'out' }).apply(h) }, { seed: 98, backend });
-}
-
-/** A parameter's values (or gradient) in PyTorch's layout: simdprop keeps a dense weight [in, out]. */
-function torchLayout(model: Model, name: string, values: Float32Array): Float32Array {
-  const parameter = model.plan.parameters.find((p) => p.name === name)!;
-  if (!parameter.torch?.transposed) return values;
-  const [rows, cols] = parameter.shape;
-  const result = new Float32Array(values.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) result[c * rows + r] = values[r * cols + c];
-  return result;
 }
 
 function expectNear(actual: ArrayLike<number>, expected: ArrayLike<number>, rel: number, what: string): void {
