@@ -124,7 +124,8 @@ export interface TrainableModel extends FitModel {
   gather(data: StagedSet, start: number, count: number, order?: Int32Array): void;
   freeStaged(data: StagedSet): void;
   reserveRows(rows: number): void;
-  useDropout(active: boolean): void;
+  useTraining(active: boolean): void;
+  checkTrainingRows(rows: number): void;
   /** Runs the model on `rows` gathered samples; returns the losses' weighted sum. */
   evaluateRows(rows: number): number;
   forgetActivations(): void;
@@ -206,7 +207,7 @@ function evaluateStaged(
   model: TrainableModel, data: StagedSet, start: number, count: number, batchSize: number, metrics: OutputMetrics[],
 ): number {
   resetMetrics(metrics);
-  model.useDropout(false);
+  model.useTraining(false);
   let total = 0;
   for (let offset = 0; offset < count; offset += batchSize) {
     const rows = Math.min(batchSize, count - offset);
@@ -280,6 +281,14 @@ export async function fit(model: TrainableModel, x: unknown, y: unknown, options
   if (trainRows === 0) {
     free();
     throw new SimdpropError('OPTION', `validationSplit ${split} leaves no rows to train on (${data.rows} rows)`);
+  }
+  // Every batch trains (a last, partial one included): one a layer cannot take fails here, before any step.
+  try {
+    model.checkTrainingRows(Math.min(batchSize, trainRows));
+    if (trainRows % batchSize !== 0) model.checkTrainingRows(trainRows % batchSize);
+  } catch (error) {
+    free();
+    throw error;
   }
 
   const callbacks: Callback[] = [...(options.callbacks ?? [])];

@@ -116,12 +116,17 @@ export function gradCheck(model: Model, x: Inputs, y: TargetsFor, options: GradC
   }
   const parameters: ParameterCheck[] = [];
   model.random.reuse = true;
+  // Each evaluation in training mode moves batch norm's running statistics: in float32 they are the
+  // model's own, so they are put back as the analytical forward left them.
+  const buffers = model.buffersPointer >> 2;
+  const savedBuffers = heap.f32.slice(buffers, buffers + model.bufferFloats);
   let lossAtParameters: number;
   try {
     lossAtParameters = evaluate();
     for (const parameter of model.namedParameters()) parameters.push(checkParameter(parameter));
   } finally {
     model.random.reuse = false;
+    heap.f32.set(savedBuffers, buffers);
   }
 
   function checkParameter(parameter: ReturnType<Model['namedParameters']>[number]): ParameterCheck {

@@ -12,6 +12,7 @@ export { Layer, type LayerOptions } from './layers/layer.js';
 export { Activation, activation, type ActivationOptions } from './layers/activation.js';
 export { Add, Multiply, Concat, add, multiply, concat, type ConcatOptions } from './layers/merge.js';
 export { Reshape, Flatten, reshape, flatten } from './layers/reshape.js';
+export { BatchNorm, batchNorm, type BatchNormOptions } from './layers/batch_norm.js';
 export { LayerNorm, layerNorm, type LayerNormOptions } from './layers/layer_norm.js';
 export { Conv1d, conv1d, Conv2d, conv2d, type ConvOptions, type PerAxis } from './layers/conv.js';
 export { Embedding, embedding } from './layers/embedding.js';

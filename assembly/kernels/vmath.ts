@@ -137,3 +137,8 @@
   for (; j + 4 <= n; j += 4) s0 = f32x4.add(s0, v128.load(x + (<usize>j << 2)));
   return f32x4.add(f32x4.add(s0, s1), f32x4.add(s2, s3));
 }
+
+// Lanes 2 and 3 of four float32 lanes, widened to two float64 (f64x2.promote_low_f32x4 takes 0 and 1).
+@inline export function promoteHigh(v: v128): v128 {
+  return f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1));
+}

@@ -125,6 +125,8 @@ export class Model {
   private inputGradReady = false;
   private disposed = false;
   private dropoutActive = false;
+  /** Whether the next forward passes run in training mode (useTraining). */
+  private trainingActive = false;
   /** Whether any node draws random masks in training (dropout). */
   private readonly drawsMasks: boolean;
   /** Set when an optimizer steps, cleared by zeroGrad: a backward() then adds to gradients already used. */
@@ -248,6 +250,11 @@ export class Model {
     return this.memory.buffers;
   }
 
+  /** @internal Floats (4-byte words) of the buffers section. */
+  get bufferFloats(): number {
+    return this.plan.bufferFloats;
+  }
+
   /** @internal How many parameter tensors the model has. */
   get tensorCount(): number {
     return this.plan.parameters.length;
@@ -300,14 +307,27 @@ export class Model {
 
   // ---- Running it ----
 
-  /** @internal Whether the next forward passes apply dropout. */
-  useDropout(active: boolean): void {
+  /** @internal Whether the next forward passes run in training mode: dropout draws masks, batch norm uses the batch's statistics. */
+  useTraining(active: boolean): void {
+    this.trainingActive = active;
     this.dropoutActive = active && this.drawsMasks;
+  }
+
+  /**
+   * @internal Refuses, before anything runs, a training batch smaller than a layer needs (batch norm
+   * on one value per channel), as PyTorch's error does.
+   */
+  checkTrainingRows(rows: number): void {
+    const least = this.plan.minTrainingRows;
+    if (rows < least) {
+      throw new SimdpropError('SHAPE', `${this.plan.minTrainingRowsLayer} expected more than 1 value per channel when training, ` +
+        `got a batch of ${rows} sample${rows === 1 ? '' : 's'} (it needs ${least} or more; model.eval() uses the running statistics)`);
+    }
   }
 
   /** @internal Runs the nodes on `rows` samples of the input regions at `at` (the model's, or a copy's). */
   runForward(kernels: Kernels, at: Pointers, rows: number): void {
-    this.executor.forward(kernels, at, rows, this.dropoutActive);
+    this.executor.forward(kernels, at, rows, this.trainingActive);
   }
 
   /** @internal The losses' weighted sum against the targets regions at `at`; writes each output's gradient. */
@@ -346,9 +366,10 @@ export class Model {
     const staging = this.staging;
     const data = staging.inputsOf(x, 'x');
     const rows = staging.checkInputs(data, 'x');
+    if (this.training) this.checkTrainingRows(rows);
     this.copyInputs(data, rows, 'x');
     staging.checkFiniteInputs(rows, 'x', this.at.inputs, undefined);
-    this.useDropout(this.training);
+    this.useTraining(this.training);
     this.runForward(this.kernels, this.at, rows);
     this.batch = rows;
     this.phase = 'forward';
@@ -575,6 +596,7 @@ export class Model {
     const staging = this.staging;
     const data = staging.inputsOf(x, 'x');
     const rows = staging.checkInputs(data, 'x');
+    if (this.training) this.checkTrainingRows(rows);
     const tape = this.tapeFor(rows);
     if (tape === undefined) {
       this.copyInputs(data, rows, 'x');
@@ -590,13 +612,13 @@ export class Model {
     const stream = this.random.stream;
     this.copyInputs(data, rows, 'x');
     staging.copyTargets(y, rows, 'y', this.at.targets);
-    this.useDropout(this.training);
+    this.useTraining(this.training);
     this.recording = tape;
     try {
       const replay = this.replay;
       const next = stepCount + 1;
       const memory = this.memory;
-      if (!this.dropoutActive && replay.matches(tape, memory.block, memory.version, rows, this.objective.slots, this.plan.layers)) {
+      if (!this.dropoutActive && replay.matches(tape, memory.block, memory.version, rows, this.trainingActive, this.objective.slots, this.plan.layers)) {
         // The same records as the last step's: run them again, with the state they left. The
         // update's too when it is the same optimizer, lr and step signature.
         this.gradientsUsed = false;
@@ -613,7 +635,7 @@ export class Model {
         this.gradientsStaged(rows, 0);
         // Kept for the next step unless the tape ran part-way (its first records are gone) or dropout
         // draws new masks each step.
-        if (tape.epoch === epoch && !this.dropoutActive) replay.keep(tape, memory.block, memory.version, rows, this.objective.slots, this.plan.layers);
+        if (tape.epoch === epoch && !this.dropoutActive) replay.keep(tape, memory.block, memory.version, rows, this.trainingActive, this.objective.slots, this.plan.layers);
         else replay.forget();
         replay.recordUpdate(tape, optimizer, next);
       }
@@ -729,7 +751,7 @@ export class Model {
   gradientsStaged(rows: number, clipNorm = 0): number {
     const kernels = this.kernels;
     this.gradientsUsed = false;
-    this.useDropout(this.training);
+    this.useTraining(this.training);
     this.runForward(kernels, this.at, rows);
     const value = this.runLosses(kernels, this.at, rows);
     // zeroGrad without a pass over the gradients: the backward writes every trainable parameter's

@@ -58,13 +58,21 @@ export interface ParameterSpec {
   readonly torch?: TorchLayout;
 }
 
-/** State that is saved with the model but not trained (batch norm's running statistics). */
+/**
+ * State that is saved with the model but not trained (batch norm's running statistics). An 'int64'
+ * buffer (a counter, as PyTorch's num_batches_tracked) holds each element as two int32 words, low
+ * first, is saved as I64 and starts at 0 (its init must be zeros).
+ */
 export interface BufferSpec {
   readonly name: string;
   readonly shape: readonly number[];
   readonly init: Initializer;
   readonly torch?: TorchLayout;
+  /** 'float32' (the default) or 'int64'. */
+  readonly dtype?: BufferDType;
 }
+
+export type BufferDType = 'float32' | 'int64';
 
 /** A tensor one application of an op keeps from its forward for its backward: floats per sample, and any fixed floats more. */
 export interface SavedSpec {
@@ -90,6 +98,11 @@ export interface NodeSpec {
   readonly callsJavaScript?: boolean;
   /** Its int32 input holds indices into a table of this many rows (an embedding): the model checks them first. */
   readonly indexBound?: number;
+  /**
+   * In training mode the batch must have at least this many samples (batch norm on one value per
+   * channel has no variance): the model refuses a smaller batch before anything runs.
+   */
+  readonly minTrainingRows?: number;
 }
 
 /** The random stream a model gives its ops: `stream` is bumped by each draw, so every mask is new. */
@@ -109,7 +122,7 @@ export interface OpCall<N extends NodeSpec = NodeSpec> {
   readonly node: N;
   /** Samples in the batch. */
   rows: number;
-  /** Training mode: dropout applies. */
+  /** Training mode: dropout applies, batch norm uses and updates batch statistics. */
   training: boolean;
   readonly inputs: number[];
   readonly output: number;

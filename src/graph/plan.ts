@@ -7,7 +7,7 @@
 // Params, grads and every state slot share one layout, so zeroing is one fill, the gradient norm one
 // reduction, an optimizer one call per run of tensors with the same settings.
 import { SimdpropError, describe } from '../errors.js';
-import type { BufferSpec, Initializer, NodeSpec, Op, ParameterSpec, TensorType, TorchLayout } from './op.js';
+import type { BufferDType, BufferSpec, Initializer, NodeSpec, Op, ParameterSpec, TensorType, TorchLayout } from './op.js';
 import { formatShape, SymbolicTensor } from './symbolic.js';
 
 /** What the plan needs of a layer beyond the Op interface: its name and how errors name it. */
@@ -62,6 +62,8 @@ export interface PlanBuffer {
   readonly name: string;
   readonly layer: number;
   readonly shape: readonly number[];
+  readonly dtype: BufferDType;
+  /** 4-byte words it takes: its elements, twice that for int64. */
   readonly size: number;
   readonly init: Initializer;
   readonly torch: TorchLayout | undefined;
@@ -98,6 +100,9 @@ export class Plan {
   readonly widestProduct: number;
   /** Whether a node runs JavaScript between kernels (a custom layer): its steps cannot record a tape. */
   readonly callsJavaScript: boolean;
+  /** The fewest samples a batch in training mode may have (NodeSpec.minTrainingRows), and the layer that needs them. */
+  readonly minTrainingRows: number;
+  readonly minTrainingRowsLayer: string;
   /** The graph as it was built: the inputs, then every layer's output in a topological order (before fusing). */
   readonly symbols: readonly SymbolicTensor[];
 
@@ -263,10 +268,13 @@ export class Plan {
         return this.parameters.length - 1;
       }));
       this.layerBuffers.push(bufferSpecs.map((spec) => {
-        const size = spec.shape.reduce((p, d) => p * d, 1);
+        const dtype = spec.dtype ?? 'float32';
+        const name = `${this.layerNames[l]}.${spec.name}`;
+        if (dtype === 'int64' && spec.init.kind !== 'zeros') throw new SimdpropError('OPTION', `the int64 buffer ${name} must start at zeros, not ${spec.init.kind}`);
+        const size = spec.shape.reduce((p, d) => p * d, 1) * (dtype === 'int64' ? 2 : 1);
         const start = bufferFloats;
         bufferFloats += alignFloats(size);
-        this.buffers.push({ name: `${this.layerNames[l]}.${spec.name}`, layer: l, shape: spec.shape, size, init: spec.init, torch: spec.torch, start });
+        this.buffers.push({ name, layer: l, shape: spec.shape, dtype, size, init: spec.init, torch: spec.torch, start });
         return this.buffers.length - 1;
       }));
     });
@@ -275,6 +283,10 @@ export class Plan {
     this.parameterCount = count;
     this.widestProduct = this.nodes.reduce((most, node) => Math.max(most, node.spec.macsPerSample ?? 0), 0);
     this.callsJavaScript = this.nodes.some((node) => node.spec.callsJavaScript === true);
+    const strictest = this.nodes.reduce<PlanNode | undefined>((most, node) =>
+      (node.spec.minTrainingRows ?? 1) > (most?.spec.minTrainingRows ?? 1) ? node : most, undefined);
+    this.minTrainingRows = strictest?.spec.minTrainingRows ?? 1;
+    this.minTrainingRowsLayer = strictest === undefined ? '' : strictest.layers[0].label;
   }
 
   private defaultOutputName(tensor: number, i: number): string {

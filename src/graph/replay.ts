@@ -21,6 +21,8 @@ export class Replay {
   private block = 0;
   private version = 0;
   private rows = 0;
+  /** The mode the records ran in: batch norm's kernels differ between training and eval. */
+  private training = false;
   private readonly kinds: (OutputLoss['kind'])[];
   private readonly labels: boolean[];
   private readonly deltas: number[];
@@ -42,10 +44,12 @@ export class Replay {
   /**
    * Whether the tape still holds the last step's records up to the update, recorded for a step like
    * this one: the same tape epoch (nobody recorded since), block and layout version, batch, losses and
-   * targets, and the same layers trainable (a step with dropout is never kept).
+   * targets, the same mode, and the same layers trainable (a step with dropout is never kept).
    */
-  matches(tape: Tape, block: number, version: number, rows: number, losses: readonly OutputLoss[], layers: readonly { trainable: boolean }[]): boolean {
-    if (this.epoch !== tape.epoch || this.block !== block || this.version !== version || this.rows !== rows) return false;
+  matches(
+    tape: Tape, block: number, version: number, rows: number, training: boolean, losses: readonly OutputLoss[], layers: readonly { trainable: boolean }[],
+  ): boolean {
+    if (this.epoch !== tape.epoch || this.block !== block || this.version !== version || this.rows !== rows || this.training !== training) return false;
     for (let o = 0; o < losses.length; o++) {
       const slot = losses[o];
       if (this.kinds[o] !== slot.kind || this.labels[o] !== slot.labels || !Object.is(this.deltas[o], slot.delta) ||
@@ -66,7 +70,10 @@ export class Replay {
   }
 
   /** Keeps the records made so far on the tape as the last step's. */
-  keep(tape: Tape, block: number, version: number, rows: number, losses: readonly OutputLoss[], layers: readonly { trainable: boolean }[]): void {
+  keep(
+    tape: Tape, block: number, version: number, rows: number, training: boolean, losses: readonly OutputLoss[], layers: readonly { trainable: boolean }[],
+  ): void {
+    this.training = training;
     this.total = -1;
     this.epoch = tape.epoch;
     this.count = tape.length;

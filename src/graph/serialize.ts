@@ -3,10 +3,10 @@
 // reading them back with every name, dtype and shape checked first, and the graph rebuilt from a file.
 import { SimdpropError } from '../errors.js';
 import { readGraphFile, type GraphRecord, type NamedTensor, type RandomState } from '../io/graph-file.js';
-import { readTensor, type ParsedFile } from '../io/safetensors.js';
+import { readInt64Tensor, readTensor, type ParsedFile } from '../io/safetensors.js';
 import { layerFromConfig, type LayerFactories } from '../layers/registry.js';
 import type { Op, TorchLayout } from './op.js';
-import { Plan } from './plan.js';
+import { Plan, type PlanBuffer } from './plan.js';
 import { input, type SymbolicTensor, type TensorForm, type Tensors } from './symbolic.js';
 
 /** The graph of a plan as its file records it. */
@@ -45,10 +45,20 @@ export function stateDict(plan: Plan, f32: Float32Array, params: number, buffers
     })),
     ...plan.buffers.map((buffer) => ({
       name: buffer.name, shape: buffer.torch?.shape ?? buffer.shape,
-      data: toTorch(f32.subarray(buffers + buffer.start, buffers + buffer.start + buffer.size), buffer.shape, buffer.torch),
+      data: buffer.dtype === 'int64'
+        ? int64View(f32, buffers, buffer).slice()
+        : toTorch(f32.subarray(buffers + buffer.start, buffers + buffer.start + buffer.size), buffer.shape, buffer.torch),
     })),
   ];
 }
+
+/** An int64 buffer's elements where they lie in the buffers section at float index `buffers` (8-byte aligned: buffers start on 64 bytes). */
+function int64View(f32: Float32Array, buffers: number, buffer: PlanBuffer): BigInt64Array {
+  return new BigInt64Array(f32.buffer, f32.byteOffset + (buffers + buffer.start) * 4, buffer.size / 2);
+}
+
+/** A parameter's or buffer's values as read from a file, in simdprop's layout. */
+export type StateValue = Float32Array | BigInt64Array;
 
 /**
  * Reads every parameter and buffer of `plan` from the file (in simdprop's layout), checking names,
@@ -57,10 +67,10 @@ export function stateDict(plan: Plan, f32: Float32Array, params: number, buffers
  */
 export function readState(
   plan: Plan, file: ParsedFile, nameOf: (p: number) => string, strict: boolean, simdpropFile: boolean,
-): { values: (Float32Array | undefined)[]; missing: string[]; unexpected: string[] } {
+): { values: (StateValue | undefined)[]; missing: string[]; unexpected: string[] } {
   const wanted = [
-    ...plan.parameters.map((parameter, p) => ({ name: nameOf(p), shape: parameter.shape, torch: parameter.torch })),
-    ...plan.buffers.map((buffer) => ({ name: buffer.name, shape: buffer.shape, torch: buffer.torch })),
+    ...plan.parameters.map((parameter, p) => ({ name: nameOf(p), shape: parameter.shape, torch: parameter.torch, int64: false })),
+    ...plan.buffers.map((buffer) => ({ name: buffer.name, shape: buffer.shape, torch: buffer.torch, int64: buffer.dtype === 'int64' })),
   ];
   const names = new Set(wanted.map((w) => w.name));
   const missing = wanted.filter((w) => !file.tensors.has(w.name)).map((w) => w.name);
@@ -82,6 +92,7 @@ export function readState(
       shapes.push(`${w.name} is [${entry.shape.join(', ')}], the model's is [${torchShape.join(', ')}]`);
       return undefined;
     }
+    if (w.int64) return readInt64Tensor(file, w.name, torchShape);
     return fromTorch(readTensor(file, w.name, torchShape), w.shape, w.torch);
   });
   if (shapes.length > 0) throw new SimdpropError('FILE', `the state_dict's shapes do not fit the model: ${shapes.join('; ')}`);
@@ -89,13 +100,14 @@ export function readState(
 }
 
 /** Sets the parameters and buffers (in readState's order) that have a value. */
-export function writeState(plan: Plan, f32: Float32Array, params: number, buffers: number, values: readonly (Float32Array | undefined)[]): void {
+export function writeState(plan: Plan, f32: Float32Array, params: number, buffers: number, values: readonly (StateValue | undefined)[]): void {
   plan.parameters.forEach((parameter, p) => {
-    if (values[p] !== undefined) f32.set(values[p]!, params + parameter.start);
+    if (values[p] !== undefined) f32.set(values[p] as Float32Array, params + parameter.start);
   });
   plan.buffers.forEach((buffer, b) => {
     const value = values[plan.parameters.length + b];
-    if (value !== undefined) f32.set(value, buffers + buffer.start);
+    if (value instanceof BigInt64Array) int64View(f32, buffers, buffer).set(value);
+    else if (value !== undefined) f32.set(value, buffers + buffer.start);
   });
 }
 
@@ -104,7 +116,7 @@ export function writeState(plan: Plan, f32: Float32Array, params: number, buffer
  * state and every parameter's and buffer's values, all checked before any model is made.
  */
 export function rebuildGraph(bytes: Uint8Array, layers: LayerFactories | undefined): {
-  inputs: Tensors; outputs: Tensors; random: RandomState; values: (Float32Array | undefined)[]; layerNames: Map<Op, string>;
+  inputs: Tensors; outputs: Tensors; random: RandomState; values: (StateValue | undefined)[]; layerNames: Map<Op, string>;
 } {
   const { graph, random, file } = readGraphFile(bytes);
   const made = graph.layers.map((record, i) => layerFromConfig(record.kind, record.config, `the file's layer ${i}`, layers));

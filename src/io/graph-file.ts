@@ -19,11 +19,11 @@ export interface GraphRecord {
   outputForm: 'single' | 'array' | 'record';
 }
 
-/** A tensor as PyTorch keeps it: its name, shape and values. */
+/** A tensor as PyTorch keeps it: its name, shape and values (float32, or int64 for a counter). */
 export interface NamedTensor {
   name: string;
   shape: readonly number[];
-  data: Float32Array;
+  data: Float32Array | BigInt64Array;
 }
 
 /** The model's seed and the dropout stream it has reached: a loaded model draws the masks the saved one would have. */
@@ -35,7 +35,9 @@ export interface RandomState {
 export function writeGraphFile(
   graph: GraphRecord, tensors: readonly NamedTensor[], random: RandomState, optimizer: OptimizerState | undefined,
 ): Uint8Array {
-  const entries: [string, TensorEntry][] = tensors.map((t) => [t.name, { dtype: 'F32', shape: [...t.shape], data: t.data }]);
+  const entries: [string, TensorEntry][] = tensors.map((t) => [t.name, t.data instanceof BigInt64Array
+    ? { dtype: 'I64', shape: [...t.shape], data: t.data }
+    : { dtype: 'F32', shape: [...t.shape], data: t.data }]);
   const metadata: Record<string, string> = {
     format: 'simdprop-graph', version: VERSION, graph: JSON.stringify(graph), random: JSON.stringify(random),
   };

@@ -3,11 +3,10 @@
 // anything is allocated for the data, so a corrupt or hostile file fails with a named error.
 import { SimdpropError, describe } from '../errors.js';
 
-export interface TensorEntry {
-  dtype: 'F32';
-  shape: number[];
-  data: Float32Array;
-}
+/** A float32 tensor, or an int64 one (PyTorch's counters, such as batch norm's num_batches_tracked). */
+export type TensorEntry =
+  | { dtype: 'F32'; shape: number[]; data: Float32Array }
+  | { dtype: 'I64'; shape: number[]; data: BigInt64Array };
 
 /** Largest header simdprop reads: far above any real model's, far below a memory exhaustion. */
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
@@ -17,7 +16,7 @@ export function writeSafetensors(tensors: [string, TensorEntry][], metadata: Rec
   const header: Record<string, unknown> = { __metadata__: metadata };
   let offset = 0;
   for (const [name, tensor] of tensors) {
-    const bytes = tensor.data.length * 4;
+    const bytes = tensor.data.length * tensor.data.BYTES_PER_ELEMENT;
     header[name] = { dtype: tensor.dtype, shape: tensor.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
@@ -32,7 +31,11 @@ export function writeSafetensors(tensors: [string, TensorEntry][], metadata: Rec
   const dataView = new DataView(result.buffer, 8 + json.length);
   let at = 0;
   for (const [, tensor] of tensors) {
-    for (let i = 0; i < tensor.data.length; i++, at += 4) dataView.setFloat32(at, tensor.data[i], true);
+    if (tensor.dtype === 'I64') {
+      for (let i = 0; i < tensor.data.length; i++, at += 8) dataView.setBigInt64(at, tensor.data[i], true);
+    } else {
+      for (let i = 0; i < tensor.data.length; i++, at += 4) dataView.setFloat32(at, tensor.data[i], true);
+    }
   }
   return result;
 }
@@ -101,20 +104,31 @@ export function parseSafetensors(bytes: unknown): ParsedFile {
 
 /** Reads a float32 tensor of the parsed file, checking its dtype, shape and byte count. */
 export function readTensor(file: ParsedFile, name: string, shape: readonly number[]): Float32Array {
+  const view = tensorBytes(file, name, shape, 'F32', 'simdprop reads F32 (convert with tensor.float() before saving)');
+  const values = new Float32Array(view.byteLength / 4);
+  for (let i = 0; i < values.length; i++) values[i] = view.getFloat32(i * 4, true);
+  return values;
+}
+
+/** Reads an int64 tensor of the parsed file (PyTorch's num_batches_tracked), exactly, checking its dtype, shape and byte count. */
+export function readInt64Tensor(file: ParsedFile, name: string, shape: readonly number[]): BigInt64Array {
+  const view = tensorBytes(file, name, shape, 'I64', 'this tensor is a counter, which PyTorch keeps as int64');
+  const values = new BigInt64Array(view.byteLength / 8);
+  for (let i = 0; i < values.length; i++) values[i] = view.getBigInt64(i * 8, true);
+  return values;
+}
+
+// The bytes of a tensor of this dtype and shape; a FILE error saying what is wrong otherwise.
+function tensorBytes(file: ParsedFile, name: string, shape: readonly number[], dtype: 'F32' | 'I64', advice: string): DataView {
   const entry = file.tensors.get(name);
   if (!entry) throw new SimdpropError('FILE', `the model file has no tensor "${name}" (it has: ${[...file.tensors.keys()].join(', ') || 'none'})`);
-  if (entry.dtype !== 'F32') {
-    throw new SimdpropError('FILE', `tensor "${name}" is ${entry.dtype}: simdprop reads F32 (convert with tensor.float() before saving)`);
-  }
+  if (entry.dtype !== dtype) throw new SimdpropError('FILE', `tensor "${name}" is ${entry.dtype}: ${advice}`);
   if (entry.shape.length !== shape.length || entry.shape.some((d, i) => d !== shape[i])) {
     throw new SimdpropError('FILE', `tensor "${name}" has shape [${entry.shape.join(', ')}], expected [${shape.join(', ')}]`);
   }
-  const count = shape.reduce((a, b) => a * b, 1);
-  if (entry.end - entry.begin !== count * 4) {
-    throw new SimdpropError('FILE', `tensor "${name}" holds ${entry.end - entry.begin} bytes, expected ${count * 4} for its shape`);
+  const bytes = shape.reduce((a, b) => a * b, 1) * (dtype === 'I64' ? 8 : 4);
+  if (entry.end - entry.begin !== bytes) {
+    throw new SimdpropError('FILE', `tensor "${name}" holds ${entry.end - entry.begin} bytes, expected ${bytes} for its shape`);
   }
-  const view = new DataView(file.data.buffer, file.data.byteOffset + entry.begin, count * 4);
-  const values = new Float32Array(count);
-  for (let i = 0; i < count; i++) values[i] = view.getFloat32(i * 4, true);
-  return values;
+  return new DataView(file.data.buffer, file.data.byteOffset + entry.begin, bytes);
 }

@@ -3,6 +3,7 @@
 import { SimdpropError, describe } from '../errors.js';
 import { Activation } from './activation.js';
 import { Conv1d, Conv2d, type ConvOptions } from './conv.js';
+import { BatchNorm } from './batch_norm.js';
 import { Dense } from './dense.js';
 import { Dropout } from './dropout.js';
 import { Embedding } from './embedding.js';
@@ -39,6 +40,9 @@ const KINDS: Record<string, (config: Config) => Layer> = {
     stride: c.stride as number, padding: c.padding as number, countIncludePad: c.countIncludePad as boolean, name: c.name as string | undefined,
   }),
   globalAvgPool1d: (c) => new GlobalAvgPool1d(named(c)),
+  batchNorm: (c) => new BatchNorm(c.channels as number, {
+    eps: c.eps as number, momentum: c.momentum as number, affine: c.affine as boolean, name: c.name as string | undefined,
+  }),
 };
 
 function convOptions(c: Config): ConvOptions {

@@ -20,6 +20,9 @@ export interface FitModel {
   /** @internal The flat parameter block: earlyStopping keeps a copy of the best epoch's. */
   readonly paramsPointer: number;
   readonly sectionFloats: number;
+  /** @internal The buffers (batch norm's running statistics): earlyStopping keeps them with the parameters. */
+  readonly buffersPointer: number;
+  readonly bufferFloats: number;
   /** The model as safetensors bytes (modelCheckpoint saves them). */
   save(): Uint8Array;
   /** Every parameter tensor with its gradient, as the model's namedParameters() gives them. */
@@ -99,21 +102,33 @@ export function earlyStopping(options: EarlyStoppingOptions = {}): Callback {
         wait = 0;
         if (options.restoreBestWeights) {
           const { model } = context;
-          const start = model.paramsPointer >> 2;
-          if (!saved || savedFloats !== model.sectionFloats) {
-            savedFloats = model.sectionFloats;
+          if (!saved || savedFloats !== model.sectionFloats + model.bufferFloats) {
+            savedFloats = model.sectionFloats + model.bufferFloats;
             saved = new Float32Array(savedFloats);
           }
-          saved.set(model.backend.heap.f32.subarray(start, start + savedFloats));
+          saveBest(model, saved);
         }
         return;
       }
       if (++wait > patience) context.stop('earlyStopping');
     },
     onTrainEnd(context) {
-      if (options.restoreBestWeights && saved) context.model.backend.heap.f32.set(saved, context.model.paramsPointer >> 2);
+      if (options.restoreBestWeights && saved) restoreBest(context.model, saved);
     },
   };
+}
+
+// The best epoch's parameters and then its buffers (the running statistics that go with them), bit for bit.
+function saveBest(model: FitModel, saved: Float32Array): void {
+  const f32 = model.backend.heap.f32;
+  saved.set(f32.subarray(model.paramsPointer >> 2, (model.paramsPointer >> 2) + model.sectionFloats));
+  saved.set(f32.subarray(model.buffersPointer >> 2, (model.buffersPointer >> 2) + model.bufferFloats), model.sectionFloats);
+}
+
+function restoreBest(model: FitModel, saved: Float32Array): void {
+  const f32 = model.backend.heap.f32;
+  f32.set(saved.subarray(0, model.sectionFloats), model.paramsPointer >> 2);
+  f32.set(saved.subarray(model.sectionFloats), model.buffersPointer >> 2);
 }
 
 /** Stops fit() as soon as a batch's loss is NaN or infinite. */

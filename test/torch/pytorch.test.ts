@@ -8,9 +8,9 @@ import {
   activation, add, AdamW, concat, dense, embedding, init, input, layerNorm, Model, multiply, SGD, SimdpropError,
   type BackendName,
 } from '../../src/index.js';
-import { toTorch } from '../../src/graph/serialize.js';
 import { expectError } from '../expect-error.js';
 import { expectClose, ofTensor } from '../tolerance.js';
+import { torchLayout } from './layout.js';
 
 const fixture = (name: string): Buffer => readFileSync(new URL(`../fixtures/torch/${name}`, import.meta.url));
 
@@ -72,12 +72,6 @@ function mlpModel(backend: BackendName): Model {
     h = add(h, dense(10, 10, 'linear', { name: `blocks.${b}.fc` }).apply(activation('relu').apply(n)));
   }
   return new Model({ inputs: x, outputs: dense(10, 4, 'linear', { name: 'out' }).apply(h) }, { seed: 98, backend });
-}
-
-/** A parameter's values (or gradient) in PyTorch's layout: simdprop keeps a dense weight [in, out]. */
-function torchLayout(model: Model, name: string, values: Float32Array): Float32Array {
-  const parameter = model.plan.parameters.find((p) => p.name === name)!;
-  return toTorch(values, parameter.shape, parameter.torch);
 }
 
 function expectNear(actual: ArrayLike<number>, expected: ArrayLike<number>, rel: number, what: string): void {
