@@ -82,13 +82,21 @@ export class ThreadPool {
     return this.workers.length;
   }
 
-  /** Gives worker `worker` kernel number `kernel` (1-based) with up to 12 arguments for the next round. */
-  assign(worker: number, kernel: number, a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, a8 = 0, a9 = 0, a10 = 0, a11 = 0): void {
+  /**
+   * Gives worker `worker` kernel number `kernel` (1-based) with its arguments for the next round (up to
+   * ARGS_PER_WORKER; positional parameters, so a call makes no array).
+   */
+  assign(
+    worker: number, kernel: number, a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, a8 = 0, a9 = 0, a10 = 0, a11 = 0,
+    a12 = 0, a13 = 0, a14 = 0, a15 = 0, a16 = 0, a17 = 0, a18 = 0, a19 = 0, a20 = 0,
+  ): void {
     const row = worker * ARGS_PER_WORKER;
     const args = this.args;
     args[row] = a0; args[row + 1] = a1; args[row + 2] = a2; args[row + 3] = a3;
     args[row + 4] = a4; args[row + 5] = a5; args[row + 6] = a6; args[row + 7] = a7;
     args[row + 8] = a8; args[row + 9] = a9; args[row + 10] = a10; args[row + 11] = a11;
+    args[row + 12] = a12; args[row + 13] = a13; args[row + 14] = a14; args[row + 15] = a15;
+    args[row + 16] = a16; args[row + 17] = a17; args[row + 18] = a18; args[row + 19] = a19; args[row + 20] = a20;
     Atomics.store(this.signals, TASK + worker, kernel);
     // The round begin() starts next: the worker runs the task then and only then.
     Atomics.store(this.signals, TASK_ROUND + worker, Atomics.load(this.signals, GENERATION) + 1);

@@ -1,9 +1,10 @@
-// Kernels that split large GEMMs (by rows of the output) and the optimizer update (by ranges of the
-// parameter block) across a pool of workers; the main thread takes the last share. Every output
+// Kernels that split large GEMMs (by rows of the output), convolutions (by images of the batch, and
+// the weight gradient by rows of the weight) and the optimizer update (by ranges of the parameter
+// block) across a pool of workers; the main thread takes the last share. Every output
 // element is computed by the same kernel code in the same order whatever the split, so results are
 // bit-identical for any thread count. Small products stay on one thread: waking workers costs more.
 import type { Kernels, KernelName } from '../backend/kernels.js';
-import { gemmScratchBytes } from '../backend/kernels.js';
+import { CONV_WEIGHT_SCRATCH_BYTES, convScratchBytes, gemmScratchBytes } from '../backend/kernels.js';
 import type { Heap } from '../memory/heap.js';
 import type { ThreadPool } from './pool.js';
 
@@ -17,12 +18,12 @@ export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, k
   const number = (name: KernelName): number => kernelNames.indexOf(name) + 1;
   const [NT, TN, SGD] = [number('gemm_nt'), number('gemm_tn'), number('sgd_update')];
   const DENSE = number('dense_forward');
+  const [CONV, CONV_INPUT, CONV_WEIGHT] = [number('conv2d_forward'), number('conv2d_input_grad'), number('conv2d_weight_grad')];
   const [ADAM, RMSPROP] = [number('adam_update'), number('rmsprop_update')];
   // Each worker packs its own panels: one scratch block per worker, grown when a larger K comes.
   const scratch: number[] = [];
   let scratchBytes = 0;
-  const workerScratch = (K: number, transposedRows = 0): void => {
-    const needed = gemmScratchBytes(K, transposedRows);
+  const workerScratch = (needed: number): void => {
     if (needed <= scratchBytes) return;
     for (let worker = 0; worker < pool.size; worker++) {
       if (scratch[worker] !== undefined) heap.free(scratch[worker]);
@@ -44,7 +45,7 @@ export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, k
     z: number, a: number, x: number, w: number, bias: number, M: number, K: number, N: number,
     activation: number, slope: number, mainScratch: number,
   ): void => {
-    workerScratch(K);
+    workerScratch(gemmScratchBytes(K));
     const share = shareOf(M);
     let row = 0;
     for (let worker = 0; row + share < M && worker < pool.size; worker++, row += share) {
@@ -58,8 +59,76 @@ export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, k
     }
   };
 
+  // Images per share of a convolution's batch.
+  const imagesOf = (batch: number): number => Math.ceil(batch / threads);
+  const outputSize = (size: number, kernel: number, stride: number, pad: number, dilation: number): number =>
+    Math.floor((size + 2 * pad - dilation * (kernel - 1) - 1) / stride) + 1;
+
   return {
     ...single,
+    conv2d_forward(z, a, x, w, bias, batch, H, W, C, N, kH, kW, sH, sW, pH, pW, dH, dW, activation, slope, mainScratch) {
+      const K = kH * kW * C;
+      const outFloats = outputSize(H, kH, sH, pH, dH) * outputSize(W, kW, sW, pW, dW) * N;
+      if (alone(batch * outFloats * K - MIN_SPLIT_MACS) || batch < 2) {
+        return single.conv2d_forward(z, a, x, w, bias, batch, H, W, C, N, kH, kW, sH, sW, pH, pW, dH, dW, activation, slope, mainScratch);
+      }
+      workerScratch(convScratchBytes(K));
+      const share = imagesOf(batch);
+      const [outBytes, inBytes] = [outFloats * 4, H * W * C * 4];
+      let image = 0;
+      for (let worker = 0; image + share < batch && worker < pool.size; worker++, image += share) {
+        pool.assign(worker, CONV, z + image * outBytes, a + image * outBytes, x + image * inBytes, w, bias, share,
+          H, W, C, N, kH, kW, sH, sW, pH, pW, dH, dW, activation, slope, scratch[worker]);
+      }
+      pool.begin();
+      try {
+        single.conv2d_forward(z + image * outBytes, a + image * outBytes, x + image * inBytes, w, bias, batch - image,
+          H, W, C, N, kH, kW, sH, sW, pH, pW, dH, dW, activation, slope, mainScratch);
+      } finally {
+        pool.finish();
+      }
+    },
+    conv2d_input_grad(dx, dz, w, batch, H, W, C, N, kH, kW, sH, sW, pH, pW, dH, dW, accumulate, mainScratch) {
+      const K = kH * kW * N;
+      const outFloats = outputSize(H, kH, sH, pH, dH) * outputSize(W, kW, sW, pW, dW) * N;
+      if (alone(batch * H * W * C * K - MIN_SPLIT_MACS) || batch < 2) {
+        return single.conv2d_input_grad(dx, dz, w, batch, H, W, C, N, kH, kW, sH, sW, pH, pW, dH, dW, accumulate, mainScratch);
+      }
+      workerScratch(convScratchBytes(K));
+      const share = imagesOf(batch);
+      const [outBytes, inBytes] = [outFloats * 4, H * W * C * 4];
+      let image = 0;
+      for (let worker = 0; image + share < batch && worker < pool.size; worker++, image += share) {
+        pool.assign(worker, CONV_INPUT, dx + image * inBytes, dz + image * outBytes, w, share,
+          H, W, C, N, kH, kW, sH, sW, pH, pW, dH, dW, accumulate, scratch[worker]);
+      }
+      pool.begin();
+      try {
+        single.conv2d_input_grad(dx + image * inBytes, dz + image * outBytes, w, batch - image,
+          H, W, C, N, kH, kW, sH, sW, pH, pW, dH, dW, accumulate, mainScratch);
+      } finally {
+        pool.finish();
+      }
+    },
+    conv2d_weight_grad(dw, x, dz, batch, H, W, C, N, kH, kW, sH, sW, pH, pW, dH, dW, first, count, accumulate, mainScratch) {
+      const outPositions = outputSize(H, kH, sH, pH, dH) * outputSize(W, kW, sW, pW, dW);
+      if (alone(batch * outPositions * count * N - MIN_SPLIT_MACS) || count < 8) {
+        return single.conv2d_weight_grad(dw, x, dz, batch, H, W, C, N, kH, kW, sH, sW, pH, pW, dH, dW, first, count, accumulate, mainScratch);
+      }
+      workerScratch(CONV_WEIGHT_SCRATCH_BYTES);
+      // Rows of the weight per share, a multiple of 4 (the kernel's first row must be).
+      const share = shareOf(count);
+      let row = 0;
+      for (let worker = 0; row + share < count && worker < pool.size; worker++, row += share) {
+        pool.assign(worker, CONV_WEIGHT, dw, x, dz, batch, H, W, C, N, kH, kW, sH, sW, pH, pW, dH, dW, first + row, share, accumulate, scratch[worker]);
+      }
+      pool.begin();
+      try {
+        single.conv2d_weight_grad(dw, x, dz, batch, H, W, C, N, kH, kW, sH, sW, pH, pW, dH, dW, first + row, count - row, accumulate, mainScratch);
+      } finally {
+        pool.finish();
+      }
+    },
     gemm_nn(out, x, w, bias, M, K, N, mainScratch) {
       if (alone(M * K * N - MIN_SPLIT_MACS) || M < 8) return single.gemm_nn(out, x, w, bias, M, K, N, mainScratch);
       // X·W alone is dense_forward without an activation (linear): the same bits, one split.
@@ -71,7 +140,7 @@ export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, k
     },
     gemm_nt(out, a, b, M, K, N, accumulate, mainScratch) {
       if (alone(M * K * N - MIN_SPLIT_MACS) || M < 8) return single.gemm_nt(out, a, b, M, K, N, accumulate, mainScratch);
-      workerScratch(K);
+      workerScratch(gemmScratchBytes(K));
       const share = shareOf(M);
       let row = 0;
       for (let worker = 0; row + share < M && worker < pool.size; worker++, row += share) {
@@ -86,7 +155,7 @@ export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, k
     },
     gemm_tn(out, a, b, M, K, N, lda, accumulate, mainScratch) {
       if (alone(M * K * N - MIN_SPLIT_MACS) || M < 8) return single.gemm_tn(out, a, b, M, K, N, lda, accumulate, mainScratch);
-      workerScratch(K, shareOf(M));
+      workerScratch(gemmScratchBytes(K, shareOf(M)));
       const share = shareOf(M);
       let row = 0;
       for (let worker = 0; row + share < M && worker < pool.size; worker++, row += share) {

@@ -2,9 +2,9 @@
 // for any thread count; a failure in a worker surfaces on the calling thread.
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/backend/backend.js';
-import { gemmScratchBytes } from '../../src/backend/kernels.js';
+import { CONV_WEIGHT_SCRATCH_BYTES, convScratchBytes, gemmScratchBytes } from '../../src/backend/kernels.js';
 import { createWasmBackend } from '../../src/backend/wasm/index.js';
-import { dense, init, Sequential, SGD, SimdpropError } from '../../src/index.js';
+import { conv2d, dense, flatten, init, maxPool2d, Sequential, SGD, SimdpropError } from '../../src/index.js';
 import { normalMatrix, randomLabels, sameBits } from '../model/setup.js';
 
 const backends = new Map<number, Backend>();
@@ -62,6 +62,36 @@ describe('threaded kernels are bit-identical to one thread', () => {
     for (const result of results.slice(1)) expect(sameBits(result, results[0])).toBe(true);
   });
 
+  // batch, H, W, C, N, kernel, stride, pad, dilation: splits by image (forward, input gradient) and by
+  // rows of the weight (weight gradient), with short last shares.
+  it.each([[7, 14, 14, 6, 16, 5, 1, 0, 1], [5, 16, 16, 32, 32, 3, 1, 1, 1], [3, 15, 13, 4, 9, 3, 2, 1, 2]])(
+    'conv2d forward, input and weight gradients: batch %i, %i×%i×%i → %i, kernel %i, stride %i, pad %i, dilation %i',
+    (batch, H, W, C, N, k, s, p, d) => {
+      const outH = Math.floor((H + 2 * p - d * (k - 1) - 1) / s) + 1;
+      const outW = Math.floor((W + 2 * p - d * (k - 1) - 1) / s) + 1;
+      const [xs, zs, ws] = [batch * H * W * C, batch * outH * outW * N, k * k * C * N];
+      const geometry = [batch, H, W, C, N, k, k, s, s, p, p, d, d] as const;
+      const results = [1, 2, 3].map((threads) => {
+        const { heap, kernels } = backends.get(threads)!;
+        const [x, w, bias, z, dz, dx, dw] = [xs, ws, N, zs, zs, xs, ws].map((n) => heap.alloc(n * 4));
+        const scratch = heap.alloc(Math.max(convScratchBytes(k * k * Math.max(C, N)), CONV_WEIGHT_SCRATCH_BYTES));
+        heap.f32.set(normalMatrix(1, xs, 21), x >> 2);
+        heap.f32.set(normalMatrix(1, ws, 22), w >> 2);
+        heap.f32.set(normalMatrix(1, N, 23), bias >> 2);
+        heap.f32.set(normalMatrix(1, zs, 24), dz >> 2);
+        heap.f32.set(normalMatrix(1, ws, 25), dw >> 2);
+        kernels.conv2d_forward(z, z, x, w, bias, ...geometry, 1, 0, scratch);
+        kernels.conv2d_input_grad(dx, dz, w, ...geometry, 0, scratch);
+        kernels.conv2d_weight_grad(dw, x, dz, ...geometry, 0, k * k * C, 1, scratch);
+        const result = [z, dx, dw].map((block, i) => heap.f32.slice(block >> 2, (block >> 2) + [zs, xs, ws][i]));
+        [x, w, bias, z, dz, dx, dw, scratch].forEach((block) => heap.free(block));
+        return result;
+      });
+      results[0].forEach((values) => expect(values.every(Number.isFinite)).toBe(true));
+      for (const result of results.slice(1)) result.forEach((values, i) => expect(sameBits(values, results[0][i]), ['z', 'dx', 'dw'][i]).toBe(true));
+    },
+  );
+
   it('sgd_update over a large block, with momentum and Nesterov', () => {
     const n = 100_003;
     const results = [1, 2, 3].map((threads) => {
@@ -102,6 +132,24 @@ describe('training on threads', () => {
       expect(model.backend.threads).toBe(threads);
       const optimizer = new SGD(model, { lr: 0.05, momentum: 0.9 });
       for (let step = 0; step < 5; step++) model.trainStep(x, labels, { loss: 'softmaxCrossEntropy', optimizer });
+      weights.push(model.namedParameters().map((p) => p.value.slice()));
+      model.dispose();
+    }
+    for (const run of weights.slice(1)) run.forEach((w, i) => expect(sameBits(w, weights[0][i])).toBe(true));
+  });
+
+  it('a CNN gives the same weights after 3 steps with 1, 2 and 3 threads', async () => {
+    const x = normalMatrix(16, 28 * 28, 31);
+    const labels = randomLabels(16, 10, 32);
+    const weights: Float32Array[][] = [];
+    for (const threads of [1, 2, 3]) {
+      await init({ threads });
+      const model = new Sequential([
+        conv2d(1, 8, 5, { padding: 2, activation: 'relu' }), maxPool2d(2), conv2d(8, 16, 5, { activation: 'relu' }), maxPool2d(2),
+        flatten(), dense(400, 10),
+      ], { inputShape: [28, 28, 1], seed: 5 });
+      const optimizer = new SGD(model, { lr: 0.05, momentum: 0.9 });
+      for (let step = 0; step < 3; step++) model.trainStep(x, labels, { loss: 'softmaxCrossEntropy', optimizer });
       weights.push(model.namedParameters().map((p) => p.value.slice()));
       model.dispose();
     }
