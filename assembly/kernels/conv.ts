@@ -22,10 +22,17 @@ import { ACCUMULATE, WRITE, WRITE_WITH_BIAS } from './finish';
 
 /** Positions per chunk of the weight gradient's inner dimension. */
 const CHUNK: i32 = 256;
+/**
+ * A position's image (byte offset), origin (y, x), and the index of the pixel the last group read, for
+ * the weight gradient's packing.
+ */
+const ORIGIN_BYTES: usize = 16;
 /** Per k: offset y, offset x, channel (i32 each); per group of 4 k: 1 when contiguous. */
 const TAP_BYTES: usize = 12;
 const SAME_PIXEL: i32 = 1;
 const NEXT_PIXELS: i32 = 2;
+/** SAME_PIXEL, and the next 4 channels of the previous group's pixel: its index is that one's + 4. */
+const CONTINUES: i32 = 3;
 /** An offset no position reaches: a lane past the last k reads as 0. */
 const NOWHERE: i32 = -(1 << 30);
 
@@ -46,8 +53,9 @@ let stepX: i32 = 1;
 // taps[i] = (offset y, offset x, channel) of k = first + i, for i < count, in a kernel of kernelW ×
 // channels taps per row at offsets kh·dilationY + baseY, kw·dilationX + baseX; past count, to a
 // multiple of 4, taps NOWHERE (read as 0). groups[g], after them: how the 4 taps of group g lie in
-// memory: SAME_PIXEL (4 consecutive channels of one pixel), NEXT_PIXELS (4 pixels in a row, one
-// channel), or 0 (anything else: read lane by lane).
+// memory: SAME_PIXEL (4 consecutive channels of one pixel), CONTINUES (the same, right after the
+// previous group's 4), NEXT_PIXELS (4 consecutive floats of one image row across pixels, where the
+// pixels are adjacent: a dilation of 1), or 0 (read lane by lane).
 function writeTaps(
   taps: usize, first: i32, count: i32, kernelW: i32, channels: i32, dilationY: i32, dilationX: i32, baseY: i32, baseX: i32,
 ): void {
@@ -64,14 +72,18 @@ function writeTaps(
   for (let g = 0; 4 * g < count; g++) {
     const t = taps + <usize>(4 * g) * TAP_BYTES;
     let samePixel = 4 * g + 4 <= count;
-    let nextPixels = samePixel && channels == 1;
+    let nextPixels = samePixel;
     for (let i = 1; i < 4; i++) {
       const u = t + <usize>i * TAP_BYTES;
       const sameRow = load<i32>(u) == load<i32>(t);
       samePixel = samePixel && sameRow && load<i32>(u, 4) == load<i32>(t, 4) && load<i32>(u, 8) == load<i32>(t, 8) + i;
-      nextPixels = nextPixels && sameRow && load<i32>(u, 4) == load<i32>(t, 4) + i;
+      // Consecutive floats of one image row: the next channel, or the next pixel's first after the last.
+      nextPixels = nextPixels && sameRow && load<i32>(u, 4) * channels + load<i32>(u, 8) == load<i32>(t, 4) * channels + load<i32>(t, 8) + i;
     }
-    store<i32>(groups + (<usize>g << 2), samePixel ? SAME_PIXEL : nextPixels ? NEXT_PIXELS : 0);
+    const p = t - 4 * TAP_BYTES;
+    const continues = samePixel && g > 0 && load<i32>(groups + (<usize>(g - 1) << 2)) >= SAME_PIXEL && load<i32>(groups + (<usize>(g - 1) << 2)) != NEXT_PIXELS &&
+      load<i32>(p) == load<i32>(t) && load<i32>(p, 4) == load<i32>(t, 4) && load<i32>(p, 8) + 4 == load<i32>(t, 8);
+    store<i32>(groups + (<usize>g << 2), continues ? CONTINUES : samePixel ? SAME_PIXEL : nextPixels ? NEXT_PIXELS : 0);
   }
 }
 
@@ -94,7 +106,7 @@ function writeTaps(
 @inline function gather4(image: usize, y: i32, x: i32, taps: usize, groups: usize, g: i32, divide: bool): v128 {
   const t = taps + <usize>(4 * g) * TAP_BYTES;
   const layout = load<i32>(groups + (<usize>g << 2));
-  if (layout == SAME_PIXEL) {
+  if (layout == SAME_PIXEL || layout == CONTINUES) {
     const first = sourceIndex(y, x, t, divide);
     return first >= 0 ? v128.load(image + (<usize>first << 2)) : f32x4.splat(0);
   }
@@ -106,6 +118,11 @@ function writeTaps(
   const two = f32x4.replace_lane(lanes, 1, element(image, y, x, t + TAP_BYTES, divide));
   const three = f32x4.replace_lane(two, 2, element(image, y, x, t + 2 * TAP_BYTES, divide));
   return f32x4.replace_lane(three, 3, element(image, y, x, t + 3 * TAP_BYTES, divide));
+}
+
+// The 4 floats from float index `at` of an image, or zeros for −1.
+@inline function pixelVector(image: usize, at: i32): v128 {
+  return at >= 0 ? v128.load(image + (<usize>at << 2)) : f32x4.splat(0);
 }
 
 // The element of tap t at the position whose image starts at `image` with origin (y, x), or 0 outside.
@@ -144,9 +161,23 @@ function packWindows(block: usize, source: usize, first: i32, rows: i32, K: i32,
     if (r + 2 < rows) { locate(source, first + r + 2, strideY, strideX); m2 = image; y2 = originY; x2 = originX; }
     if (r + 3 < rows) { locate(source, first + r + 3, strideY, strideX); m3 = image; y3 = originY; x3 = originX; }
     let target = block + <usize>(r >> 2) * groupBytes;
+    // Each row's index of its group's first element, carried from group to group along a pixel's channels.
+    let a0 = -1, a1 = -1, a2 = -1, a3 = -1;
     for (let g = 0; g < fullGroups; g++) {
-      storeTransposed(target, 16, gather4(m0, y0, x0, taps, groups, g, divide), gather4(m1, y1, x1, taps, groups, g, divide),
-        gather4(m2, y2, x2, taps, groups, g, divide), gather4(m3, y3, x3, taps, groups, g, divide));
+      const layout = load<i32>(groups + (<usize>g << 2));
+      if (layout == CONTINUES || layout == SAME_PIXEL) {
+        if (layout == CONTINUES) {
+          a0 = a0 >= 0 ? a0 + 4 : -1; a1 = a1 >= 0 ? a1 + 4 : -1; a2 = a2 >= 0 ? a2 + 4 : -1; a3 = a3 >= 0 ? a3 + 4 : -1;
+        } else {
+          const t = taps + <usize>(4 * g) * TAP_BYTES;
+          a0 = sourceIndex(y0, x0, t, divide); a1 = sourceIndex(y1, x1, t, divide);
+          a2 = sourceIndex(y2, x2, t, divide); a3 = sourceIndex(y3, x3, t, divide);
+        }
+        storeTransposed(target, 16, pixelVector(m0, a0), pixelVector(m1, a1), pixelVector(m2, a2), pixelVector(m3, a3));
+      } else {
+        storeTransposed(target, 16, gather4(m0, y0, x0, taps, groups, g, divide), gather4(m1, y1, x1, taps, groups, g, divide),
+          gather4(m2, y2, x2, taps, groups, g, divide), gather4(m3, y3, x3, taps, groups, g, divide));
+      }
       target += 64;
     }
     for (let k = fullGroups << 2; k < K; k++) {
@@ -305,6 +336,7 @@ export function conv2d_weight_grad(
   const tile = scratch + <usize>CHUNK * PANEL_BYTES + PANEL_BYTES;
   const block = tile + PANEL_BYTES;
   const taps = block + <usize>ROW_BLOCK * <usize>CHUNK * 4;
+  const origins = taps + <usize>ROW_BLOCK * 13;
   const rowBytes = <usize>N << 2;
   for (let row = first; row < first + count; row += ROW_BLOCK) {
     const rows = min(ROW_BLOCK, first + count - row);
@@ -313,13 +345,36 @@ export function conv2d_weight_grad(
     for (let p0 = 0; p0 < positions; p0 += CHUNK) {
       const length = min(CHUNK, positions - p0);
       const groupBytes = <usize>length << 4;
-      // block[g][p][r] = the window element of row (tap) row + 4g + r at position p0 + p.
+      // block[g][p][r] = the window element of row (tap) row + 4g + r at position p0 + p, written group
+      // by group: position by position, the stores would be groupBytes (4 KiB) apart, all in one of L1's sets.
       for (let p = 0; p < length; p++) {
         locate(x, p0 + p, strideH, strideW);
-        let target = block + (<usize>p << 4);
-        for (let g = 0; 4 * g < rows; g++) {
-          v128.store(target, gather4(image, originY, originX, taps, groups, g, false));
-          target += groupBytes;
+        const at = origins + <usize>p * ORIGIN_BYTES;
+        store<u32>(at, <u32>image);
+        store<i32>(at, originY, 4);
+        store<i32>(at, originX, 8);
+      }
+      for (let g = 0; 4 * g < rows; g++) {
+        let target = block + <usize>g * groupBytes;
+        const layout = load<i32>(groups + (<usize>g << 2));
+        const t = taps + <usize>(4 * g) * TAP_BYTES;
+        for (let p = 0; p < length; p++) {
+          const at = origins + <usize>p * ORIGIN_BYTES;
+          const pixels = <usize>load<u32>(at);
+          if (layout == CONTINUES) {
+            // The next 4 channels of the pixel the previous group read (its index kept in the origin's last slot).
+            const index = load<i32>(at, 12);
+            const next = index >= 0 ? index + 4 : -1;
+            store<i32>(at, next, 12);
+            v128.store(target, pixelVector(pixels, next));
+          } else if (layout == SAME_PIXEL) {
+            const index = sourceIndex(load<i32>(at, 4), load<i32>(at, 8), t, false);
+            store<i32>(at, index, 12);
+            v128.store(target, pixelVector(pixels, index));
+          } else {
+            v128.store(target, gather4(pixels, load<i32>(at, 4), load<i32>(at, 8), taps, groups, g, false));
+          }
+          target += 16;
         }
       }
       const mode = accumulate != 0 || p0 > 0 ? ACCUMULATE : WRITE;

@@ -26,6 +26,6 @@ export function convScratchBytes(K: number): number {
 
 /**
  * Scratch bytes conv2d_weight_grad needs: a GEMM's over its inner dimension's chunks of 256 positions,
- * and the taps of a block of 128 rows.
+ * the taps of a block of 128 rows, and the 256 positions' images and origins.
  */
-export const CONV_WEIGHT_SCRATCH_BYTES = gemmScratchBytes(256) + 128 * 13;
+export const CONV_WEIGHT_SCRATCH_BYTES = gemmScratchBytes(256) + 128 * 13 + 256 * 16;
