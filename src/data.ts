@@ -7,14 +7,17 @@ export type Matrix = Float32Array | ArrayLike<number>[];
 /** Class indices (Int32Array or number[]) or target rows shaped like the output. */
 export type Targets = Float32Array | Int32Array | number[] | ArrayLike<number>[];
 
-/** How many rows x holds, having checked its type and that every row is `width` wide. */
-export function matrixRows(x: unknown, width: number, what: string): number {
+/**
+ * How many rows x holds, having checked its type and that every row is `width` wide. `shape` is a
+ * sample's shape where it has several axes (an image's [height, width, channels]), for the message.
+ */
+export function matrixRows(x: unknown, width: number, what: string, shape?: readonly number[]): number {
   let rows: number;
   if (x instanceof Float32Array) {
     if (x.length % width !== 0) {
+      const rowsOf = shape !== undefined && shape.length > 1 ? `samples of [${shape.join(', ')}] (${width} values each)` : `rows of ${width} features`;
       throw new SimdpropError('SHAPE',
-        `${what} must hold whole rows of ${width} features: got a Float32Array of length ${x.length}, ` +
-        `which is not a multiple of ${width}`);
+        `${what} must hold whole ${rowsOf}: got a Float32Array of length ${x.length}, which is not a multiple of ${width}`);
     }
     rows = x.length / width;
   } else if (Array.isArray(x)) {

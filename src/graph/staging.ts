@@ -33,6 +33,8 @@ const FLOAT32_MAX = 3.4028234663852886e38;
 export class Staging {
   /** Each input's values per sample, whether it holds int32 indices, and its lowest bound over the embeddings that read it. */
   private readonly inputSizes: number[];
+  /** Each input's per-sample shape, for messages. */
+  private readonly inputShapes: (readonly number[])[];
   private readonly inputIndices: boolean[];
   private readonly indexBounds: number[];
   /** Each output's values per sample, classes (its last axis) and positions (the rest) per sample. */
@@ -54,6 +56,7 @@ export class Staging {
     private readonly outputNames: readonly string[],
   ) {
     this.inputSizes = plan.inputs.map((t) => plan.tensors[t].size);
+    this.inputShapes = plan.inputs.map((t) => plan.tensors[t].type.shape);
     this.inputIndices = plan.inputs.map((t) => plan.tensors[t].type.dtype === 'int32');
     this.indexBounds = plan.inputs.map((t) => plan.tensors[t].consumers.reduce(
       (bound, n) => Math.min(bound, plan.nodes[n].spec.indexBound ?? Infinity), Infinity));
@@ -104,7 +107,7 @@ export class Staging {
     let rows = -1;
     for (let i = 0; i < data.length; i++) {
       const name = this.inputWhat(i, what);
-      const count = this.inputIndices[i] ? indexRows(data[i], this.inputSizes[i], name) : matrixRows(data[i], this.inputSizes[i], name);
+      const count = this.inputIndices[i] ? indexRows(data[i], this.inputSizes[i], name) : matrixRows(data[i], this.inputSizes[i], name, this.inputShapes[i]);
       if (rows >= 0 && count !== rows) {
         throw new SimdpropError('SHAPE', `${name} has ${count} rows, but ${this.inputWhat(0, what)} has ${rows}: every input needs one row per sample`);
       }

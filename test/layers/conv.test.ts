@@ -143,11 +143,11 @@ describe('bad options and shapes get clear errors', () => {
     expectError(() => conv1d(2, 4, 3, { dilation: 4 }).apply(input([6, 2])), 'SHAPE', /kernel spans 9/);
   });
 
-  it('a wrong-sized batch leaves the model as it was', () => {
+  it('images of the wrong size get a SHAPE error naming the sample shape, and leave the model as it was', () => {
     const x = input([4, 4, 2]);
     const model = new Model({ inputs: x, outputs: dense(18, 1).apply(flatten().apply(conv2d(2, 2, 2).apply(x))) }, { backend: 'wasm', seed: 3 });
     const before = model.namedParameters().map((p) => p.value.slice());
-    expectError(() => model.forward(new Float32Array(33)), 'SHAPE', /32/);
+    expectError(() => model.forward(new Float32Array(33)), 'SHAPE', /x must hold whole samples of \[4, 4, 2\] \(32 values each\): got a Float32Array of length 33/);
     model.namedParameters().forEach((p, i) => expect(p.value).toEqual(before[i]));
     model.dispose();
   });
