@@ -60,6 +60,10 @@ abstract class Convolution extends Layer<ConvNode> {
   readonly dilation: readonly number[];
   /** Per spatial axis, or 'same'. */
   readonly padding: readonly number[] | 'same';
+  /** Zeros on each side per axis. */
+  readonly paddingSizes: readonly number[];
+  /** A 1×1 kernel, stride 1, no padding: a dense layer over the channels of each position (computed once: forward and backward ask each step). */
+  private readonly pointwise: boolean;
 
   constructor(
     readonly inChannels: number,
@@ -86,6 +90,8 @@ abstract class Convolution extends Layer<ConvNode> {
     } else {
       this.padding = padding === 'valid' ? this.kernelSize.map(() => 0) : perAxis(padding, axes, 'padding', kindName, 0);
     }
+    this.paddingSizes = this.padding === 'same' ? this.kernelSize.map((k, i) => (this.dilation[i] * (k - 1)) / 2) : this.padding;
+    this.pointwise = this.kernelSize.every((k) => k === 1) && this.stride.every((s) => s === 1) && this.paddingSizes.every((p) => p === 0);
     this.groups = options.groups ?? 1;
     if (this.groups !== 1) {
       throw new SimdpropError('OPTION', `${kindName} groups must be 1 (grouped and depthwise convolutions are not built yet), got ${describe(options.groups)}`);
@@ -119,10 +125,6 @@ abstract class Convolution extends Layer<ConvNode> {
     };
   }
 
-  /** Zeros on each side per axis. */
-  get paddingSizes(): readonly number[] {
-    return this.padding === 'same' ? this.kernelSize.map((k, i) => (this.dilation[i] * (k - 1)) / 2) : this.padding;
-  }
 
   node(inputs: readonly TensorType[]): ConvNode {
     this.expectFloatInputs(inputs, 1);
@@ -161,10 +163,6 @@ abstract class Convolution extends Layer<ConvNode> {
     };
   }
 
-  /** A 1×1 kernel, stride 1, no padding: a dense layer over the channels of each position. */
-  private get pointwise(): boolean {
-    return this.kernelSize.every((k) => k === 1) && this.stride.every((s) => s === 1) && this.paddingSizes.every((p) => p === 0);
-  }
 
   private expectedShape(): string {
     return this.kernelSize.length === 2 ? `[height, width, ${this.inChannels}]` : `[length, ${this.inChannels}]`;

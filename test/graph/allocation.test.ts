@@ -2,7 +2,10 @@
 // no typed arrays, views, closures or arena growth per step, with embeddings, layer norm, a residual
 // add, concat and two outputs, on the tape (wasm) and call by call (js), and with the PyTorch-style calls.
 import { beforeAll, describe, it } from 'vitest';
-import { add, AdamW, concat, dense, embedding, init, input, layerNorm, Model, Rng, type BackendName } from '../../src/index.js';
+import {
+  activation, add, AdamW, batchNorm, concat, conv2d, dense, embedding, flatten, init, input, layerNorm, maxPool2d, Model, Rng, SGD, Sequential,
+  type BackendName, type Layer,
+} from '../../src/index.js';
 import { callByCall, expectStepsWithin } from '../allocation.js';
 
 beforeAll(async () => {
@@ -43,6 +46,27 @@ describe.each(['wasm', 'js'] as BackendName[])('a graph\'s training step on the 
     const model = graph(backend);
     const loss = { logits: 'softmaxCrossEntropy', value: 'mse' } as const;
     await expectStepsWithin(callByCall(model, new AdamW(model, { lr: 1e-3 }), x, loss, y), warmUp, steps, BUDGET);
+    model.dispose();
+  });
+});
+
+// A small CNN: convolutions (with the fused activation), batch norm, pooling, a flatten and dense
+// layers, on the tape (wasm) and call by call (js).
+describe.each(['wasm', 'js'] as BackendName[])('a CNN\'s training step on the %s backend', (backend) => {
+  const steps = backend === 'wasm' ? 4000 : 1000;
+  const warmUp = backend === 'wasm' ? 4000 : 2000;
+  const rng = new Rng(6);
+  const x = Float32Array.from({ length: 3 * 36 }, () => rng.normal());
+  const y = Int32Array.from({ length: 3 }, () => rng.below(4));
+  const cnn = (): Sequential<Layer> => new Sequential<Layer>([
+    conv2d(1, 4, 3, { padding: 1 }), batchNorm(4), activation('relu'), maxPool2d(2), conv2d(4, 4, 3, { activation: 'relu' }),
+    flatten(), dense(4, 4),
+  ], { inputShape: [6, 6, 1], seed: 2, backend });
+
+  it('allocates no more than its loss in trainStep', async () => {
+    const model = cnn();
+    const options = { loss: 'softmaxCrossEntropy', optimizer: new SGD(model, { lr: 0.01, momentum: 0.9 }) } as const;
+    await expectStepsWithin(() => model.trainStep(x, y, options), warmUp, steps, backend === 'wasm' ? TAPE_BUDGET : BUDGET);
     model.dispose();
   });
 });
