@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseSafetensors, readInt64Tensor, readTensor } from '../../src/io/safetensors.js';
 import {
-  activation, add, AdamW, avgPool2d, batchNorm, conv1d, conv2d, dense, flatten, globalAvgPool2d, init, input, maxPool1d, maxPool2d,
+  activation, add, AdamW, avgPool2d, batchNorm, concat, conv1d, conv2d, dense, flatten, globalAvgPool2d, init, input, maxPool1d, maxPool2d,
   Model, Sequential, SGD, type BackendName, type Optimizer,
 } from '../../src/index.js';
 import { expectClose, largestMagnitude, mixed, ofTensor } from '../tolerance.js';
@@ -79,12 +79,24 @@ function cnn1d(backend: BackendName): Model {
  * Each network, its fixtures' name, and the biases of convs that a batch norm follows: the norm takes out
  * every channel's mean, so their gradient is 0 and both sides hold only rounding (about 1e-8).
  */
+/** make_cnn_fixtures.py's Merge: the input plus a conv of it, joined to another conv along the channels; both flattened into linears. */
+function merge(backend: BackendName): Model {
+  const x = input([3, 3, 3]);
+  const summed = add(x, conv2d(3, 3, 3, { padding: 1, name: 'conv_b' }).apply(x));
+  const joined = concat([conv2d(3, 2, 3, { padding: 1, name: 'conv_a' }).apply(x), summed]);
+  const logits = add(
+    dense(45, 4, 'linear', { name: 'fc' }).apply(flatten().apply(joined)),
+    dense(27, 4, 'linear', { name: 'skip' }).apply(flatten().apply(summed)));
+  return new Model({ inputs: x, outputs: logits }, { seed: 7, backend });
+}
+
 const CASES: { name: string; file: string; build: (backend: BackendName) => Model; zeroGradients?: string[] }[] = [
   {
     name: 'a CNN with batch norm, a residual block, dilated, strided and rectangular convs, pooling and two heads',
     file: 'cnn', build: cnn, zeroGradients: ['features.0.bias'],
   },
   { name: 'a conv1d network with batch norm and max pooling', file: 'conv1d', build: cnn1d, zeroGradients: ['conv.bias'] },
+  { name: 'a sum with the input and a join along the channels of feature maps, flattened into a linear', file: 'merge', build: merge },
   {
     name: "a Sequential conv, relu, pool, flatten, linear (nn.Sequential's indices)",
     file: 'seq',
