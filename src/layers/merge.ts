@@ -3,7 +3,7 @@
 // written or added to, as its accumulate flag says.
 import type { Kernels } from '../backend/kernels.js';
 import { SimdpropError, describe } from '../errors.js';
-import type { NodeSpec, OpCall, TensorType } from '../graph/op.js';
+import type { NodeSpec, OpCall, TensorType, TorchOrder } from '../graph/op.js';
 import { formatShape, SymbolicTensor } from '../graph/symbolic.js';
 import { Layer, sizeOf, type LayerOptions } from './layer.js';
 
@@ -27,6 +27,16 @@ function sameShapes(layer: Layer, inputs: readonly TensorType[], least: number):
   });
 }
 
+/**
+ * How PyTorch orders an elementwise merge's output: as the first input whose order is known (a feature
+ * map's, or a flatten of one): the tensors merged with it have that order in PyTorch too, whatever
+ * simdprop knows of them (the model's input, say, which is NCHW there), so the order of the arguments
+ * does not matter.
+ */
+function mergedTorchOrder(inputs: readonly TensorType[]): TorchOrder | undefined {
+  return inputs.find((input) => input.torchOrder !== undefined)?.torchOrder;
+}
+
 export class Add extends Layer<ElementwiseNode> {
   readonly kind = 'add';
 
@@ -36,7 +46,7 @@ export class Add extends Layer<ElementwiseNode> {
 
   node(inputs: readonly TensorType[]): ElementwiseNode {
     sameShapes(this, inputs, 2);
-    return { output: { shape: inputs[0].shape, dtype: 'float32', torchOrder: inputs[0].torchOrder }, size: sizeOf(inputs[0].shape) };
+    return { output: { shape: inputs[0].shape, dtype: 'float32', torchOrder: mergedTorchOrder(inputs) }, size: sizeOf(inputs[0].shape) };
   }
 
   forward(kernels: Kernels, call: OpCall<ElementwiseNode>): void {
@@ -68,7 +78,7 @@ export class Multiply extends Layer<ElementwiseNode> {
   node(inputs: readonly TensorType[]): ElementwiseNode {
     sameShapes(this, inputs, 2);
     if (inputs.length !== 2) throw new SimdpropError('SHAPE', `${this.label} takes two tensors, got ${inputs.length}`);
-    return { output: { shape: inputs[0].shape, dtype: 'float32', torchOrder: inputs[0].torchOrder }, size: sizeOf(inputs[0].shape) };
+    return { output: { shape: inputs[0].shape, dtype: 'float32', torchOrder: mergedTorchOrder(inputs) }, size: sizeOf(inputs[0].shape) };
   }
 
   forward(kernels: Kernels, call: OpCall<ElementwiseNode>): void {
@@ -134,7 +144,9 @@ export class Concat extends Layer<ConcatNode> {
     const widths = inputs.map((input) => sizeOf(input.shape.slice(axis)));
     const offsets = widths.map((_, i) => widths.slice(0, i).reduce((sum, w) => sum + w, 0));
     return {
-      output: { shape, dtype: 'float32' }, rowsPerSample: sizeOf(shape.slice(0, axis)), widths, offsets,
+      // A join of feature maps along any axis (the channels: torch.cat(dim=1)) is a feature map.
+      output: { shape, dtype: 'float32', torchOrder: inputs.some((input) => input.torchOrder === 'channelsFirst') ? 'channelsFirst' : undefined },
+      rowsPerSample: sizeOf(shape.slice(0, axis)), widths, offsets,
       width: sizeOf(shape.slice(axis)),
     };
   }
