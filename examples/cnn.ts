@@ -42,7 +42,8 @@ const samplesPerSecond = (EPOCHS * train.labels.length * 1000) / trainingMs;
 console.log(`trained in ${(trainingMs / 1000).toFixed(1)} s: ${Math.round(samplesPerSecond)} samples/s`);
 const result = model.evaluate(test.x, test.labels, metrics);
 console.log(`test accuracy ${(100 * result.accuracy).toFixed(2)}% on ${test.labels.length} digits never seen (loss ${result.loss.toFixed(4)})`);
-console.log(formatConfusionMatrix(confusionMatrix(model.predict(test.x), test.labels)));
+// One output, so predict gives one Float32Array of logits.
+console.log(formatConfusionMatrix(confusionMatrix(model.predict(test.x) as Float32Array, test.labels)));
 await saveModelFile(model, FILE);
 console.log(`saved to ${FILE}`);
 model.dispose();
