@@ -33,7 +33,7 @@ export interface CnnState {
   /** Accuracy on the 1,000 held-out digits after the last epoch. */
   heldOutAccuracy: number;
   samplesPerSecond: number;
-  /** The worker's backend, from its 'ready' event. */
+  /** The backend of the worker that trained last, from its 'ready' event. */
   worker: string;
   /** The drawing's probability of each digit (empty while the pad is blank), and the likeliest digit (−1: none). */
   probabilities: number[];
@@ -100,7 +100,7 @@ export function cnnTab(enqueue: (action: () => void | Promise<void>) => void, sh
     if (Number.isFinite(state.loss)) parts.push(`loss ${state.loss.toFixed(3)}`);
     if (Number.isFinite(state.heldOutAccuracy)) parts.push(`held-out accuracy ${(100 * state.heldOutAccuracy).toFixed(1)}%`);
     if (state.samplesPerSecond > 0) parts.push(`${Math.round(state.samplesPerSecond).toLocaleString('en-US')} samples/s`);
-    parts.push(state.worker ? `in a worker on ${state.worker}` : `${state.weights} weights`);
+    parts.push(training ? `in a worker on ${state.worker || '…'}` : `${state.weights} weights`);
     ui.status.textContent = parts.join(' · ');
   }
 
@@ -190,14 +190,15 @@ export function cnnTab(enqueue: (action: () => void | Promise<void>) => void, sh
       const y = new Int32Array(rows + heldRows);
       y.set(train.labels.subarray(0, rows));
       y.set(heldOut.labels, rows);
-      const epochsBefore = Math.floor(state.epoch);
+      // After a Stop mid-epoch the count goes on from the fraction trained, so the curve never turns back.
+      const epochsBefore = state.epoch;
       const stepsBefore = state.steps;
       const job = trainInWorker({
         model: model!, x, y, signal, init: { wasmUrl: '/build/' }, workerUrl: new URL('/worker.js', location.href),
         fit: {
           loss: 'softmaxCrossEntropy', optimizer: { kind: 'adam', lr: LR }, epochs: 1, batchSize, metrics: ['accuracy'],
           // fit holds out floor(rows · split): half a row more than the held-out digits keeps rounding from dropping one.
-          validationSplit: (heldRows + 0.5) / (rows + heldRows), seed: epochsBefore,
+          validationSplit: (heldRows + 0.5) / (rows + heldRows), seed: stepsBefore,
         },
       });
       for await (const event of job.events) {
@@ -226,7 +227,6 @@ export function cnnTab(enqueue: (action: () => void | Promise<void>) => void, sh
     const controller = new AbortController();
     const done = trainEpochs(controller.signal).catch(showError).finally(() => {
       training = undefined;
-      state.worker = '';
       showStatus();
       updateButtons();
     });
