@@ -1,9 +1,12 @@
 // The demo page: a playground (a 2-D data set, a small network, its decision boundary and loss curve
-// redrawn as it trains) and a benchmark tab (WebAssembly SIMD against pure JS on 784-128-10).
+// redrawn as it trains), a benchmark tab (WebAssembly SIMD against pure JS on 784-128-10) and a CNN
+// tab (LeNet-5 trained on MNIST in a worker, reading digits drawn on a pad: demo/cnn.ts).
 // window.demo holds the page's state, for people poking at it in the console and for the browser test.
 import { Adam, dense, init, Sequential, SGD, type ActivationName, type BackendName, type Optimizer } from '../src/index.js';
 import { benchmarkData, measureThroughput, type BenchmarkData } from './benchmark.js';
+import { cnnTab, type CnnState } from './cnn.js';
 import { DATASETS, makeDataset, type DatasetName, type Points } from './datasets.js';
+import { element } from './dom.js';
 import { drawBoundary, drawCurve, gridPoints, matchDevicePixels, nextFrame, type CurvePoint } from './plot.js';
 
 const ROWS = 400;
@@ -35,6 +38,7 @@ export interface DemoState {
   /** Rows trained per second of training (redraws excluded). */
   samplesPerSecond: number;
   benchmark: { running: boolean; done: boolean; wasm: number; js: number; ratio: number };
+  cnn: CnnState;
 }
 
 declare global {
@@ -43,17 +47,18 @@ declare global {
   }
 }
 
+// UI actions run one after another, so a reset never disposes a model that a Train click is about to use.
+let queue: Promise<void> = Promise.resolve();
+function enqueue(action: () => void | Promise<void>): void {
+  queue = queue.then(action).catch(showError);
+}
+
+const cnn = cnnTab(enqueue, showError);
 const state: DemoState = window.demo = {
   ready: false, isolated: crossOriginIsolated, backend: '', description: '', threads: 0, training: false,
   epoch: 0, loss: NaN, accuracy: NaN, initialLoss: NaN, initialAccuracy: NaN, samplesPerSecond: 0,
-  benchmark: { running: false, done: false, wasm: 0, js: 0, ratio: 0 },
+  benchmark: { running: false, done: false, wasm: 0, js: 0, ratio: 0 }, cnn: cnn.state,
 };
-
-function element<T extends HTMLElement>(id: string): T {
-  const found = document.getElementById(id);
-  if (!found) throw new Error(`the page has no #${id}`);
-  return found as T;
-}
 
 const ui = {
   runtime: element('runtime'),
@@ -102,12 +107,6 @@ let training: { controller: AbortController; done: Promise<void> } | undefined;
 let benchmarking = false;
 let benchmarkRows: BenchmarkData | undefined;
 const grid = gridPoints();
-
-// UI actions run one after another, so a reset never disposes a model that a Train click is about to use.
-let queue: Promise<void> = Promise.resolve();
-function enqueue(action: () => void | Promise<void>): void {
-  queue = queue.then(action).catch(showError);
-}
 
 function showError(error: unknown): void {
   const text = error instanceof Error ? error.message : String(error);
@@ -290,6 +289,7 @@ function selectTab(selected: HTMLElement): void {
     tab.setAttribute('aria-selected', String(tab === selected));
     element(tab.getAttribute('aria-controls')!).hidden = tab !== selected;
   });
+  if (selected.id === 'tab-cnn') cnn.shown();
 }
 
 async function start(): Promise<void> {
@@ -307,6 +307,7 @@ async function start(): Promise<void> {
     ui.benchWasmLabel.textContent = 'WebAssembly SIMD (unavailable here)';
   }
   await reset();
+  cnn.start();
   state.ready = true;
   updateButtons();
 }

