@@ -26,6 +26,20 @@ export function activationCode(name: ActivationName): number {
   return ACTIVATIONS.indexOf(name);
 }
 
+/** a = f(z) over rows × cols (a may be z; "linear" writes nothing: a is z), for a layer whose product cannot fuse it. */
+export function activationForward(kernels: Kernels, name: ActivationName, a: number, z: number, rows: number, cols: number, slope: number): void {
+  const n = rows * cols;
+  switch (name) {
+    case 'linear': return;
+    case 'relu': return kernels.relu_forward(a, z, n);
+    case 'leakyRelu': return kernels.leaky_relu_forward(a, z, n, slope);
+    case 'sigmoid': return kernels.sigmoid_forward(a, z, n);
+    case 'tanh': return kernels.tanh_forward(a, z, n);
+    case 'gelu': return kernels.gelu_forward(a, z, n);
+    case 'softmax': return kernels.softmax_forward(a, z, rows, cols);
+  }
+}
+
 /** dz = da ⊙ f'(z) over rows × cols (dz may be da; "linear" writes nothing: dz is da). */
 export function activationBackward(
   kernels: Kernels, name: ActivationName, dz: number, da: number, z: number, a: number,

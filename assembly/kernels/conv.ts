@@ -11,6 +11,13 @@
 // Every output element is one chain of sums in a fixed order (in chunks for the weight gradient), so a
 // split of the batch or of the weight's rows between threads gives bit-identical results.
 //
+// Grouped convolutions (PyTorch's groups: group g maps input channels g·C/groups … to output channels
+// g·N/groups …) store the weight [groups][kernelH, kernelW, C/groups, N/groups]: each group's weight is
+// the [K × N/groups] matrix of an ungrouped convolution over C/groups channels, so a group is the same
+// three products, run with the image pointer moved to the group's first channel (the taps count
+// channels from there; a pixel stays sourceC apart) and the outputs written N/groups wide at the
+// full row stride. groups = 1 is the ungrouped convolution itself, through the same loops.
+//
 // The window elements of one k = (kh·kernelW + kw)·C + c sit at a fixed offset (kh·dilation − pad,
 // kw·dilation − pad, c) from a position's origin: a table of those offsets (TAP_BYTES per k, in scratch)
 // and, per group of 4 consecutive k, whether the 4 are contiguous in memory (then one vector load
@@ -19,6 +26,7 @@
 import { activate } from './dense';
 import { finishRow, madd, packRows, packTransposed, PANEL, PANEL_BYTES, ROW_BLOCK, storeTransposed, tile1, tile4 } from './gemm';
 import { ACCUMULATE, WRITE, WRITE_WITH_BIAS } from './finish';
+import { LINEAR } from '../generated/activations';
 
 /** Positions per chunk of the weight gradient's inner dimension. */
 const CHUNK: i32 = 256;
@@ -55,7 +63,8 @@ let stepX: i32 = 1;
 // multiple of 4, taps NOWHERE (read as 0). groups[g], after them: how the 4 taps of group g lie in
 // memory: SAME_PIXEL (4 consecutive channels of one pixel), CONTINUES (the same, right after the
 // previous group's 4), NEXT_PIXELS (4 consecutive floats of one image row across pixels, where the
-// pixels are adjacent: a dilation of 1), or 0 (read lane by lane).
+// pixels are adjacent: a dilation of 1, and a tap's channels are the pixel's: one group), or 0 (read
+// lane by lane). sourceC must be set first.
 function writeTaps(
   taps: usize, first: i32, count: i32, kernelW: i32, channels: i32, dilationY: i32, dilationX: i32, baseY: i32, baseX: i32,
 ): void {
@@ -72,7 +81,7 @@ function writeTaps(
   for (let g = 0; 4 * g < count; g++) {
     const t = taps + <usize>(4 * g) * TAP_BYTES;
     let samePixel = 4 * g + 4 <= count;
-    let nextPixels = samePixel;
+    let nextPixels = samePixel && channels == sourceC;
     for (let i = 1; i < 4; i++) {
       const u = t + <usize>i * TAP_BYTES;
       const sameRow = load<i32>(u) == load<i32>(t);
@@ -192,18 +201,17 @@ function packWindows(block: usize, source: usize, first: i32, rows: i32, K: i32,
   }
 }
 
-// out[rows × N] (mode) block·B over K, where `block` holds the rows packed (packWindows) and `packB`
-// says how B's panels are packed: 0 row-major [K × N] at b, 1 the input gradient's w′ (taps of
-// [C × N] transposed, `taps` of them, each `tapK` long).
+// out[rows × N] (mode) block·B over K, out's rows rowBytes apart, where `block` holds the rows packed
+// (packWindows) and `transposedTaps` says how B's panels are packed: false row-major [K × N] at b,
+// true the input gradient's w′ (taps of [tapRows × N] transposed, `tapCount` of them, each `tapK` long).
 @inline function windowGemm(
-  out: usize, block: usize, b: usize, bias: usize, rows: i32, K: i32, N: i32, mode: i32, scratch: usize,
+  out: usize, rowBytes: usize, block: usize, b: usize, bias: usize, rows: i32, K: i32, N: i32, mode: i32, scratch: usize,
   transposedTaps: bool, tapCount: i32, tapK: i32, tapRows: i32,
 ): void {
   const panel = scratch;
   const biasPanel = scratch + <usize>K * PANEL_BYTES;
   const tile = biasPanel + PANEL_BYTES;
   const groupBytes = <usize>K << 4;
-  const rowBytes = <usize>N << 2;
   for (let j = 0; j < N; j += PANEL) {
     const width = min(PANEL, N - j);
     if (transposedTaps) {
@@ -243,6 +251,41 @@ function packWindows(block: usize, source: usize, first: i32, rows: i32, K: i32,
   return blockAt(scratch, K) + <usize>ROW_BLOCK * <usize>K * 4;
 }
 
+// The forward pass of a convolution in `groups` groups (a constant 1 at conv2d_forward's call), 128
+// output positions at a time: each group's window rows packed and multiplied into its columns of z,
+// then the block's activation while it is in cache.
+@inline function convolve(
+  z: usize, a: usize, x: usize, w: usize, bias: usize, batch: i32, height: i32, width: i32, inChannels: i32, outChannels: i32,
+  groups: i32, kernelH: i32, kernelW: i32, strideH: i32, strideW: i32, padH: i32, padW: i32, dilationH: i32, dilationW: i32,
+  activation: i32, slope: f32, scratch: usize,
+): void {
+  const outH = outputSize(height, kernelH, strideH, padH, dilationH);
+  const outW = outputSize(width, kernelW, strideW, padW, dilationW);
+  const groupIn = inChannels / groups;
+  const groupOut = outChannels / groups;
+  const K = kernelH * kernelW * groupIn;
+  const M = batch * outH * outW;
+  sourceH = height; sourceW = width; sourceC = inChannels;
+  gridW = outW; gridPositions = outH * outW;
+  const block = blockAt(scratch, K);
+  const taps = tapsAt(scratch, K);
+  writeTaps(taps, 0, K, kernelW, groupIn, dilationH, dilationW, -padH, -padW);
+  const rowBytes = <usize>outChannels << 2;
+  const groupWeightBytes = <usize>K * <usize>groupOut * 4;
+  for (let first = 0; first < M; first += ROW_BLOCK) {
+    const rows = min(ROW_BLOCK, M - first);
+    const zb = z + <usize>first * rowBytes;
+    for (let g = 0; g < groups; g++) {
+      const column = <usize>(g * groupOut) << 2;
+      packWindows(block, x + (<usize>(g * groupIn) << 2), first, rows, K, taps, strideH, strideW, false);
+      const weights = w + <usize>g * groupWeightBytes;
+      if (bias != 0) windowGemm(zb + column, rowBytes, block, weights, bias + column, rows, K, groupOut, WRITE_WITH_BIAS, scratch, false, 0, 0, 0);
+      else windowGemm(zb + column, rowBytes, block, weights, 0, rows, K, groupOut, WRITE, scratch, false, 0, 0, 0);
+    }
+    activate(activation, a + <usize>first * rowBytes, zb, rows, outChannels, slope);
+  }
+}
+
 /**
  * A convolution's forward pass over channels-last images: z[batch, outH, outW, outChannels] = the
  * convolution of x[batch, height, width, inChannels] with w[kernelH, kernelW, inChannels, outChannels]
@@ -256,43 +299,44 @@ export function conv2d_forward(
   kernelH: i32, kernelW: i32, strideH: i32, strideW: i32, padH: i32, padW: i32, dilationH: i32, dilationW: i32,
   activation: i32, slope: f32, scratch: usize,
 ): void {
-  const outH = outputSize(height, kernelH, strideH, padH, dilationH);
-  const outW = outputSize(width, kernelW, strideW, padW, dilationW);
-  const K = kernelH * kernelW * inChannels;
-  const N = outChannels;
-  const M = batch * outH * outW;
-  sourceH = height; sourceW = width; sourceC = inChannels;
-  gridW = outW; gridPositions = outH * outW;
-  const block = blockAt(scratch, K);
-  const taps = tapsAt(scratch, K);
-  writeTaps(taps, 0, K, kernelW, inChannels, dilationH, dilationW, -padH, -padW);
-  const rowBytes = <usize>N << 2;
-  const mode = bias != 0 ? WRITE_WITH_BIAS : WRITE;
-  for (let first = 0; first < M; first += ROW_BLOCK) {
-    const rows = min(ROW_BLOCK, M - first);
-    packWindows(block, x, first, rows, K, taps, strideH, strideW, false);
-    const zb = z + <usize>first * rowBytes;
-    if (mode == WRITE_WITH_BIAS) windowGemm(zb, block, w, bias, rows, K, N, WRITE_WITH_BIAS, scratch, false, 0, 0, 0);
-    else windowGemm(zb, block, w, 0, rows, K, N, WRITE, scratch, false, 0, 0, 0);
-    activate(activation, a + <usize>first * rowBytes, zb, rows, N, slope);
-  }
+  convolve(z, a, x, w, bias, batch, height, width, inChannels, outChannels, 1, kernelH, kernelW, strideH, strideW, padH, padW,
+    dilationH, dilationW, activation, slope, scratch);
 }
 
 /**
- * The input gradient of conv2d_forward: dx[batch, height, width, inChannels] (accumulate ≠ 0: +=) from
- * dz[batch, outH, outW, outChannels] and w, each input element the sum over the windows that hold it.
- * The geometry is the forward's. Scratch: convScratchBytes(kernelH·kernelW·outChannels).  "=" or "+="
+ * conv2d_forward in `groups` groups, without the activation: z[batch, outH, outW, outChannels], group
+ * g's output channels g·outChannels/groups … the convolution of its input channels g·inChannels/groups
+ * … with w[groups][kernelH, kernelW, inChannels/groups, outChannels/groups] (+ bias). A kernel apart
+ * from conv2d_forward because a group count there would make 22 arguments (a tape record holds 21);
+ * the caller runs the activation's kernel after it. Scratch: convScratchBytes(kernelH·kernelW·
+ * inChannels/groups).  "="
+ */
+export function conv2d_grouped_forward(
+  z: usize, x: usize, w: usize, bias: usize, batch: i32, height: i32, width: i32, inChannels: i32, outChannels: i32, groups: i32,
+  kernelH: i32, kernelW: i32, strideH: i32, strideW: i32, padH: i32, padW: i32, dilationH: i32, dilationW: i32, scratch: usize,
+): void {
+  convolve(z, z, x, w, bias, batch, height, width, inChannels, outChannels, groups, kernelH, kernelW, strideH, strideW, padH, padW,
+    dilationH, dilationW, LINEAR, 0, scratch);
+}
+
+/**
+ * The input gradient of conv2d_forward or conv2d_grouped_forward: dx[batch, height, width, inChannels]
+ * (accumulate ≠ 0: +=) from dz[batch, outH, outW, outChannels] and w (groups = 1: [kernelH, kernelW,
+ * inChannels, outChannels]; else [groups][kernelH, kernelW, inChannels/groups, outChannels/groups]),
+ * each input element the sum over the windows that hold it. The geometry is the forward's. Scratch:
+ * convScratchBytes(kernelH·kernelW·outChannels/groups).  "=" or "+="
  */
 export function conv2d_input_grad(
-  dx: usize, dz: usize, w: usize, batch: i32, height: i32, width: i32, inChannels: i32, outChannels: i32,
+  dx: usize, dz: usize, w: usize, batch: i32, height: i32, width: i32, inChannels: i32, outChannels: i32, groups: i32,
   kernelH: i32, kernelW: i32, strideH: i32, strideW: i32, padH: i32, padW: i32, dilationH: i32, dilationW: i32,
   accumulate: i32, scratch: usize,
 ): void {
   const outH = outputSize(height, kernelH, strideH, padH, dilationH);
   const outW = outputSize(width, kernelW, strideW, padW, dilationW);
-  // Rows are input positions; the inner dimension runs over (kh, kw, output channel).
-  const K = kernelH * kernelW * outChannels;
-  const N = inChannels;
+  const groupIn = inChannels / groups;
+  const groupOut = outChannels / groups;
+  // Rows are input positions; the inner dimension runs over (kh, kw, the group's output channel).
+  const K = kernelH * kernelW * groupOut;
   const M = batch * height * width;
   sourceH = outH; sourceW = outW; sourceC = outChannels;
   gridW = width; gridPositions = height * width;
@@ -300,35 +344,44 @@ export function conv2d_input_grad(
   const block = blockAt(scratch, K);
   const taps = tapsAt(scratch, K);
   // Input pixel (y, x) is read by output pixel ((y + padH − kh·dilationH)/strideH, …) where that divides.
-  writeTaps(taps, 0, K, kernelW, outChannels, -dilationH, -dilationW, padH, padW);
+  writeTaps(taps, 0, K, kernelW, groupOut, -dilationH, -dilationW, padH, padW);
   const divide = strideH != 1 || strideW != 1;
-  const rowBytes = <usize>N << 2;
+  const rowBytes = <usize>inChannels << 2;
   const tapCount = kernelH * kernelW;
+  const groupWeightBytes = <usize>K * <usize>groupIn * 4;
   for (let first = 0; first < M; first += ROW_BLOCK) {
     const rows = min(ROW_BLOCK, M - first);
-    if (divide) packWindows(block, dz, first, rows, K, taps, 1, 1, true);
-    else packWindows(block, dz, first, rows, K, taps, 1, 1, false);
     const out = dx + <usize>first * rowBytes;
-    if (accumulate != 0) windowGemm(out, block, w, 0, rows, K, N, ACCUMULATE, scratch, true, tapCount, outChannels, inChannels);
-    else windowGemm(out, block, w, 0, rows, K, N, WRITE, scratch, true, tapCount, outChannels, inChannels);
+    for (let g = 0; g < groups; g++) {
+      const grad = dz + (<usize>(g * groupOut) << 2);
+      if (divide) packWindows(block, grad, first, rows, K, taps, 1, 1, true);
+      else packWindows(block, grad, first, rows, K, taps, 1, 1, false);
+      const column = out + (<usize>(g * groupIn) << 2);
+      const weights = w + <usize>g * groupWeightBytes;
+      if (accumulate != 0) windowGemm(column, rowBytes, block, weights, 0, rows, K, groupIn, ACCUMULATE, scratch, true, tapCount, groupOut, groupIn);
+      else windowGemm(column, rowBytes, block, weights, 0, rows, K, groupIn, WRITE, scratch, true, tapCount, groupOut, groupIn);
+    }
   }
   stepY = 1; stepX = 1;
 }
 
 /**
- * The weight gradient of conv2d_forward for rows first … first + count − 1 of dw[kernelH·kernelW·
- * inChannels × outChannels] (threads split the rows; first a multiple of 4): Σ over every output
- * position of the window element times dz, summed CHUNK positions at a time. accumulate ≠ 0 adds to
- * dw; else dw is written. Scratch: convWeightScratchBytes().  "+=" or "="
+ * The weight gradient of conv2d_forward or conv2d_grouped_forward for rows first … first + count − 1
+ * of dw[groups·kernelH·kernelW·inChannels/groups × outChannels/groups] (groups = 1: the [kernelH·
+ * kernelW·inChannels × outChannels] matrix; threads split the rows; first a multiple of 4): Σ over
+ * every output position of the window element times dz, summed CHUNK positions at a time.
+ * accumulate ≠ 0 adds to dw; else dw is written. Scratch: convWeightScratchBytes().  "+=" or "="
  */
 export function conv2d_weight_grad(
-  dw: usize, x: usize, dz: usize, batch: i32, height: i32, width: i32, inChannels: i32, outChannels: i32,
+  dw: usize, x: usize, dz: usize, batch: i32, height: i32, width: i32, inChannels: i32, outChannels: i32, groups: i32,
   kernelH: i32, kernelW: i32, strideH: i32, strideW: i32, padH: i32, padW: i32, dilationH: i32, dilationW: i32,
   first: i32, count: i32, accumulate: i32, scratch: usize,
 ): void {
   const outH = outputSize(height, kernelH, strideH, padH, dilationH);
   const outW = outputSize(width, kernelW, strideW, padW, dilationW);
-  const N = outChannels;
+  const groupIn = inChannels / groups;
+  const N = outChannels / groups;
+  const groupRows = kernelH * kernelW * groupIn;
   const positions = batch * outH * outW;
   sourceH = height; sourceW = width; sourceC = inChannels;
   gridW = outW; gridPositions = outH * outW;
@@ -338,62 +391,73 @@ export function conv2d_weight_grad(
   const taps = block + <usize>ROW_BLOCK * <usize>CHUNK * 4;
   const origins = taps + <usize>ROW_BLOCK * 13;
   const rowBytes = <usize>N << 2;
-  for (let row = first; row < first + count; row += ROW_BLOCK) {
-    const rows = min(ROW_BLOCK, first + count - row);
-    writeTaps(taps, row, rows, kernelW, inChannels, dilationH, dilationW, -padH, -padW);
-    const groups = taps + <usize>((rows + 3) & ~3) * TAP_BYTES;
-    for (let p0 = 0; p0 < positions; p0 += CHUNK) {
-      const length = min(CHUNK, positions - p0);
-      const groupBytes = <usize>length << 4;
-      // block[g][p][r] = the window element of row (tap) row + 4g + r at position p0 + p, written group
-      // by group: position by position, the stores would be groupBytes (4 KiB) apart, all in one of L1's sets.
-      for (let p = 0; p < length; p++) {
-        locate(x, p0 + p, strideH, strideW);
-        const at = origins + <usize>p * ORIGIN_BYTES;
-        store<u32>(at, <u32>image);
-        store<i32>(at, originY, 4);
-        store<i32>(at, originX, 8);
-      }
-      for (let g = 0; 4 * g < rows; g++) {
-        let target = block + <usize>g * groupBytes;
-        const layout = load<i32>(groups + (<usize>g << 2));
-        const t = taps + <usize>(4 * g) * TAP_BYTES;
+  const gradRowBytes = <usize>outChannels << 2;
+  const end = first + count;
+  // The groups whose rows meet first … end − 1, each over its own rows: images from its first channel,
+  // dz from its first output channel.
+  for (let g = first / groupRows; g * groupRows < end; g++) {
+    const image0 = x + (<usize>(g * groupIn) << 2);
+    const grad0 = dz + (<usize>(g * N) << 2);
+    const dw0 = dw + <usize>(g * groupRows) * rowBytes;
+    const groupEnd = min(end, (g + 1) * groupRows) - g * groupRows;
+    for (let row = max(first - g * groupRows, 0); row < groupEnd; row += ROW_BLOCK) {
+      const rows = min(ROW_BLOCK, groupEnd - row);
+      writeTaps(taps, row, rows, kernelW, groupIn, dilationH, dilationW, -padH, -padW);
+      const tapGroups = taps + <usize>((rows + 3) & ~3) * TAP_BYTES;
+      for (let p0 = 0; p0 < positions; p0 += CHUNK) {
+        const length = min(CHUNK, positions - p0);
+        const groupBytes = <usize>length << 4;
+        // block[q][p][r] = the window element of row (tap) row + 4q + r at position p0 + p, written tap
+        // group by tap group: position by position, the stores would be groupBytes (4 KiB) apart, all in
+        // one of L1's sets.
         for (let p = 0; p < length; p++) {
+          locate(image0, p0 + p, strideH, strideW);
           const at = origins + <usize>p * ORIGIN_BYTES;
-          const pixels = <usize>load<u32>(at);
-          if (layout == CONTINUES) {
-            // The next 4 channels of the pixel the previous group read (its index kept in the origin's last slot).
-            const index = load<i32>(at, 12);
-            const next = index >= 0 ? index + 4 : -1;
-            store<i32>(at, next, 12);
-            v128.store(target, pixelVector(pixels, next));
-          } else if (layout == SAME_PIXEL) {
-            const index = sourceIndex(load<i32>(at, 4), load<i32>(at, 8), t, false);
-            store<i32>(at, index, 12);
-            v128.store(target, pixelVector(pixels, index));
-          } else {
-            v128.store(target, gather4(pixels, load<i32>(at, 4), load<i32>(at, 8), taps, groups, g, false));
+          store<u32>(at, <u32>image);
+          store<i32>(at, originY, 4);
+          store<i32>(at, originX, 8);
+        }
+        for (let q = 0; 4 * q < rows; q++) {
+          let target = block + <usize>q * groupBytes;
+          const layout = load<i32>(tapGroups + (<usize>q << 2));
+          const t = taps + <usize>(4 * q) * TAP_BYTES;
+          for (let p = 0; p < length; p++) {
+            const at = origins + <usize>p * ORIGIN_BYTES;
+            const pixels = <usize>load<u32>(at);
+            if (layout == CONTINUES) {
+              // The next 4 channels of the pixel the previous group read (its index kept in the origin's last slot).
+              const index = load<i32>(at, 12);
+              const next = index >= 0 ? index + 4 : -1;
+              store<i32>(at, next, 12);
+              v128.store(target, pixelVector(pixels, next));
+            } else if (layout == SAME_PIXEL) {
+              const index = sourceIndex(load<i32>(at, 4), load<i32>(at, 8), t, false);
+              store<i32>(at, index, 12);
+              v128.store(target, pixelVector(pixels, index));
+            } else {
+              v128.store(target, gather4(pixels, load<i32>(at, 4), load<i32>(at, 8), taps, tapGroups, q, false));
+            }
+            target += 16;
           }
-          target += 16;
         }
-      }
-      const mode = accumulate != 0 || p0 > 0 ? ACCUMULATE : WRITE;
-      const out = dw + <usize>row * rowBytes;
-      for (let j = 0; j < N; j += PANEL) {
-        const width8 = min(PANEL, N - j);
-        packRows(panel, dz + <usize>p0 * rowBytes, length, N, j, width8);
-        const outColumn = out + (<usize>j << 2);
-        let i = 0;
-        const zero = f32x4.splat(0);
-        for (; i + 4 <= rows; i += 4) {
-          const ap = block + <usize>(i >> 2) * groupBytes;
-          if (mode == ACCUMULATE) tile4(ACCUMULATE, outColumn + <usize>i * rowBytes, rowBytes, ap, groupBytes, panel, PANEL_BYTES, false, 0, zero, zero, width8, tile);
-          else tile4(WRITE, outColumn + <usize>i * rowBytes, rowBytes, ap, groupBytes, panel, PANEL_BYTES, false, 0, zero, zero, width8, tile);
-        }
-        for (; i < rows; i++) {
-          const ap = block + <usize>(i >> 2) * groupBytes + (<usize>(i & 3) << 2);
-          if (mode == ACCUMULATE) tile1(ACCUMULATE, outColumn + <usize>i * rowBytes, ap, groupBytes, panel, PANEL_BYTES, zero, zero, width8, tile);
-          else tile1(WRITE, outColumn + <usize>i * rowBytes, ap, groupBytes, panel, PANEL_BYTES, zero, zero, width8, tile);
+        const mode = accumulate != 0 || p0 > 0 ? ACCUMULATE : WRITE;
+        const out = dw0 + <usize>row * rowBytes;
+        for (let j = 0; j < N; j += PANEL) {
+          const width8 = min(PANEL, N - j);
+          packRows(panel, grad0 + <usize>p0 * gradRowBytes, length, outChannels, j, width8);
+          const outColumn = out + (<usize>j << 2);
+          let i = 0;
+          const zero = f32x4.splat(0);
+          for (; i + 4 <= rows; i += 4) {
+            const ap = block + <usize>(i >> 2) * groupBytes;
+            if (mode == ACCUMULATE) tile4(ACCUMULATE, outColumn + <usize>i * rowBytes, rowBytes, ap, groupBytes, panel, PANEL_BYTES, false, 0, zero, zero, width8, tile);
+            else tile4(WRITE, outColumn + <usize>i * rowBytes, rowBytes, ap, groupBytes, panel, PANEL_BYTES, false, 0, zero, zero, width8, tile);
+          }
+          for (; i < rows; i++) {
+            const ap = block + <usize>(i >> 2) * groupBytes + (<usize>(i & 3) << 2);
+            if (mode == ACCUMULATE) tile1(ACCUMULATE, outColumn + <usize>i * rowBytes, ap, groupBytes, panel, PANEL_BYTES, zero, zero, width8, tile);
+            else tile1(WRITE, outColumn + <usize>i * rowBytes, ap, groupBytes, panel, PANEL_BYTES, zero, zero, width8, tile);
+          }
         }
       }
     }

@@ -16,8 +16,8 @@ export function gemmScratchBytes(K: number, rows = 0): number {
 }
 
 /**
- * Scratch bytes conv2d_forward (K = kernelH·kernelW·inChannels) or conv2d_input_grad (K =
- * kernelH·kernelW·outChannels) needs: gemmScratchBytes(K)'s panel, rows and packed block, then a
+ * Scratch bytes conv2d_forward (K = kernelH·kernelW·inChannels), conv2d_grouped_forward (K =
+ * kernelH·kernelW·inChannels/groups) or conv2d_input_grad (K = kernelH·kernelW·outChannels/groups) needs: gemmScratchBytes(K)'s panel, rows and packed block, then a
  * 12-byte tap and a 4-byte group entry per k, to a multiple of 4 (assembly/kernels/conv.ts).
  */
 export function convScratchBytes(K: number): number {

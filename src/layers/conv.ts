@@ -4,7 +4,12 @@
 // run on the GEMM micro-kernel — and is PyTorch's [out, in, kh, kw] permuted (on load and save).
 // An activation after it fuses into its forward kernel, as with dense. A 1×1 convolution with stride
 // 1 and no padding is a dense layer on the channel axis, and runs as one.
-import { activationBackward, activationCode, checkActivation, keepsPreActivation, usesHeInit, type ActivationName } from '../activations.js';
+// With groups (PyTorch's: group g maps input channels g·in/groups … to output channels g·out/groups
+// …): groups = inChannels = outChannels is a depthwise convolution, its weight [kernelH, kernelW,
+// channels] (PyTorch's [C, 1, kh, kw]) on the depthwise kernels; other groups store the weight
+// [groups, kernelH, kernelW, in/groups, out/groups] (PyTorch's [out, in/groups, kh, kw]), each group
+// the ungrouped products over its channels, and run the activation as a kernel of its own after.
+import { activationBackward, activationCode, activationForward, checkActivation, keepsPreActivation, usesHeInit, type ActivationName } from '../activations.js';
 import { CONV_WEIGHT_SCRATCH_BYTES, convScratchBytes, gemmScratchBytes, type Kernels } from '../backend/kernels.js';
 import { SimdpropError, describe } from '../errors.js';
 import type { NodeSpec, OpCall, ParameterSpec, TensorType } from '../graph/op.js';
@@ -25,7 +30,10 @@ export interface ConvOptions extends LayerOptions {
   padding?: PerAxis | 'same' | 'valid';
   /** Spacing between kernel taps (default 1). */
   dilation?: PerAxis;
-  /** 1, or inChannels = outChannels (a depthwise convolution). */
+  /**
+   * Channel groups (default 1): a positive integer dividing inChannels and outChannels; groups =
+   * inChannels = outChannels is a depthwise convolution.
+   */
   groups?: number;
   /** Whether the layer has a bias (default true). */
   bias?: boolean;
@@ -62,7 +70,10 @@ abstract class Convolution extends Layer<ConvNode> {
   readonly padding: readonly number[] | 'same';
   /** Zeros on each side per axis. */
   readonly paddingSizes: readonly number[];
-  /** A 1×1 kernel, stride 1, no padding: a dense layer over the channels of each position (computed once: forward and backward ask each step). */
+  /**
+   * A 1×1 kernel, stride 1, no padding, one group: a dense layer over the channels of each position
+   * (computed once: forward and backward ask each step).
+   */
   private readonly pointwise: boolean;
 
   constructor(
@@ -91,11 +102,13 @@ abstract class Convolution extends Layer<ConvNode> {
       this.padding = padding === 'valid' ? this.kernelSize.map(() => 0) : perAxis(padding, axes, 'padding', kindName, 0);
     }
     this.paddingSizes = this.padding === 'same' ? this.kernelSize.map((k, i) => (this.dilation[i] * (k - 1)) / 2) : this.padding;
-    this.pointwise = this.kernelSize.every((k) => k === 1) && this.stride.every((s) => s === 1) && this.paddingSizes.every((p) => p === 0);
     this.groups = options.groups ?? 1;
-    if (this.groups !== 1) {
-      throw new SimdpropError('OPTION', `${kindName} groups must be 1 (grouped and depthwise convolutions are not built yet), got ${describe(options.groups)}`);
+    if (!(typeof this.groups === 'number' && Number.isInteger(this.groups) && this.groups > 0 && inChannels % this.groups === 0 &&
+      outChannels % this.groups === 0)) {
+      throw new SimdpropError('OPTION', `${kindName} groups must be a positive integer dividing both inChannels ${inChannels} and ` +
+        `outChannels ${outChannels}, got ${describe(options.groups)}`);
     }
+    this.pointwise = this.groups === 1 && this.kernelSize.every((k) => k === 1) && this.stride.every((s) => s === 1) && this.paddingSizes.every((p) => p === 0);
     this.activation = checkActivation(options.activation ?? 'linear');
     this.activationCode = activationCode(this.activation);
     this.negativeSlope = options.negativeSlope ?? 0.01;
@@ -113,9 +126,6 @@ abstract class Convolution extends Layer<ConvNode> {
 
   /** The output's per-sample shape for output sizes `sizes`. */
   protected abstract outputShape(sizes: readonly number[]): readonly number[];
-
-  /** PyTorch's weight shape and how simdprop's maps onto it. */
-  protected abstract torchWeight(): ParameterSpec['torch'];
 
   config(): Record<string, unknown> {
     return {
@@ -149,20 +159,29 @@ abstract class Convolution extends Layer<ConvNode> {
     const geometry: Geometry = [height, width, this.inChannels, this.outChannels, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW];
     const positions = sizes.reduce((p, d) => p * d, 1);
     const inputPositions = height * width;
-    const K = kernelH * kernelW * this.inChannels;
-    const pointwise = this.pointwise;
-    const { inChannels, outChannels } = this;
+    const { inChannels, outChannels, groups } = this;
+    // The inner dimensions of one group's forward and input-gradient products.
+    const K = kernelH * kernelW * (inChannels / groups);
+    const gradK = kernelH * kernelW * (outChannels / groups);
+    let scratchBytes: ConvNode['scratchBytes'];
+    if (this.pointwise) {
+      scratchBytes = (rows) => Math.max(gemmScratchBytes(Math.max(inChannels, outChannels)), gemmScratchBytes(rows * positions, inChannels));
+    } else if (!this.depthwise) {
+      scratchBytes = () => Math.max(convScratchBytes(K), convScratchBytes(gradK), CONV_WEIGHT_SCRATCH_BYTES);
+    }
     return {
       output: { shape: this.outputShape(sizes), dtype: 'float32', torchOrder: 'channelsFirst' },
       geometry, positions, inputPositions,
       saved: keepsPreActivation(this.activation) ? [{ name: 'z', floatsPerSample: positions * this.outChannels }] : [],
-      scratchBytes: pointwise
-        ? (rows) => Math.max(gemmScratchBytes(Math.max(inChannels, outChannels)), gemmScratchBytes(rows * positions, inChannels))
-        : () => Math.max(convScratchBytes(K), convScratchBytes(kernelH * kernelW * outChannels), CONV_WEIGHT_SCRATCH_BYTES),
+      scratchBytes,
       macsPerSample: positions * K * this.outChannels,
     };
   }
 
+  /** One group per channel, in and out: each channel convolved with its own kernel. */
+  get depthwise(): boolean {
+    return this.groups === this.inChannels && this.groups === this.outChannels && this.groups > 1;
+  }
 
   private expectedShape(): string {
     return this.kernelSize.length === 2 ? `[height, width, ${this.inChannels}]` : `[length, ${this.inChannels}]`;
@@ -170,7 +189,8 @@ abstract class Convolution extends Layer<ConvNode> {
 
   override parameters(): readonly ParameterSpec[] {
     const taps = this.kernelSize.reduce((p, k) => p * k, 1);
-    const fanIn = this.inChannels * taps;
+    // PyTorch's fans of its [out, in/groups, …kernel] weight.
+    const fanIn = (this.inChannels / this.groups) * taps;
     const fanOut = this.outChannels * taps;
     let init: ParameterSpec['init'];
     if (usesHeInit(this.activation)) {
@@ -179,11 +199,30 @@ abstract class Convolution extends Layer<ConvNode> {
     } else {
       init = { kind: 'uniform', limit: Math.sqrt(6 / (fanIn + fanOut)) };
     }
-    const weight: ParameterSpec = {
-      name: 'weight', shape: [...this.kernelSize, this.inChannels, this.outChannels], init, tags: ['weight', 'decay'], torch: this.torchWeight(),
-    };
+    const weight: ParameterSpec = { name: 'weight', ...this.weightLayout(), init, tags: ['weight', 'decay'] };
     if (!this.hasBias) return [weight];
     return [weight, { name: 'bias', shape: [this.outChannels], init: { kind: 'zeros' }, tags: ['bias', 'noDecay'] }];
+  }
+
+  /**
+   * The weight's shape in simdprop and PyTorch's layout of it, for k = the kernel's axes (a of them):
+   * [...k, in, out] is PyTorch's [out, in, ...k]; a depthwise [...k, C] its [C, 1, ...k]; a grouped
+   * [groups, ...k, in/groups, out/groups] its [out, in/groups, ...k], seen as [groups, out/groups,
+   * in/groups, ...k].
+   */
+  private weightLayout(): Pick<ParameterSpec, 'shape' | 'torch'> {
+    const { inChannels, outChannels, groups, kernelSize } = this;
+    const a = kernelSize.length;
+    const kernelAxes = kernelSize.map((_, i) => i);
+    if (groups === 1) {
+      return { shape: [...kernelSize, inChannels, outChannels], torch: { shape: [outChannels, inChannels, ...kernelSize], order: [a + 1, a, ...kernelAxes] } };
+    }
+    if (this.depthwise) return { shape: [...kernelSize, inChannels], torch: { shape: [inChannels, 1, ...kernelSize], order: [a, ...kernelAxes] } };
+    const [groupIn, groupOut] = [inChannels / groups, outChannels / groups];
+    return {
+      shape: [groups, ...kernelSize, groupIn, groupOut],
+      torch: { shape: [outChannels, groupIn, ...kernelSize], order: [0, a + 2, a + 1, ...kernelAxes.map((i) => i + 1)] },
+    };
   }
 
   forward(kernels: Kernels, call: OpCall<ConvNode>): void {
@@ -196,8 +235,17 @@ abstract class Convolution extends Layer<ConvNode> {
       return;
     }
     const g = node.geometry;
-    kernels.conv2d_forward(z, call.output, call.inputs[0], call.params[0], bias, call.rows,
-      g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11], this.activationCode, this.negativeSlope, call.scratch);
+    if (this.depthwise) {
+      kernels.depthwise_conv2d_forward(z, call.output, call.inputs[0], call.params[0], bias, call.rows,
+        g[0], g[1], g[2], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11], this.activationCode, this.negativeSlope);
+    } else if (this.groups === 1) {
+      kernels.conv2d_forward(z, call.output, call.inputs[0], call.params[0], bias, call.rows,
+        g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11], this.activationCode, this.negativeSlope, call.scratch);
+    } else {
+      kernels.conv2d_grouped_forward(z, call.inputs[0], call.params[0], bias, call.rows,
+        g[0], g[1], g[2], g[3], this.groups, g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11], call.scratch);
+      activationForward(kernels, this.activation, call.output, z, call.rows * node.positions, this.outChannels, this.negativeSlope);
+    }
   }
 
   // dz = dL/da ⊙ f'(z) into the working gradient, then dW, db and dX from it (as dense's backward).
@@ -212,11 +260,15 @@ abstract class Convolution extends Layer<ConvNode> {
     }
     const g = node.geometry;
     const weightGrad = call.paramGrads[0];
-    if (weightGrad !== 0) {
+    if (weightGrad !== 0 && this.depthwise) {
+      // The bias gradient comes in the same pass.
+      kernels.depthwise_conv2d_weight_grad(weightGrad, this.hasBias ? call.paramGrads[1] : 0, call.inputs[0], dz, call.rows,
+        g[0], g[1], g[2], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11], 0, g[2], call.accumulateParams);
+    } else if (weightGrad !== 0) {
       if (this.pointwise) {
         kernels.gemm_tn(weightGrad, call.inputs[0], dz, this.inChannels, positions, this.outChannels, this.inChannels, call.accumulateParams, call.scratch);
       } else {
-        kernels.conv2d_weight_grad(weightGrad, call.inputs[0], dz, call.rows, g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11],
+        kernels.conv2d_weight_grad(weightGrad, call.inputs[0], dz, call.rows, g[0], g[1], g[2], g[3], this.groups, g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11],
           0, g[4] * g[5] * g[2], call.accumulateParams, call.scratch);
       }
       if (this.hasBias) kernels.bias_grad(call.paramGrads[1], dz, positions, this.outChannels, call.accumulateParams);
@@ -225,8 +277,11 @@ abstract class Convolution extends Layer<ConvNode> {
     if (inputGrad === 0) return;
     if (this.pointwise) {
       kernels.gemm_nt(inputGrad, dz, call.params[0], positions, this.outChannels, this.inChannels, call.accumulateInputs[0], call.scratch);
+    } else if (this.depthwise) {
+      kernels.depthwise_conv2d_input_grad(inputGrad, dz, call.params[0], call.rows, g[0], g[1], g[2], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11],
+        call.accumulateInputs[0]);
     } else {
-      kernels.conv2d_input_grad(inputGrad, dz, call.params[0], call.rows, g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11],
+      kernels.conv2d_input_grad(inputGrad, dz, call.params[0], call.rows, g[0], g[1], g[2], g[3], this.groups, g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11],
         call.accumulateInputs[0], call.scratch);
     }
   }
@@ -260,11 +315,6 @@ export class Conv2d extends Convolution {
     return [sizes[0], sizes[1], this.outChannels];
   }
 
-  protected torchWeight(): ParameterSpec['torch'] {
-    const [kh, kw] = this.kernelSize;
-    return { shape: [this.outChannels, this.inChannels, kh, kw], order: [3, 2, 0, 1] };
-  }
-
   protected withActivation(activation: ActivationName, negativeSlope: number): Conv2d {
     return new Conv2d(this.inChannels, this.outChannels, this.kernelSize, { ...this.options, name: undefined, activation, negativeSlope });
   }
@@ -288,10 +338,6 @@ export class Conv1d extends Convolution {
 
   protected outputShape(sizes: readonly number[]): readonly number[] {
     return [sizes[0], this.outChannels];
-  }
-
-  protected torchWeight(): ParameterSpec['torch'] {
-    return { shape: [this.outChannels, this.inChannels, this.kernelSize[0]], order: [2, 1, 0] };
   }
 
   protected withActivation(activation: ActivationName, negativeSlope: number): Conv1d {

@@ -88,11 +88,11 @@ export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, k
         pool.finish();
       }
     },
-    conv2d_input_grad(dx, dz, w, batch, H, W, C, N, kH, kW, sH, sW, pH, pW, dH, dW, accumulate, mainScratch) {
-      const K = kH * kW * N;
+    conv2d_input_grad(dx, dz, w, batch, H, W, C, N, groups, kH, kW, sH, sW, pH, pW, dH, dW, accumulate, mainScratch) {
+      const K = kH * kW * N / groups;
       const outFloats = outputSize(H, kH, sH, pH, dH) * outputSize(W, kW, sW, pW, dW) * N;
       if (alone(batch * H * W * C * K - MIN_SPLIT_MACS) || batch < 2) {
-        return single.conv2d_input_grad(dx, dz, w, batch, H, W, C, N, kH, kW, sH, sW, pH, pW, dH, dW, accumulate, mainScratch);
+        return single.conv2d_input_grad(dx, dz, w, batch, H, W, C, N, groups, kH, kW, sH, sW, pH, pW, dH, dW, accumulate, mainScratch);
       }
       workerScratch(convScratchBytes(K));
       const share = imagesOf(batch);
@@ -100,31 +100,31 @@ export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, k
       let image = 0;
       for (let worker = 0; image + share < batch && worker < pool.size; worker++, image += share) {
         pool.assign(worker, CONV_INPUT, dx + image * inBytes, dz + image * outBytes, w, share,
-          H, W, C, N, kH, kW, sH, sW, pH, pW, dH, dW, accumulate, scratch[worker]);
+          H, W, C, N, groups, kH, kW, sH, sW, pH, pW, dH, dW, accumulate, scratch[worker]);
       }
       pool.begin();
       try {
         single.conv2d_input_grad(dx + image * inBytes, dz + image * outBytes, w, batch - image,
-          H, W, C, N, kH, kW, sH, sW, pH, pW, dH, dW, accumulate, mainScratch);
+          H, W, C, N, groups, kH, kW, sH, sW, pH, pW, dH, dW, accumulate, mainScratch);
       } finally {
         pool.finish();
       }
     },
-    conv2d_weight_grad(dw, x, dz, batch, H, W, C, N, kH, kW, sH, sW, pH, pW, dH, dW, first, count, accumulate, mainScratch) {
+    conv2d_weight_grad(dw, x, dz, batch, H, W, C, N, groups, kH, kW, sH, sW, pH, pW, dH, dW, first, count, accumulate, mainScratch) {
       const outPositions = outputSize(H, kH, sH, pH, dH) * outputSize(W, kW, sW, pW, dW);
-      if (alone(batch * outPositions * count * N - MIN_SPLIT_MACS) || count < 8) {
-        return single.conv2d_weight_grad(dw, x, dz, batch, H, W, C, N, kH, kW, sH, sW, pH, pW, dH, dW, first, count, accumulate, mainScratch);
+      if (alone(batch * outPositions * count * (N / groups) - MIN_SPLIT_MACS) || count < 8) {
+        return single.conv2d_weight_grad(dw, x, dz, batch, H, W, C, N, groups, kH, kW, sH, sW, pH, pW, dH, dW, first, count, accumulate, mainScratch);
       }
       workerScratch(CONV_WEIGHT_SCRATCH_BYTES);
       // Rows of the weight per share, a multiple of 4 (the kernel's first row must be).
       const share = shareOf(count);
       let row = 0;
       for (let worker = 0; row + share < count && worker < pool.size; worker++, row += share) {
-        pool.assign(worker, CONV_WEIGHT, dw, x, dz, batch, H, W, C, N, kH, kW, sH, sW, pH, pW, dH, dW, first + row, share, accumulate, scratch[worker]);
+        pool.assign(worker, CONV_WEIGHT, dw, x, dz, batch, H, W, C, N, groups, kH, kW, sH, sW, pH, pW, dH, dW, first + row, share, accumulate, scratch[worker]);
       }
       pool.begin();
       try {
-        single.conv2d_weight_grad(dw, x, dz, batch, H, W, C, N, kH, kW, sH, sW, pH, pW, dH, dW, first + row, count - row, accumulate, mainScratch);
+        single.conv2d_weight_grad(dw, x, dz, batch, H, W, C, N, groups, kH, kW, sH, sW, pH, pW, dH, dW, first + row, count - row, accumulate, mainScratch);
       } finally {
         pool.finish();
       }

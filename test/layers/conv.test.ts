@@ -169,3 +169,112 @@ describe('files', () => {
     loaded.dispose();
   });
 });
+
+describe('grouped and depthwise convolutions', () => {
+  const head = (h: { shape: readonly number[] }, outputs: number) => dense(h.shape.reduce((p, d) => p * d, 1), outputs);
+
+  checkGraph({
+    name: 'a depthwise-separable block: depthwise 3×3 relu, then a 1×1 conv',
+    graph: () => {
+      const x = input([6, 6, 5]);
+      const d = conv2d(5, 5, 3, { groups: 5, padding: 1, activation: 'relu' }).apply(x);
+      const p = conv2d(5, 7, 1).apply(d);
+      return { inputs: x, outputs: head(p, 3).apply(flatten().apply(p)) };
+    },
+    inputs: (rows, rng) => normals(rng, rows * 180),
+    targets: (rows, rng) => normals(rng, rows * 3),
+    loss: 'mse',
+    rows: 3,
+  });
+
+  checkGraph({
+    name: 'depthwise strided and dilated, gelu (z kept apart), no bias, shared by two inputs',
+    graph: () => {
+      const x = input([7, 7, 17]);
+      const layer = conv2d(17, 17, 3, { groups: 17, stride: 2, padding: 2, dilation: 2, activation: 'gelu', bias: false });
+      const h = add(layer.apply(x), layer.apply(activation('tanh').apply(x)));
+      return { inputs: x, outputs: head(h, 2).apply(flatten().apply(h)) };
+    },
+    inputs: (rows, rng) => normals(rng, rows * 7 * 7 * 17),
+    targets: (rows, rng) => normals(rng, rows * 2),
+    loss: 'mse',
+    rows: 2,
+  });
+
+  checkGraph({
+    name: 'a grouped conv (groups 2, as AlexNet) with leakyRelu',
+    graph: () => {
+      const x = input([6, 6, 4]);
+      const h = conv2d(4, 6, 3, { groups: 2, padding: 1, activation: 'leakyRelu' }).apply(x);
+      return { inputs: x, outputs: head(h, 3).apply(flatten().apply(h)) };
+    },
+    inputs: (rows, rng) => normals(rng, rows * 144),
+    targets: (rows, rng) => normals(rng, rows * 3),
+    loss: 'mse',
+    rows: 3,
+  });
+
+  checkGraph({
+    name: 'a channel multiplier: groups = in, out = 2·in, stride 2, tanh',
+    graph: () => {
+      const x = input([7, 7, 3]);
+      const h = conv2d(3, 6, 3, { groups: 3, stride: 2, activation: 'tanh' }).apply(x);
+      return { inputs: x, outputs: head(h, 2).apply(flatten().apply(h)) };
+    },
+    inputs: (rows, rng) => normals(rng, rows * 147),
+    targets: (rows, rng) => normals(rng, rows * 2),
+    loss: 'mse',
+    rows: 3,
+  });
+
+  checkGraph({
+    name: 'conv1d depthwise (padding same), then conv1d in 2 groups',
+    graph: () => {
+      const x = input([9, 4]);
+      const h = conv1d(4, 4, 3, { groups: 4, padding: 'same', activation: 'relu' }).apply(x);
+      const g = conv1d(4, 6, 2, { groups: 2, stride: 2 }).apply(h);
+      return { inputs: x, outputs: head(g, 2).apply(flatten().apply(g)) };
+    },
+    inputs: (rows, rng) => normals(rng, rows * 36),
+    targets: (rows, rng) => normals(rng, rows * 2),
+    loss: 'mse',
+    rows: 3,
+  });
+
+  it('groups that are not a positive integer, or do not divide both channel counts, are OPTION errors naming both', () => {
+    expectError(() => conv2d(6, 9, 3, { groups: 2 }), 'OPTION', /conv2d groups must be a positive integer dividing both inChannels 6 and outChannels 9, got number 2/);
+    expectError(() => conv2d(4, 4, 3, { groups: 3 }), 'OPTION', /inChannels 4 and outChannels 4/);
+    expectError(() => conv2d(4, 4, 3, { groups: 0 }), 'OPTION', /groups must be a positive integer/);
+    expectError(() => conv2d(4, 4, 3, { groups: 1.5 }), 'OPTION', /groups must be a positive integer/);
+    expectError(() => conv1d(4, 8, 3, { groups: '4' as unknown as number }), 'OPTION', /conv1d groups must be a positive integer/);
+  });
+
+  it('the weights have PyTorch\'s shapes and fans: [out, in/groups, ...kernel]', () => {
+    const x = input([5, 5, 6]);
+    const h = conv2d(6, 6, 3, { groups: 6, name: 'dw' }).apply(x);
+    const g = conv2d(6, 4, [3, 1], { groups: 2, name: 'grouped' }).apply(h);
+    const c = conv1d(5, 10, 3, { groups: 5, name: 'multiplier' }).apply(reshape([3, 5]).apply(conv2d(4, 5, 1).apply(g)));
+    const model = new Model({ inputs: x, outputs: c }, { backend: 'js', seed: 1 });
+    const shapes = Object.fromEntries(model.namedParameters().map((p) => [p.name, p.shape]));
+    expect(shapes['dw.weight']).toEqual([3, 3, 6]);
+    expect(shapes['grouped.weight']).toEqual([2, 3, 1, 3, 2]);
+    expect(shapes['multiplier.weight']).toEqual([5, 3, 1, 2]);
+    model.dispose();
+  });
+});
+
+describe('grouped and depthwise files', () => {
+  it('Model.load(save()) rebuilds depthwise, grouped and multiplier convolutions bit-exactly', () => {
+    const x = input([6, 6, 4]);
+    const d = conv2d(4, 4, 3, { groups: 4, padding: 1, activation: 'relu' }).apply(x);
+    const g = conv2d(4, 8, 3, { groups: 2, stride: 2 }).apply(d);
+    const m = conv1d(8, 16, 2, { groups: 8 }).apply(reshape([4, 8]).apply(g));
+    const model = new Model({ inputs: x, outputs: dense(48, 2).apply(flatten().apply(m)) }, { backend: 'wasm', seed: 5 });
+    const batch = normals(new Rng(1), 3 * 144);
+    const expected = Float32Array.from(model.predict(batch) as Float32Array);
+    const loaded = Model.load(model.save());
+    expect(Array.from(loaded.predict(batch) as Float32Array)).toEqual(Array.from(expected));
+    model.dispose();
+    loaded.dispose();
+  });
+});

@@ -69,8 +69,15 @@ function callEach(kernels: Kernels, p: (i: number) => number): Record<KernelName
     copy_rows: () => kernels.copy_rows(p(0), 9, p(1), 11, rows, cols, 1),
     // 2 images of 5×4×3, 3×2 kernel to 6 channels, stride (2, 1), pad (1, 1), dilation (1, 2).
     conv2d_forward: () => kernels.conv2d_forward(p(0), p(6), p(1), p(2), p(3), 2, 5, 4, 3, 6, 3, 2, 2, 1, 1, 1, 1, 2, 1, 0.1, p(9)),
-    conv2d_input_grad: () => kernels.conv2d_input_grad(p(0), p(1), p(2), 2, 5, 4, 3, 6, 3, 2, 2, 1, 1, 1, 1, 2, 1, p(9)),
-    conv2d_weight_grad: () => kernels.conv2d_weight_grad(p(0), p(1), p(2), 2, 5, 4, 3, 6, 3, 2, 2, 1, 1, 1, 1, 2, 4, 10, 1, p(9)),
+    // The same geometry over 6 channels in 3 groups of 2 → 3 (9 channels out); rows 4 … 13 of the weight gradient cross a group.
+    conv2d_grouped_forward: () => kernels.conv2d_grouped_forward(p(0), p(1), p(2), p(3), 2, 5, 4, 6, 9, 3, 3, 2, 2, 1, 1, 1, 1, 2, p(9)),
+    conv2d_input_grad: () => kernels.conv2d_input_grad(p(0), p(1), p(2), 2, 5, 4, 6, 9, 3, 3, 2, 2, 1, 1, 1, 1, 2, 1, p(9)),
+    conv2d_weight_grad: () => kernels.conv2d_weight_grad(p(0), p(1), p(2), 2, 5, 4, 6, 9, 3, 3, 2, 2, 1, 1, 1, 1, 2, 4, 10, 1, p(9)),
+
+    // 2 images of 5×4×21 (16-, 4- and 1-channel steps), 3×2 kernel, stride (2, 1), pad (1, 1), dilation (1, 2).
+    depthwise_conv2d_forward: () => kernels.depthwise_conv2d_forward(p(0), p(6), p(1), p(2), p(3), 2, 5, 4, 21, 3, 2, 2, 1, 1, 1, 1, 2, 1, 0.1),
+    depthwise_conv2d_input_grad: () => kernels.depthwise_conv2d_input_grad(p(0), p(1), p(2), 2, 5, 4, 21, 3, 2, 2, 1, 1, 1, 1, 2, 1),
+    depthwise_conv2d_weight_grad: () => kernels.depthwise_conv2d_weight_grad(p(0), p(7), p(1), p(2), 2, 5, 4, 21, 3, 2, 2, 1, 1, 1, 1, 2, 3, 17, 1),
     // Two samples of 5×6×5, kernel 3, stride 2, padding 1: 3×3 outputs; p(4)'s labels serve as argmax.
     max_pool_forward: () => kernels.max_pool_forward(p(0), p(6), p(1), 2, 5, 6, 5, 3, 3, 3, 3, 2, 2, 1, 1),
     max_pool_backward: () => kernels.max_pool_backward(p(0), p(1), p(4), 2, 37, 20, 1),

@@ -71,6 +71,8 @@ describe('threaded kernels are bit-identical to one thread', () => {
       const outW = Math.floor((W + 2 * p - d * (k - 1) - 1) / s) + 1;
       const [xs, zs, ws] = [batch * H * W * C, batch * outH * outW * N, k * k * C * N];
       const geometry = [batch, H, W, C, N, k, k, s, s, p, p, d, d] as const;
+      // The gradients take the group count after the channels (one group here).
+      const gradGeometry = [batch, H, W, C, N, 1, k, k, s, s, p, p, d, d] as const;
       const results = [1, 2, 3].map((threads) => {
         const { heap, kernels } = backends.get(threads)!;
         const [x, w, bias, z, dz, dx, dw] = [xs, ws, N, zs, zs, xs, ws].map((n) => heap.alloc(n * 4));
@@ -81,8 +83,8 @@ describe('threaded kernels are bit-identical to one thread', () => {
         heap.f32.set(normalMatrix(1, zs, 24), dz >> 2);
         heap.f32.set(normalMatrix(1, ws, 25), dw >> 2);
         kernels.conv2d_forward(z, z, x, w, bias, ...geometry, 1, 0, scratch);
-        kernels.conv2d_input_grad(dx, dz, w, ...geometry, 0, scratch);
-        kernels.conv2d_weight_grad(dw, x, dz, ...geometry, 0, k * k * C, 1, scratch);
+        kernels.conv2d_input_grad(dx, dz, w, ...gradGeometry, 0, scratch);
+        kernels.conv2d_weight_grad(dw, x, dz, ...gradGeometry, 0, k * k * C, 1, scratch);
         const result = [z, dx, dw].map((block, i) => heap.f32.slice(block >> 2, (block >> 2) + [zs, xs, ws][i]));
         [x, w, bias, z, dz, dx, dw, scratch].forEach((block) => heap.free(block));
         return result;

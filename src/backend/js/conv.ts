@@ -1,5 +1,7 @@
 // Convolution twins: the plain nested loops over channels-last images [batch, height, width, channels]
-// and a weight [kernelH, kernelW, inChannels, outChannels], at element indices of m (−1: no bias).
+// and a weight [groups][kernelH, kernelW, inChannels/groups, outChannels/groups] (groups = 1: [kernelH,
+// kernelW, inChannels, outChannels]), at element indices of m (−1: no bias). Group g maps input
+// channels g·inChannels/groups … to output channels g·outChannels/groups ….
 import { activate } from './dense.js';
 import type { Floats } from './floats.js';
 
@@ -15,14 +17,16 @@ function outputSize(size: number, kernel: number, stride: number, pad: number, d
   return Math.floor((size + 2 * pad - dilation * (kernel - 1) - 1) / stride) + 1;
 }
 
-/** z = the convolution of x with w (+ bias), then a = f(z).  "=" */
-export function conv2d_forward(
-  m: Floats, z: number, a: number, x: number, w: number, bias: number, batch: number, height: number, width: number,
-  inChannels: number, outChannels: number, kernelH: number, kernelW: number, strideH: number, strideW: number,
-  padH: number, padW: number, dilationH: number, dilationW: number, activation: number, slope: number,
+// z = the grouped convolution of x with w (+ bias).
+function convolve(
+  m: Floats, z: number, x: number, w: number, bias: number, batch: number, height: number, width: number,
+  inChannels: number, outChannels: number, groups: number, kernelH: number, kernelW: number, strideH: number, strideW: number,
+  padH: number, padW: number, dilationH: number, dilationW: number,
 ): void {
   const outH = outputSize(height, kernelH, strideH, padH, dilationH);
   const outW = outputSize(width, kernelW, strideW, padW, dilationW);
+  const [groupIn, groupOut] = [inChannels / groups, outChannels / groups];
+  const groupWeights = kernelH * kernelW * groupIn * groupOut;
   for (let n = 0; n < batch; n++) {
     for (let oy = 0; oy < outH; oy++) {
       for (let ox = 0; ox < outW; ox++) {
@@ -35,27 +39,51 @@ export function conv2d_forward(
             const ix = ox * strideW - padW + kw * dilationW;
             if (ix < 0 || ix >= width) continue;
             const pixel = x + ((n * height + iy) * width + ix) * inChannels;
-            const taps = w + (kh * kernelW + kw) * inChannels * outChannels;
-            for (let c = 0; c < inChannels; c++) {
-              const value = m[pixel + c];
-              for (let o = 0; o < outChannels; o++) m[out + o] += value * m[taps + c * outChannels + o];
+            for (let g = 0; g < groups; g++) {
+              const taps = w + g * groupWeights + (kh * kernelW + kw) * groupIn * groupOut;
+              for (let c = 0; c < groupIn; c++) {
+                const value = m[pixel + g * groupIn + c];
+                for (let o = 0; o < groupOut; o++) m[out + g * groupOut + o] += value * m[taps + c * groupOut + o];
+              }
             }
           }
         }
       }
     }
   }
+}
+
+/** z = the convolution of x with w (+ bias), then a = f(z).  "=" */
+export function conv2d_forward(
+  m: Floats, z: number, a: number, x: number, w: number, bias: number, batch: number, height: number, width: number,
+  inChannels: number, outChannels: number, kernelH: number, kernelW: number, strideH: number, strideW: number,
+  padH: number, padW: number, dilationH: number, dilationW: number, activation: number, slope: number,
+): void {
+  convolve(m, z, x, w, bias, batch, height, width, inChannels, outChannels, 1, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW);
+  const outH = outputSize(height, kernelH, strideH, padH, dilationH);
+  const outW = outputSize(width, kernelW, strideW, padW, dilationW);
   activate(m, activation, a, z, batch * outH * outW, outChannels, slope);
 }
 
-/** dx (accumulate ≠ 0: +=) = Σ over the windows holding each input element of dz·w.  "=" or "+=" */
+/** z = the grouped convolution of x with w (+ bias).  "=" */
+export function conv2d_grouped_forward(
+  m: Floats, z: number, x: number, w: number, bias: number, batch: number, height: number, width: number,
+  inChannels: number, outChannels: number, groups: number, kernelH: number, kernelW: number, strideH: number, strideW: number,
+  padH: number, padW: number, dilationH: number, dilationW: number,
+): void {
+  convolve(m, z, x, w, bias, batch, height, width, inChannels, outChannels, groups, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW);
+}
+
+/** dx (accumulate ≠ 0: +=) = Σ over the windows holding each input element of dz·w, within its group.  "=" or "+=" */
 export function conv2d_input_grad(
   m: Floats, dx: number, dz: number, w: number, batch: number, height: number, width: number, inChannels: number,
-  outChannels: number, kernelH: number, kernelW: number, strideH: number, strideW: number, padH: number, padW: number,
+  outChannels: number, groups: number, kernelH: number, kernelW: number, strideH: number, strideW: number, padH: number, padW: number,
   dilationH: number, dilationW: number, accumulate: number,
 ): void {
   const outH = outputSize(height, kernelH, strideH, padH, dilationH);
   const outW = outputSize(width, kernelW, strideW, padW, dilationW);
+  const [groupIn, groupOut] = [inChannels / groups, outChannels / groups];
+  const groupWeights = kernelH * kernelW * groupIn * groupOut;
   const size = batch * height * width * inChannels;
   // The sums are formed apart and then added, as the kernel adds each finished sum.
   const sums = sumsOf(size);
@@ -70,11 +98,13 @@ export function conv2d_input_grad(
             const ix = ox * strideW - padW + kw * dilationW;
             if (ix < 0 || ix >= width) continue;
             const pixel = ((n * height + iy) * width + ix) * inChannels;
-            const taps = w + (kh * kernelW + kw) * inChannels * outChannels;
-            for (let c = 0; c < inChannels; c++) {
-              let sum = 0;
-              for (let o = 0; o < outChannels; o++) sum += m[grad + o] * m[taps + c * outChannels + o];
-              sums[pixel + c] += sum;
+            for (let g = 0; g < groups; g++) {
+              const taps = w + g * groupWeights + (kh * kernelW + kw) * groupIn * groupOut;
+              for (let c = 0; c < groupIn; c++) {
+                let sum = 0;
+                for (let o = 0; o < groupOut; o++) sum += m[grad + g * groupOut + o] * m[taps + c * groupOut + o];
+                sums[pixel + g * groupIn + c] += sum;
+              }
             }
           }
         }
@@ -85,20 +115,23 @@ export function conv2d_input_grad(
 }
 
 /**
- * Rows first … first + count − 1 of dw[kernelH·kernelW·inChannels × outChannels] (accumulate ≠ 0: +=):
- * Σ over output positions of the window element times dz.  "+=" or "="
+ * Rows first … first + count − 1 of dw[groups·kernelH·kernelW·inChannels/groups × outChannels/groups]
+ * (accumulate ≠ 0: +=): Σ over output positions of the window element times dz.  "+=" or "="
  */
 export function conv2d_weight_grad(
   m: Floats, dw: number, x: number, dz: number, batch: number, height: number, width: number, inChannels: number,
-  outChannels: number, kernelH: number, kernelW: number, strideH: number, strideW: number, padH: number, padW: number,
+  outChannels: number, groups: number, kernelH: number, kernelW: number, strideH: number, strideW: number, padH: number, padW: number,
   dilationH: number, dilationW: number, first: number, count: number, accumulate: number,
 ): void {
   const outH = outputSize(height, kernelH, strideH, padH, dilationH);
   const outW = outputSize(width, kernelW, strideW, padW, dilationW);
+  const [groupIn, groupOut] = [inChannels / groups, outChannels / groups];
+  const groupRows = kernelH * kernelW * groupIn;
   for (let row = first; row < first + count; row++) {
-    const sums = sumsOf(outChannels);
-    const c = row % inChannels;
-    const tap = (row - c) / inChannels;
+    const sums = sumsOf(groupOut);
+    const g = Math.floor(row / groupRows);
+    const c = (row - g * groupRows) % groupIn;
+    const tap = (row - g * groupRows - c) / groupIn;
     const kh = Math.floor(tap / kernelW);
     const kw = tap % kernelW;
     for (let n = 0; n < batch; n++) {
@@ -108,13 +141,13 @@ export function conv2d_weight_grad(
         for (let ox = 0; ox < outW; ox++) {
           const ix = ox * strideW - padW + kw * dilationW;
           if (ix < 0 || ix >= width) continue;
-          const value = m[x + ((n * height + iy) * width + ix) * inChannels + c];
-          const grad = dz + ((n * outH + oy) * outW + ox) * outChannels;
-          for (let o = 0; o < outChannels; o++) sums[o] += value * m[grad + o];
+          const value = m[x + ((n * height + iy) * width + ix) * inChannels + g * groupIn + c];
+          const grad = dz + ((n * outH + oy) * outW + ox) * outChannels + g * groupOut;
+          for (let o = 0; o < groupOut; o++) sums[o] += value * m[grad + o];
         }
       }
     }
-    const out = dw + row * outChannels;
-    for (let o = 0; o < outChannels; o++) m[out + o] = accumulate !== 0 ? m[out + o] + sums[o] : sums[o];
+    const out = dw + row * groupOut;
+    for (let o = 0; o < groupOut; o++) m[out + o] = accumulate !== 0 ? m[out + o] + sums[o] : sums[o];
   }
 }
