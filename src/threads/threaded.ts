@@ -1,5 +1,5 @@
 // Kernels that split large GEMMs (by rows of the output), convolutions (by images of the batch, and
-// the weight gradient by rows of the weight) and the optimizer update (by ranges of the parameter
+// the weight gradient by rows of the weight, or a depthwise one's by channels) and the optimizer update (by ranges of the parameter
 // block) across a pool of workers; the main thread takes the last share. Every output
 // element is computed by the same kernel code in the same order whatever the split, so results are
 // bit-identical for any thread count. Small products stay on one thread: waking workers costs more.
@@ -19,6 +19,8 @@ export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, k
   const [NT, TN, SGD] = [number('gemm_nt'), number('gemm_tn'), number('sgd_update')];
   const DENSE = number('dense_forward');
   const [CONV, CONV_INPUT, CONV_WEIGHT] = [number('conv2d_forward'), number('conv2d_input_grad'), number('conv2d_weight_grad')];
+  const [DEPTHWISE, DEPTHWISE_INPUT, DEPTHWISE_WEIGHT] =
+    [number('depthwise_conv2d_forward'), number('depthwise_conv2d_input_grad'), number('depthwise_conv2d_weight_grad')];
   const [ADAM, RMSPROP] = [number('adam_update'), number('rmsprop_update')];
   // Each worker packs its own panels: one scratch block per worker, grown when a larger K comes.
   const scratch: number[] = [];
@@ -106,6 +108,63 @@ export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, k
       try {
         single.conv2d_input_grad(dx + image * inBytes, dz + image * outBytes, w, batch - image,
           H, W, C, N, groups, kH, kW, sH, sW, pH, pW, dH, dW, accumulate, mainScratch);
+      } finally {
+        pool.finish();
+      }
+    },
+    depthwise_conv2d_forward(z, a, x, w, bias, batch, H, W, C, kH, kW, sH, sW, pH, pW, dH, dW, activation, slope) {
+      const outFloats = outputSize(H, kH, sH, pH, dH) * outputSize(W, kW, sW, pW, dW) * C;
+      if (alone(batch * outFloats * kH * kW - MIN_SPLIT_MACS) || batch < 2) {
+        return single.depthwise_conv2d_forward(z, a, x, w, bias, batch, H, W, C, kH, kW, sH, sW, pH, pW, dH, dW, activation, slope);
+      }
+      const share = imagesOf(batch);
+      const [outBytes, inBytes] = [outFloats * 4, H * W * C * 4];
+      let image = 0;
+      for (let worker = 0; image + share < batch && worker < pool.size; worker++, image += share) {
+        pool.assign(worker, DEPTHWISE, z + image * outBytes, a + image * outBytes, x + image * inBytes, w, bias, share,
+          H, W, C, kH, kW, sH, sW, pH, pW, dH, dW, activation, slope);
+      }
+      pool.begin();
+      try {
+        single.depthwise_conv2d_forward(z + image * outBytes, a + image * outBytes, x + image * inBytes, w, bias, batch - image,
+          H, W, C, kH, kW, sH, sW, pH, pW, dH, dW, activation, slope);
+      } finally {
+        pool.finish();
+      }
+    },
+    depthwise_conv2d_input_grad(dx, dz, w, batch, H, W, C, kH, kW, sH, sW, pH, pW, dH, dW, accumulate) {
+      const outFloats = outputSize(H, kH, sH, pH, dH) * outputSize(W, kW, sW, pW, dW) * C;
+      if (alone(batch * outFloats * kH * kW - MIN_SPLIT_MACS) || batch < 2) {
+        return single.depthwise_conv2d_input_grad(dx, dz, w, batch, H, W, C, kH, kW, sH, sW, pH, pW, dH, dW, accumulate);
+      }
+      const share = imagesOf(batch);
+      const [outBytes, inBytes] = [outFloats * 4, H * W * C * 4];
+      let image = 0;
+      for (let worker = 0; image + share < batch && worker < pool.size; worker++, image += share) {
+        pool.assign(worker, DEPTHWISE_INPUT, dx + image * inBytes, dz + image * outBytes, w, share, H, W, C, kH, kW, sH, sW, pH, pW, dH, dW, accumulate);
+      }
+      pool.begin();
+      try {
+        single.depthwise_conv2d_input_grad(dx + image * inBytes, dz + image * outBytes, w, batch - image, H, W, C, kH, kW, sH, sW, pH, pW, dH, dW, accumulate);
+      } finally {
+        pool.finish();
+      }
+    },
+    depthwise_conv2d_weight_grad(dw, dbias, x, dz, batch, H, W, C, kH, kW, sH, sW, pH, pW, dH, dW, firstChannel, channelCount, accumulate) {
+      const outPositions = outputSize(H, kH, sH, pH, dH) * outputSize(W, kW, sW, pW, dW);
+      if (alone(batch * outPositions * channelCount * kH * kW - MIN_SPLIT_MACS) || channelCount < 8) {
+        return single.depthwise_conv2d_weight_grad(dw, dbias, x, dz, batch, H, W, C, kH, kW, sH, sW, pH, pW, dH, dW, firstChannel, channelCount, accumulate);
+      }
+      // Channels per share, a multiple of 4 (whole vectors: every split sums each channel alike).
+      const share = shareOf(channelCount);
+      let channel = 0;
+      for (let worker = 0; channel + share < channelCount && worker < pool.size; worker++, channel += share) {
+        pool.assign(worker, DEPTHWISE_WEIGHT, dw, dbias, x, dz, batch, H, W, C, kH, kW, sH, sW, pH, pW, dH, dW, firstChannel + channel, share, accumulate);
+      }
+      pool.begin();
+      try {
+        single.depthwise_conv2d_weight_grad(dw, dbias, x, dz, batch, H, W, C, kH, kW, sH, sW, pH, pW, dH, dW,
+          firstChannel + channel, channelCount - channel, accumulate);
       } finally {
         pool.finish();
       }

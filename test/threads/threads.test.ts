@@ -94,6 +94,32 @@ describe('threaded kernels are bit-identical to one thread', () => {
     },
   );
 
+  it.each([[9, 28, 28, 32, 3, 1, 1], [5, 15, 17, 22, 5, 2, 2]])(
+    'depthwise conv2d forward, input and weight gradients: batch %i, %i×%i×%i, kernel %i, stride %i, pad %i',
+    (batch, H, W, C, k, s, p) => {
+      const outH = Math.floor((H + 2 * p - k) / s) + 1;
+      const outW = Math.floor((W + 2 * p - k) / s) + 1;
+      const [xs, zs, ws] = [batch * H * W * C, batch * outH * outW * C, k * k * C];
+      const geometry = [batch, H, W, C, k, k, s, s, p, p, 1, 1] as const;
+      const results = [1, 2, 3].map((threads) => {
+        const { heap, kernels } = backends.get(threads)!;
+        const [x, w, bias, z, dz, dx, dw, db] = [xs, ws, C, zs, zs, xs, ws, C].map((n) => heap.alloc(n * 4));
+        heap.f32.set(normalMatrix(1, xs, 41), x >> 2);
+        heap.f32.set(normalMatrix(1, ws, 42), w >> 2);
+        heap.f32.set(normalMatrix(1, C, 43), bias >> 2);
+        heap.f32.set(normalMatrix(1, zs, 44), dz >> 2);
+        kernels.depthwise_conv2d_forward(z, z, x, w, bias, ...geometry, 1, 0);
+        kernels.depthwise_conv2d_input_grad(dx, dz, w, ...geometry, 0);
+        kernels.depthwise_conv2d_weight_grad(dw, db, x, dz, ...geometry, 0, C, 0);
+        const result = [z, dx, dw, db].map((block, i) => heap.f32.slice(block >> 2, (block >> 2) + [zs, xs, ws, C][i]));
+        [x, w, bias, z, dz, dx, dw, db].forEach((block) => heap.free(block));
+        return result;
+      });
+      results[0].forEach((values) => expect(values.every(Number.isFinite)).toBe(true));
+      for (const result of results.slice(1)) result.forEach((values, i) => expect(sameBits(values, results[0][i]), ['z', 'dx', 'dw', 'db'][i]).toBe(true));
+    },
+  );
+
   it('sgd_update over a large block, with momentum and Nesterov', () => {
     const n = 100_003;
     const results = [1, 2, 3].map((threads) => {
