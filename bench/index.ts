@@ -113,7 +113,7 @@ say([
   ...tfjs.problems,
   `GEMM agreement with the js twin at n=${AGREEMENT_SIZE}, max|x − js| / max|js| over the three products (limit ${AGREEMENT}): ` +
     agreement.join(', ') + `; the three conv2d kernels, simdprop-wasm ${convAgreement.toExponential(1)}`,
-  `every model's loss fell over ${LEARNING_CHECK_STEPS} steps on one batch before it was timed`,
+  `every model's loss fell over ${LEARNING_CHECK_STEPS} steps on one batch before it was timed (the CNN rows' peers: ${SLOW_PEER_LEARNING_STEPS} steps)`,
   '',
 ].join('\n'));
 
