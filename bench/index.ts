@@ -1,6 +1,7 @@
 // simdprop benchmark: simdprop's wasm backend against its js twin, a plain hand-written JS baseline,
 // tfjs-cpu and tfjs-wasm, in one process on one thread — GEMM in the three layouts of a dense layer,
-// then training throughput — with the measured SIMD ceiling. `--quick` for a smoke run, `--json` for JSON lines.
+// a convolution's three products, then training throughput (MLPs and CNNs) — with the measured SIMD ceiling.
+// `--quick` for a smoke run, `--json` for JSON lines, `--slow-peers` to time peers whose step takes minutes.
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { Rng, getBackend, init } from '../src/index.js';
@@ -8,6 +9,7 @@ import {
   CEILING_OPS, CEILING_SHAPES, RELAXED_UNAVAILABLE, compileCeilings, loadCeiling, measureTwoThreadCeiling,
   type CeilingShape, type Paired,
 } from './ceiling.js';
+import { CONV_CASES, CONV_KERNELS, checkConvAgreement, convFlops, convWorkload, prepareConv } from './conv.js';
 import {
   AGREEMENT, GEMM_KERNELS, GEMM_PRODUCTS, checkAgreement, gemmFlops, gemmValues, preparePlain, prepareSimdprop,
   type GemmKernel, type GemmValues, type PreparedGemm,
@@ -20,11 +22,11 @@ import {
   type BackendId, type Measured, type Row,
 } from './report.js';
 import {
-  TOY_STEPS, TRAINING_WORKLOADS, checkLearns, plainTrainer, simdpropTrainer,
+  DoesNotLearn, TOY_STEPS, TRAINING_WORKLOADS, checkLearns, plainTrainer, simdpropTrainer,
   trainingCall, trainingData, trainingFlops, type Trainer, type TrainingData, type TrainingWorkload,
 } from './training.js';
 
-const FLAGS = ['--quick', '--json'];
+const FLAGS = ['--quick', '--json', '--slow-peers'];
 const args = process.argv.slice(2);
 for (const arg of args) {
   if (!FLAGS.includes(arg)) {
@@ -34,6 +36,7 @@ for (const arg of args) {
 }
 const quick = args.includes('--quick');
 const asJson = args.includes('--json');
+const slowPeers = args.includes('--slow-peers');
 
 const SIZES = quick ? [128, 256] : [128, 256, 512, 1024];
 // Rounds of the ceiling's tiles, each tile once a round.
@@ -43,6 +46,11 @@ const CEILING_ROUNDS = quick ? 10 : 40;
 const CEILING_PAIRS = quick ? 5 : 25;
 const GEMM_BUDGET: Budget = quick ? { maxTime: 0.3, minSamples: 3 } : { maxTime: 1.5, minSamples: 5 };
 const TRAIN_BUDGET: Budget = quick ? { maxTime: 0.3, minSamples: 2 } : { maxTime: 2.5, minSamples: 5 };
+// The js twin and tfjs-cpu take seconds per CNN step (the VGG's: ~8 s for the twin) and per
+// convolution product: those cells get 2 timed calls after a 2-step learning check, so the CNN rows
+// add minutes, not tens of them. simdprop-wasm's cells keep the full budget.
+const SLOW_PEER_BUDGET: Budget = { maxTime: TRAIN_BUDGET.maxTime, minSamples: 2 };
+const SLOW_PEER_LEARNING_STEPS = 2;
 const AGREEMENT_SIZE = 128;
 // Steps on one batch whose loss must fall before a model is timed.
 const LEARNING_CHECK_STEPS = quick ? 2 : 3;
@@ -90,6 +98,7 @@ for (const backend of present.filter((name) => name !== 'simdprop-js')) {
   const worst = checkAgreement(AGREEMENT_SIZE, gemmPreparer('simdprop-js'), backend, gemmPreparer(backend));
   agreement.push(`${backend} ${worst.toExponential(1)}`);
 }
+const convAgreement = checkConvAgreement(wasm, js);
 
 await compileCeilings();
 progress('ready: GEMM agreement checked, ceiling kernels compiled');
@@ -103,8 +112,8 @@ say([
     [...tfjs.available].map(([peer, description]) => `, ${peer} = ${description}`).join(''),
   ...tfjs.problems,
   `GEMM agreement with the js twin at n=${AGREEMENT_SIZE}, max|x − js| / max|js| over the three products (limit ${AGREEMENT}): ` +
-    agreement.join(', '),
-  `every model's loss fell over ${LEARNING_CHECK_STEPS} steps on one batch before it was timed`,
+    agreement.join(', ') + `; the three conv2d kernels, simdprop-wasm ${convAgreement.toExponential(1)}`,
+  `every model's loss fell over ${LEARNING_CHECK_STEPS} steps on one batch before it was timed (the CNN rows' peers: ${SLOW_PEER_LEARNING_STEPS} steps)`,
   '',
 ].join('\n'));
 
@@ -215,20 +224,60 @@ for (const kernel of GEMM_KERNELS) {
   }
 }
 
+// A convolution layer's three products alone, on simdprop-wasm and its js twin (the plain baseline has
+// no convolutions; tfjs's are timed inside its CNN training rows).
+for (const convCase of CONV_CASES) {
+  for (const kernel of CONV_KERNELS) {
+    const workload = convWorkload(kernel, convCase);
+    const flops = convFlops(convCase);
+    let paired: Paired | undefined;
+    await measureRow({ family: 'conv', workload, unit: 'GFLOP/s', lowerIsBetter: false }, (backend) => {
+      if (backend !== 'simdprop-wasm' && backend !== 'simdprop-js') return undefined;
+      const prepared = prepareConv(backend === 'simdprop-wasm' ? wasm : js, kernel, convCase);
+      const timing = timeCall(`${workload} ${backend}`, () => prepared.call(), backend === 'simdprop-wasm' ? GEMM_BUDGET : SLOW_PEER_BUDGET);
+      if (backend === 'simdprop-wasm') paired = rowCeiling(() => prepared.call(), flops);
+      requireFinite(prepared.output()[0], `${workload} ${backend} output`);
+      prepared.dispose();
+      return perSecond(timing, flops / 1e9);
+    }, () => paired);
+  }
+}
+
+// Peers that cannot train a workload at all, with what they said (tfjs-wasm on the CNNs).
+const cannotTrain: { workload: string; backend: BackendId; message: string }[] = [];
+// Peers whose step on a workload takes minutes, left out without --slow-peers.
+const notTimed: { workload: string; backend: BackendId }[] = [];
+
 for (const workload of TRAINING_WORKLOADS) {
   const data = trainingData(workload);
   const toy = workload.stepsPerCall > 1;
   const unit = toy ? `ms/${TOY_STEPS} steps` : 'samples/s';
   let paired: Paired | undefined;
   await measureRow({ family: 'training', workload: workload.name, unit, lowerIsBetter: toy }, (backend) => {
+    if (!slowPeers && workload.minutesPerStepOn?.includes(backend)) {
+      notTimed.push({ workload: workload.name, backend });
+      return undefined;
+    }
     const model = trainer(backend, workload, data);
     // A peer that cannot run the workload (the plain baseline has no residual blocks) has no cell.
     if (model === undefined) return undefined;
-    const secondsPerStep = checkLearns(model, LEARNING_CHECK_STEPS, `${workload.name} ${backend}`);
+    const slowPeer = workload.cnn !== undefined && backend !== 'simdprop-wasm';
+    let secondsPerStep: number;
+    try {
+      secondsPerStep = checkLearns(model, slowPeer ? SLOW_PEER_LEARNING_STEPS : LEARNING_CHECK_STEPS, `${workload.name} ${backend}`);
+    } catch (error) {
+      // tfjs-backend-wasm has no Conv2DBackpropFilter kernel: its CNN step throws, and the row says so.
+      // Anything else — a model whose loss does not fall included — stops the run.
+      if (!(backend === 'tfjs-wasm' && workload.cnn) || error instanceof DoesNotLearn) throw error;
+      cannotTrain.push({ workload: workload.name, backend, message: (error as Error).message });
+      if (asJson) console.log(JSON.stringify({ workload: workload.name, backend, threads: 1, error: (error as Error).message }));
+      model.dispose();
+      return undefined;
+    }
     const { call, meanLoss } = trainingCall(workload, model);
     // The check's steps estimate a one-step call; the toy's first steps (allocation, cold code) cannot.
     const estimate = workload.stepsPerCall === 1 ? secondsPerStep : undefined;
-    const timing = timeCall(`${workload.name} ${backend}`, call, TRAIN_BUDGET, estimate);
+    const timing = timeCall(`${workload.name} ${backend}`, call, slowPeer ? SLOW_PEER_BUDGET : TRAIN_BUDGET, estimate);
     // The toy's products are too small for arithmetic to matter: it measures per-step overhead.
     if (backend === 'simdprop-wasm' && !toy) paired = rowCeiling(call, trainingFlops(workload));
     requireFinite(meanLoss(), `${workload.name} ${backend} loss`);
@@ -269,6 +318,14 @@ if (!asJson) {
     console.log(`\nThe ceiling in each row's pairs (median per row): median ${formatValue(median(rowCeilings))}, ` +
       `${formatValue(rowCeilings[0])}–${formatValue(rowCeilings[rowCeilings.length - 1])} GFLOP/s.`);
   }
+  console.log(`\n## Convolution products, one thread, GFLOP/s (2·batch·outH·outW·k²·in·out FLOPs per call)\n`);
+  console.log(table(rows.filter((row) => row.family === 'conv'), ['simdprop-js']));
+  console.log([
+    '',
+    'A convolution layer\'s three kernels alone through the backend\'s kernels: the forward with bias and relu fused,',
+    'the input gradient and the weight gradient (written, not accumulated), each counted as the forward\'s FLOPs.',
+    '% ceiling as for GEMM. The js twin\'s cells are 2 calls each.',
+  ].join('\n'));
   console.log(`\n## Training, one thread\n`);
   console.log(table(rows.filter((row) => row.family === 'training'), peers));
   console.log([
@@ -278,13 +335,31 @@ if (!asJson) {
     'tfjs GEMM rows call tf.matMul with transposeA/transposeB for the backward layouts: whatever tfjs does for them.',
     '% ceiling of a training row: the step\'s products (X·W and Xᵀ·dZ for every layer, dZ·Wᵀ for all but the first)',
     'in FLOPs per second over the ceiling, in pairs as for GEMM; the rest of the step (activations, loss, update)',
-    'counts as time but not as FLOPs.',
+    'counts as time but not as FLOPs. A CNN\'s products are its convolutions\' and dense layers\' (forward, weight',
+    'gradient, and input gradient for all but the first): LeNet-5 2.26 MFLOP per sample, the small VGG 151.4.',
+    'The CNN rows\' js twin and tfjs-cpu cells are 2 timed steps after a 2-step learning check; plain JS has no convolutions.',
+    ...cannotTrainLines(),
+    ...notTimed.map(({ workload, backend }) => `${backend} on "${workload}": not timed, a step takes it minutes (its convolution weight ` +
+      'gradient reads every element through TensorBuffer.get); --slow-peers times it.'),
   ].join('\n'));
   console.log(`\n## simdprop's builds and threads\n`);
   for (const note of variantNotes) console.log(`${note}\n`);
   console.log(variantTable(variantRows, variants));
   console.log('\n× 1 thread: the 2-thread median over the same build\'s 1-thread median, measured in this run.');
   console.log(`For scale, ${twoThreadLine}.`);
+}
+
+/** One line per peer and error: which rows it cannot train, quoting what it threw. */
+function cannotTrainLines(): string[] {
+  const groups = new Map<string, string[]>();
+  for (const { workload, backend, message } of cannotTrain) {
+    const key = JSON.stringify([backend, message]);
+    groups.set(key, [...(groups.get(key) ?? []), workload]);
+  }
+  return [...groups].map(([key, workloads]) => {
+    const [backend, message] = JSON.parse(key) as [string, string];
+    return `${backend} cannot train ${workloads.map((name) => `"${name}"`).join(' or ')}: its first step throws "${message}".`;
+  });
 }
 
 /** ", family F model M" from /proc/cpuinfo where there is one (Linux): which core design the model name hides. */

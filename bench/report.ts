@@ -24,14 +24,14 @@ export interface Measured {
 }
 
 export interface Row {
-  family: 'gemm' | 'training';
+  family: 'gemm' | 'conv' | 'training';
   workload: string;
   unit: string;
   /** The unit is time per call: smaller is faster. */
   lowerIsBetter: boolean;
   /** One measurement per backend present (a tfjs backend that is not installed has none). */
   cells: Partial<Record<BackendId, Measured>>;
-  /** The ceiling in GFLOP/s, the median of its halves of the row's pairs with simdprop (GEMM rows). */
+  /** The ceiling in GFLOP/s, the median of its halves of the row's pairs with simdprop (GEMM, conv and classifier training rows). */
   ceiling?: number;
   /** simdprop-wasm's GEMM as a percentage of the ceiling: the median of the pairs' ratios. */
   percentOfCeiling?: number;

@@ -1,12 +1,13 @@
 // TensorFlow.js peers: @tensorflow/tfjs-core with its cpu backend (pure JS) and its wasm backend
 // (XNNPACK, SIMD binary, one thread), loaded with import() so that a missing devDependency skips its
-// columns instead of failing. Models are hand-built from variables, as tfjs-layers' Dense computes them.
+// columns instead of failing. Models are hand-built from variables, as tfjs-layers' Dense and Conv2D
+// compute them; images are NHWC.
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as TfCore from '@tensorflow/tfjs-core';
 import type { GemmKernel, GemmValues, PreparedGemm } from '../gemm.js';
-import type { Trainer, TrainingData, TrainingWorkload } from '../training.js';
+import { cnnPlan, type CnnSpec, type Trainer, type TrainingData, type TrainingWorkload } from '../training.js';
 
 type Tf = typeof TfCore;
 export type TfjsPeer = 'tfjs-cpu' | 'tfjs-wasm';
@@ -144,6 +145,7 @@ export function prepareTfjsGemm(tf: Tf, kernel: GemmKernel, values: GemmValues):
  * dataSync(), like simdprop's trainStep returns it, which also makes the step's work complete.
  */
 export function tfjsTrainer(tf: Tf, workload: TrainingWorkload, data: TrainingData, random: () => number): Trainer {
+  if (workload.cnn) return tfjsCnnTrainer(tf, workload, workload.cnn, data, random);
   const { widths, optimizer: spec } = workload;
   // He-uniform weights and zero biases, as in the plain baseline.
   const denseLayer = (inputSize: number, outputSize: number) => {
@@ -201,6 +203,70 @@ export function tfjsTrainer(tf: Tf, workload: TrainingWorkload, data: TrainingDa
     dispose: () => {
       optimizer.dispose();
       tf.dispose([...[...layers, ...norms].flatMap(({ weight, bias }) => [weight, bias]), ...inputs, ...targets]);
+    },
+  };
+}
+
+/**
+ * A CNN on the active backend: per convolution one tf.fused.conv2d (NHWC, stride 1, numeric padding,
+ * bias and relu fused, as tfjs-layers' Conv2D computes it; under a gradient tfjs runs them unfused),
+ * tf.maxPool, a reshape before the first dense layer, tf.fused.matMul per dense layer, softmax
+ * cross-entropy and optimizer.minimize with tf.train.sgd. He-uniform weights, zero biases. The loss
+ * is read back each step. tfjs-backend-wasm has no Conv2DBackpropFilter kernel: its first step throws.
+ */
+function tfjsCnnTrainer(tf: Tf, workload: TrainingWorkload, spec: CnnSpec, data: TrainingData, random: () => number): Trainer {
+  if (workload.optimizer.kind !== 'sgd') throw new Error(`bench: the tfjs CNN peer runs SGD only, not ${workload.optimizer.kind}`);
+  const plan = cnnPlan(spec);
+  const heUniform = (shape: number[], fanIn: number): TfCore.Variable => {
+    const limit = Math.sqrt(6 / fanIn);
+    const values = new Float32Array(shape.reduce((p, d) => p * d, 1)).map(() => (2 * random() - 1) * limit);
+    return tf.variable(tf.tensor(values, shape));
+  };
+  const params = plan.map(({ layer, input: [height, width, channels] }) => {
+    if (layer.kind === 'conv') {
+      const { kernel, outChannels } = layer;
+      return { weight: heUniform([kernel, kernel, channels, outChannels], kernel * kernel * channels), bias: tf.variable(tf.zeros([outChannels])) };
+    }
+    if (layer.kind === 'dense') {
+      const features = height * width * channels;
+      return { weight: heUniform([features, layer.outputs], features), bias: tf.variable(tf.zeros([layer.outputs])) };
+    }
+    return undefined;
+  });
+  const rows = workload.batchSize;
+  const [height, width, channels] = spec.inputShape;
+  const classes = workload.widths[workload.widths.length - 1];
+  const inputs = data.inputs.map((x) => tf.tensor4d(x, [rows, height, width, channels]));
+  const targets = data.targets.map((y) => tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(y as Int32Array, 'int32'), classes), 'float32')));
+  const optimizer = tf.train.sgd(workload.optimizer.lr);
+  const logits = (x: TfCore.Tensor4D): TfCore.Tensor => {
+    let activations: TfCore.Tensor = x;
+    plan.forEach(({ layer }, l) => {
+      const param = params[l];
+      if (layer.kind === 'conv' && param) {
+        activations = tf.fused.conv2d({
+          x: activations as TfCore.Tensor4D, filter: param.weight as TfCore.Tensor4D, strides: 1, pad: layer.padding, dataFormat: 'NHWC',
+          bias: param.bias, activation: 'relu',
+        });
+      } else if (layer.kind === 'maxPool') {
+        activations = tf.maxPool(activations as TfCore.Tensor4D, layer.size, layer.size, 'valid');
+      } else if (param) {
+        if (activations.rank !== 2) activations = tf.reshape(activations, [rows, -1]);
+        activations = tf.fused.matMul({ a: activations as TfCore.Tensor2D, b: param.weight as TfCore.Tensor2D, bias: param.bias, activation: l < plan.length - 1 ? 'relu' : 'linear' });
+      }
+    });
+    return activations;
+  };
+  return {
+    step: (batch) => {
+      const cost = optimizer.minimize(() => tf.losses.softmaxCrossEntropy(targets[batch], logits(inputs[batch])) as TfCore.Scalar, true) as TfCore.Scalar;
+      const loss = cost.dataSync()[0];
+      cost.dispose();
+      return loss;
+    },
+    dispose: () => {
+      optimizer.dispose();
+      tf.dispose([...params.flatMap((param) => (param ? [param.weight, param.bias] : [])), ...inputs, ...targets]);
     },
   };
 }
