@@ -84,10 +84,12 @@ export function prepareConv(backend: Backend, kernel: ConvKernel, c: ConvCase, s
   f32.fill(NaN, out >> 2, (out >> 2) + outFloats);
   const k = backend.kernels;
   const g = [c.batch, c.height, c.width, c.inChannels, c.outChannels, c.kernel, c.kernel, 1, 1, c.padding, c.padding, 1, 1] as const;
+  // The gradients take the group count (one) after the channels.
+  const gradients = [c.batch, c.height, c.width, c.inChannels, c.outChannels, 1, c.kernel, c.kernel, 1, 1, c.padding, c.padding, 1, 1] as const;
   const relu = ACTIVATIONS.indexOf('relu');
   const call = kernel === 'conv2d_forward' ? () => k.conv2d_forward(out, out, x, w, bias, ...g, relu, 0, scratch)
-    : kernel === 'conv2d_input_grad' ? () => k.conv2d_input_grad(out, dz, w, ...g, 0, scratch)
-    : () => k.conv2d_weight_grad(out, x, dz, ...g, 0, K, 0, scratch);
+    : kernel === 'conv2d_input_grad' ? () => k.conv2d_input_grad(out, dz, w, ...gradients, 0, scratch)
+    : () => k.conv2d_weight_grad(out, x, dz, ...gradients, 0, K, 0, scratch);
   return {
     call,
     output: () => heap.f32.slice(out >> 2, (out >> 2) + outFloats),
