@@ -54,7 +54,8 @@ let gridPositions: i32 = 0;
 let stepY: i32 = 1;
 let stepX: i32 = 1;
 
-@inline function outputSize(size: i32, kernel: i32, stride: i32, pad: i32, dilation: i32): i32 {
+/** Output positions along an axis (PyTorch's formula). */
+@inline export function outputSize(size: i32, kernel: i32, stride: i32, pad: i32, dilation: i32): i32 {
   return (size + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1;
 }
 

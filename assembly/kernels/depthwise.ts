@@ -15,11 +15,8 @@
 
 import { activate } from './dense';
 import { ACCUMULATE, finishVector, WRITE } from './finish';
+import { outputSize } from './conv';
 import { madd } from './gemm';
-
-@inline function outputSize(size: i32, kernel: i32, stride: i32, pad: i32, dilation: i32): i32 {
-  return (size + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1;
-}
 
 // `lanes` (a constant at each call) of the 4 floats at p; lanes past them read 0.
 @inline function loadLanes(p: usize, lanes: i32): v128 {

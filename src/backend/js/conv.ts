@@ -7,13 +7,14 @@ import type { Floats } from './floats.js';
 
 // Sums formed in double before they are written or added; grown, never made per call.
 let sumsBuffer = new Float64Array(64);
-function sumsOf(length: number): Float64Array {
+export function sumsOf(length: number): Float64Array {
   if (sumsBuffer.length < length) sumsBuffer = new Float64Array(length);
   sumsBuffer.fill(0, 0, length);
   return sumsBuffer;
 }
 
-function outputSize(size: number, kernel: number, stride: number, pad: number, dilation: number): number {
+/** Output positions along an axis (PyTorch's formula). */
+export function outputSize(size: number, kernel: number, stride: number, pad: number, dilation: number): number {
   return Math.floor((size + 2 * pad - dilation * (kernel - 1) - 1) / stride) + 1;
 }
 

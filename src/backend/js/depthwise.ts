@@ -1,19 +1,8 @@
 // Depthwise convolution twins: the plain nested loops over channels-last images [batch, height,
 // width, channels] and a weight [kernelH, kernelW, channels], at element indices of m (−1: none).
 import { activate } from './dense.js';
+import { outputSize, sumsOf } from './conv.js';
 import type { Floats } from './floats.js';
-
-// Sums formed in double before they are written or added; grown, never made per call.
-let sumsBuffer = new Float64Array(64);
-function sumsOf(length: number): Float64Array {
-  if (sumsBuffer.length < length) sumsBuffer = new Float64Array(length);
-  sumsBuffer.fill(0, 0, length);
-  return sumsBuffer;
-}
-
-function outputSize(size: number, kernel: number, stride: number, pad: number, dilation: number): number {
-  return Math.floor((size + 2 * pad - dilation * (kernel - 1) - 1) / stride) + 1;
-}
 
 /** z[n, oy, ox, c] = Σ x[n, oy·sH − pH + kh·dH, ox·sW − pW + kw·dW, c]·w[kh, kw, c] (+ bias[c]), then a = f(z).  "=" */
 export function depthwise_conv2d_forward(
