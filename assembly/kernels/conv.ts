@@ -366,6 +366,96 @@ export function conv2d_input_grad(
   stepY = 1; stepX = 1;
 }
 
+/** Output positions of the weight gradient's in-place path summed at a time: their images and dz stay in L1. */
+const IN_PLACE_POSITIONS: i32 = 128;
+
+// The first and one past the last output position (along one axis, of `count`) whose window tap at
+// `offset` from its origin (output position · stride) falls inside an input of `size`.
+@inline function firstInside(offset: i32, stride: i32): i32 {
+  return offset >= 0 ? 0 : (stride - 1 - offset) / stride;
+}
+@inline function endInside(offset: i32, stride: i32, size: i32, count: i32): i32 {
+  return size - 1 - offset < 0 ? 0 : min(count, (size - 1 - offset) / stride + 1);
+}
+
+// Four rows × 8 columns of the weight gradient, added to o: Σ over `lines` runs of `steps` positions
+// of the 4 channels at a (aStep bytes from position to position, aLine from run to run) times the 8
+// gradients at b (bStep, bLine) — the micro-kernel reading the image and dz where they are.
+@inline function inPlaceTile(
+  o: usize, rowBytes: usize, a: usize, aStep: usize, aLine: usize, b: usize, bStep: usize, bLine: usize, steps: i32, lines: i32, tile: usize,
+): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  for (let line = 0; line < lines; line++) {
+    let ap = a + <usize>line * aLine;
+    let bp = b + <usize>line * bLine;
+    for (let step = 0; step < steps; step++) {
+      const b0 = v128.load(bp);
+      const b1 = v128.load(bp, 16);
+      let t = v128.load32_splat(ap);
+      c00 = madd(c00, t, b0);
+      c01 = madd(c01, t, b1);
+      t = v128.load32_splat(ap, 4);
+      c10 = madd(c10, t, b0);
+      c11 = madd(c11, t, b1);
+      t = v128.load32_splat(ap, 8);
+      c20 = madd(c20, t, b0);
+      c21 = madd(c21, t, b1);
+      t = v128.load32_splat(ap, 12);
+      c30 = madd(c30, t, b0);
+      c31 = madd(c31, t, b1);
+      ap += aStep;
+      bp += bStep;
+    }
+  }
+  finishRow(ACCUMULATE, o, c00, c01, PANEL, tile);
+  finishRow(ACCUMULATE, o + rowBytes, c10, c11, PANEL, tile);
+  finishRow(ACCUMULATE, o + 2 * rowBytes, c20, c21, PANEL, tile);
+  finishRow(ACCUMULATE, o + 3 * rowBytes, c30, c31, PANEL, tile);
+}
+
+// The weight gradient of `rows` rows (whole groups of 4 channels of one pixel each) and N columns (a
+// multiple of 8) at dwRows, with no packing: for each tap, the output positions whose window holds it
+// are a rectangle, and the micro-kernel runs over it reading 4 channels of the image and 8 of dz in
+// place, IN_PLACE_POSITIONS output positions (whole rows) of one image at a time. Each element of dw
+// is the same chain of sums whatever rows a thread takes.
+function inPlaceWeightGrad(
+  dwRows: usize, image0: usize, grad0: usize, batch: i32, height: i32, width: i32, inChannels: i32, outChannels: i32,
+  outH: i32, outW: i32, strideH: i32, strideW: i32, N: i32, rows: i32, taps: usize, accumulate: i32, tile: usize,
+): void {
+  const rowBytes = <usize>N << 2;
+  if (accumulate == 0) memory.fill(dwRows, 0, <usize>rows * rowBytes);
+  const pixelBytes = <usize>inChannels << 2;
+  const gradBytes = <usize>outChannels << 2;
+  const aStep = <usize>strideW * pixelBytes;
+  const aLine = <usize>(strideH * width) * pixelBytes;
+  const bLine = <usize>outW * gradBytes;
+  const band = max(1, IN_PLACE_POSITIONS / outW);
+  for (let n = 0; n < batch; n++) {
+    const image = image0 + <usize>n * <usize>(height * width) * pixelBytes;
+    const grads = grad0 + <usize>n * <usize>(outH * outW) * gradBytes;
+    for (let top = 0; top < outH; top += band) {
+      const bottom = min(outH, top + band);
+      for (let q = 0; 4 * q < rows; q++) {
+        const t = taps + <usize>(4 * q) * TAP_BYTES;
+        const offsetY = load<i32>(t);
+        const offsetX = load<i32>(t, 4);
+        const y0 = max(top, firstInside(offsetY, strideH));
+        const y1 = min(bottom, endInside(offsetY, strideH, height, outH));
+        const x0 = firstInside(offsetX, strideW);
+        const x1 = endInside(offsetX, strideW, width, outW);
+        if (y0 >= y1 || x0 >= x1) continue;
+        const a = image + <usize>((y0 * strideH + offsetY) * width + x0 * strideW + offsetX) * pixelBytes + (<usize>load<i32>(t, 8) << 2);
+        const b = grads + <usize>(y0 * outW + x0) * gradBytes;
+        const o = dwRows + <usize>(4 * q) * rowBytes;
+        for (let j = 0; j < N; j += PANEL) {
+          inPlaceTile(o + (<usize>j << 2), rowBytes, a, aStep, aLine, b + (<usize>j << 2), gradBytes, bLine, x1 - x0, y1 - y0, tile);
+        }
+      }
+    }
+  }
+}
+
 /**
  * The weight gradient of conv2d_forward or conv2d_grouped_forward for rows first … first + count − 1
  * of dw[groups·kernelH·kernelW·inChannels/groups × outChannels/groups] (groups = 1: the [kernelH·
@@ -405,6 +495,11 @@ export function conv2d_weight_grad(
       const rows = min(ROW_BLOCK, groupEnd - row);
       writeTaps(taps, row, rows, kernelW, groupIn, dilationH, dilationW, -padH, -padW);
       const tapGroups = taps + <usize>((rows + 3) & ~3) * TAP_BYTES;
+      if ((groupIn & 3) == 0 && (row & 3) == 0 && (rows & 3) == 0 && (N & 7) == 0) {
+        inPlaceWeightGrad(dw0 + <usize>row * rowBytes, image0, grad0, batch, height, width, inChannels, outChannels, outH, outW,
+          strideH, strideW, N, rows, taps, accumulate, tile);
+        continue;
+      }
       for (let p0 = 0; p0 < positions; p0 += CHUNK) {
         const length = min(CHUNK, positions - p0);
         const groupBytes = <usize>length << 4;
