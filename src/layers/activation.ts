@@ -1,6 +1,6 @@
 // An activation on its own: a = f(x), elementwise (softmax: over the last axis). After a linear dense
 // layer whose output nothing else reads, the plan fuses it into that layer's forward kernel.
-import { activationBackward, checkActivation, type ActivationName } from '../activations.js';
+import { activationBackward, activationForward, checkActivation, type ActivationName } from '../activations.js';
 import type { Kernels } from '../backend/kernels.js';
 import { SimdpropError, describe } from '../errors.js';
 import type { NodeSpec, OpCall, TensorType } from '../graph/op.js';
@@ -45,17 +45,8 @@ export class Activation extends Layer<ActivationNode> {
 
   forward(kernels: Kernels, call: OpCall<ActivationNode>): void {
     const n = call.rows * call.node.size;
-    const out = call.output;
-    const x = call.inputs[0];
-    switch (this.activation) {
-      case 'linear': return kernels.copy(out, x, n);
-      case 'relu': return kernels.relu_forward(out, x, n);
-      case 'leakyRelu': return kernels.leaky_relu_forward(out, x, n, this.negativeSlope);
-      case 'sigmoid': return kernels.sigmoid_forward(out, x, n);
-      case 'tanh': return kernels.tanh_forward(out, x, n);
-      case 'gelu': return kernels.gelu_forward(out, x, n);
-      case 'softmax': return kernels.softmax_forward(out, x, n / call.node.cols, call.node.cols);
-    }
+    if (this.activation === 'linear') kernels.copy(call.output, call.inputs[0], n);
+    else activationForward(kernels, this.activation, call.output, call.inputs[0], n / call.node.cols, call.node.cols, this.negativeSlope);
   }
 
   backward(kernels: Kernels, call: OpCall<ActivationNode>): void {

@@ -4,6 +4,7 @@
 // element is computed by the same kernel code in the same order whatever the split, so results are
 // bit-identical for any thread count. Small products stay on one thread: waking workers costs more.
 import type { Kernels, KernelName } from '../backend/kernels.js';
+import { outputSize } from '../backend/js/conv.js';
 import { CONV_WEIGHT_SCRATCH_BYTES, convScratchBytes, gemmScratchBytes } from '../backend/kernels.js';
 import type { Heap } from '../memory/heap.js';
 import type { ThreadPool } from './pool.js';
@@ -63,8 +64,6 @@ export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, k
 
   // Images per share of a convolution's batch.
   const imagesOf = (batch: number): number => Math.ceil(batch / threads);
-  const outputSize = (size: number, kernel: number, stride: number, pad: number, dilation: number): number =>
-    Math.floor((size + 2 * pad - dilation * (kernel - 1) - 1) / stride) + 1;
 
   return {
     ...single,
@@ -76,7 +75,8 @@ export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, k
       }
       workerScratch(convScratchBytes(K));
       const share = imagesOf(batch);
-      const [outBytes, inBytes] = [outFloats * 4, H * W * C * 4];
+      const outBytes = outFloats * 4;
+      const inBytes = H * W * C * 4;
       let image = 0;
       for (let worker = 0; image + share < batch && worker < pool.size; worker++, image += share) {
         pool.assign(worker, CONV, z + image * outBytes, a + image * outBytes, x + image * inBytes, w, bias, share,
@@ -98,7 +98,8 @@ export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, k
       }
       workerScratch(convScratchBytes(K));
       const share = imagesOf(batch);
-      const [outBytes, inBytes] = [outFloats * 4, H * W * C * 4];
+      const outBytes = outFloats * 4;
+      const inBytes = H * W * C * 4;
       let image = 0;
       for (let worker = 0; image + share < batch && worker < pool.size; worker++, image += share) {
         pool.assign(worker, CONV_INPUT, dx + image * inBytes, dz + image * outBytes, w, share,
@@ -118,7 +119,8 @@ export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, k
         return single.depthwise_conv2d_forward(z, a, x, w, bias, batch, H, W, C, kH, kW, sH, sW, pH, pW, dH, dW, activation, slope);
       }
       const share = imagesOf(batch);
-      const [outBytes, inBytes] = [outFloats * 4, H * W * C * 4];
+      const outBytes = outFloats * 4;
+      const inBytes = H * W * C * 4;
       let image = 0;
       for (let worker = 0; image + share < batch && worker < pool.size; worker++, image += share) {
         pool.assign(worker, DEPTHWISE, z + image * outBytes, a + image * outBytes, x + image * inBytes, w, bias, share,
@@ -138,7 +140,8 @@ export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, k
         return single.depthwise_conv2d_input_grad(dx, dz, w, batch, H, W, C, kH, kW, sH, sW, pH, pW, dH, dW, accumulate);
       }
       const share = imagesOf(batch);
-      const [outBytes, inBytes] = [outFloats * 4, H * W * C * 4];
+      const outBytes = outFloats * 4;
+      const inBytes = H * W * C * 4;
       let image = 0;
       for (let worker = 0; image + share < batch && worker < pool.size; worker++, image += share) {
         pool.assign(worker, DEPTHWISE_INPUT, dx + image * inBytes, dz + image * outBytes, w, share, H, W, C, kH, kW, sH, sW, pH, pW, dH, dW, accumulate);
