@@ -8,6 +8,7 @@ export {
   type LossSpec, type LossCallOptions,
 } from './graph/model.js';
 export { input, SymbolicTensor, type InputOptions } from './graph/symbolic.js';
+export type { Initializer } from './graph/op.js';
 export { Layer, type LayerOptions } from './layers/layer.js';
 export { Activation, activation, type ActivationOptions } from './layers/activation.js';
 export { Add, Multiply, Concat, add, multiply, concat, type ConcatOptions } from './layers/merge.js';
@@ -16,6 +17,7 @@ export { BatchNorm, batchNorm, type BatchNormOptions } from './layers/batch_norm
 export { LayerNorm, layerNorm, type LayerNormOptions } from './layers/layer_norm.js';
 export { Conv1d, conv1d, Conv2d, conv2d, type ConvOptions, type PerAxis } from './layers/conv.js';
 export { Embedding, embedding } from './layers/embedding.js';
+export { PositionEmbedding, positionEmbedding } from './layers/position_embedding.js';
 export {
   MaxPool2d, AvgPool2d, GlobalAvgPool2d, MaxPool1d, AvgPool1d, GlobalAvgPool1d, maxPool2d, avgPool2d, globalAvgPool2d, maxPool1d, avgPool1d,
   globalAvgPool1d, type PoolSize, type Pool2dOptions, type Pool1dOptions, type AvgPool2dOptions, type AvgPool1dOptions,

@@ -112,7 +112,8 @@ export class Executor {
         written[tensors[t].storage] = true;
       }
     });
-    const firstUse = layers.map(() => true);
+    // Whether a backward before (in reverse order) has written parameter p's gradient: later writers add.
+    const unwritten = plan.parameters.map(() => true);
     this.zeroed.length = 0;
     for (let n = nodes.length - 1; n >= 0; n--) {
       const node = nodes[n];
@@ -122,8 +123,18 @@ export class Executor {
       const layer = plan.layerIndexOf(node.layer);
       const writesParams = runs && trains(n);
       for (let p = 0; p < call.paramGrads.length; p++) call.paramGrads[p] = writesParams ? call.params[p] + section : 0;
-      call.accumulateParams = !write || !firstUse[layer] ? 1 : 0;
-      if (writesParams) firstUse[layer] = false;
+      // A node writes its parameters' gradients ("=") when it is the first to reach all of them; when it
+      // reaches some first and others after (a layer with one tied parameter used again), it adds, and
+      // its first ones are zeroed before the backward.
+      const own = plan.layerParameters[layer];
+      const later = own.some((p) => !unwritten[p]);
+      call.accumulateParams = !write || later ? 1 : 0;
+      if (writesParams) {
+        for (const p of own) {
+          if (write && later && unwritten[p]) this.zeroed.push(p);
+          unwritten[p] = false;
+        }
+      }
       if (node.spec.aliasOf !== undefined) {
         // A view: the gradient its readers write is its input's own.
         if (flows[tensors[node.output].storage]) flows[tensors[node.inputs[0]].storage] = true;
@@ -143,11 +154,7 @@ export class Executor {
     }
     // A step writes every parameter's gradient: those no backward reaches (a frozen layer's) are zeroed.
     if (write) {
-      plan.parameters.forEach((parameter, p) => {
-        const layer = parameter.layer;
-        const reached = layers[layer].trainable && nodes.some((node, n) => this.runs[n] && plan.layerIndexOf(node.layer) === layer);
-        if (!reached) this.zeroed.push(p);
-      });
+      for (let p = 0; p < unwritten.length; p++) if (unwritten[p]) this.zeroed.push(p);
     }
   }
 

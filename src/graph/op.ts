@@ -56,6 +56,12 @@ export interface ParameterSpec {
   readonly tags: readonly string[];
   /** PyTorch's layout, where it differs. */
   readonly torch?: TorchLayout;
+  /**
+   * The parameter is another layer's, shared (weight tying: a language model's head and its token
+   * embedding): one tensor in the model, of the same shape in simdprop's layout, whose gradient is the
+   * sum of both layers' uses. Its init, tags and torch layout are the owner's.
+   */
+  readonly tiedTo?: { readonly layer: Op; readonly name: string };
 }
 
 /**

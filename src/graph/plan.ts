@@ -15,6 +15,8 @@ export interface PlannedLayer extends Op {
   readonly name: string | undefined;
   readonly label: string;
   trainable: boolean;
+  /** Initializers in place of its parameters' defaults, by parameter name. */
+  readonly init?: Readonly<Record<string, Initializer>>;
 }
 
 export interface PlanTensor {
@@ -56,6 +58,11 @@ export interface PlanParameter {
   readonly torch: TorchLayout | undefined;
   /** Float offset in the params section (the grads and every state slot alike); 16-float aligned. */
   readonly start: number;
+  /**
+   * The names other layers tied to it know it by (`lm_head.weight` for a head tied to an embedding):
+   * the tensor is stored once, under `name`, and read from a state_dict under any of them.
+   */
+  readonly aliases: string[];
 }
 
 export interface PlanBuffer {
@@ -245,6 +252,8 @@ export class Plan {
     let floats = 0;
     let bufferFloats = 0;
     let count = 0;
+    // Parameters that are another layer's (ParameterSpec.tiedTo), resolved once every layer has its own.
+    const ties: { layer: number; index: number; spec: ParameterSpec }[] = [];
     this.layers.forEach((layer, l) => {
       const uses = this.nodes.filter((node) => node.layer === layer);
       const inputTypes = (node: PlanNode): TensorType[] => node.inputs.map((t) => this.tensors[t].type);
@@ -256,14 +265,23 @@ export class Plan {
           throw new SimdpropError('SHAPE', `${layer.label} is applied twice to inputs that need parameters of different shapes`);
         }
       }
-      this.layerParameters.push(specs.map((spec) => {
+      const overrides = Object.keys(layer.init ?? {}).filter((name) => !specs.some((spec) => spec.name === name && spec.tiedTo === undefined));
+      if (overrides.length > 0) {
+        throw new SimdpropError('OPTION', `${layer.label} has no parameter ${overrides.join(', ')} of its own to initialize: its parameters are ` +
+          `${specs.filter((spec) => spec.tiedTo === undefined).map((spec) => spec.name).join(', ') || 'none'}`);
+      }
+      this.layerParameters.push(specs.map((spec, s) => {
+        if (spec.tiedTo !== undefined) {
+          ties.push({ layer: l, index: s, spec });
+          return -1;
+        }
         const size = spec.shape.reduce((p, d) => p * d, 1);
         const start = floats;
         floats += alignFloats(size);
         count += size;
         this.parameters.push({
-          name: `${this.layerNames[l]}.${spec.name}`, layer: l, shape: spec.shape, size, init: spec.init, tags: spec.tags,
-          torch: spec.torch, start,
+          name: `${this.layerNames[l]}.${spec.name}`, layer: l, shape: spec.shape, size, init: layer.init?.[spec.name] ?? spec.init, tags: spec.tags,
+          torch: spec.torch, start, aliases: [],
         });
         return this.parameters.length - 1;
       }));
@@ -278,6 +296,21 @@ export class Plan {
         return this.buffers.length - 1;
       }));
     });
+    for (const { layer, index, spec } of ties) {
+      const label = this.layers[layer].label;
+      const owner = layerIndex.get(spec.tiedTo!.layer);
+      if (owner === undefined) {
+        throw new SimdpropError('GRAPH', `${label} is tied to ${(spec.tiedTo!.layer as Partial<PlannedLayer>).label ?? 'a layer'}, which is not part of the model: apply it too`);
+      }
+      const p = this.layerParameters[owner].find((q) => q >= 0 && this.parameters[q].name === `${this.layerNames[owner]}.${spec.tiedTo!.name}`);
+      if (p === undefined) throw new SimdpropError('GRAPH', `${label} is tied to ${this.layers[owner].label}'s ${spec.tiedTo!.name}, which it does not have (or which is tied itself)`);
+      const target = this.parameters[p];
+      if (formatShape(target.shape) !== formatShape(spec.shape)) {
+        throw new SimdpropError('SHAPE', `${label} ties its ${spec.name} ${formatShape(spec.shape)} to ${target.name} ${formatShape(target.shape)}: the shapes must be the same`);
+      }
+      target.aliases.push(`${this.layerNames[layer]}.${spec.name}`);
+      this.layerParameters[layer][index] = p;
+    }
     this.sectionFloats = floats;
     this.bufferFloats = bufferFloats;
     this.parameterCount = count;

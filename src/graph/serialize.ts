@@ -1,9 +1,10 @@
 // A model as data: its graph as its file records it (every layer's settings, which layer reads which
 // tensors), its parameters and buffers as PyTorch keeps them (name, shape, values in PyTorch's layout),
 // reading them back with every name, dtype and shape checked first, and the graph rebuilt from a file.
-import { SimdpropError } from '../errors.js';
+import { SimdpropError, describe } from '../errors.js';
 import { readGraphFile, type GraphRecord, type NamedTensor, type RandomState } from '../io/graph-file.js';
 import { readInt64Tensor, readTensor, type ParsedFile } from '../io/safetensors.js';
+import type { Layer } from '../layers/layer.js';
 import { layerFromConfig, type LayerFactories } from '../layers/registry.js';
 import type { Op, TorchLayout } from './op.js';
 import { Plan, type PlanBuffer } from './plan.js';
@@ -24,7 +25,12 @@ export function describeGraph(
     layers: plan.layers.map((layer, l) => {
       const config = (layer as { config?: () => Record<string, unknown> }).config?.();
       if (config === undefined) throw new SimdpropError('FILE', `${layer.label} cannot be saved: its kind gives no settings to remake it from`);
-      return { kind: layer.kind, config, name: plan.layerNames[l] };
+      // A setting that is another layer of the model (the layer a head is tied to) is recorded by its index.
+      const recorded = Object.fromEntries(Object.entries(config).map(([key, value]) => {
+        const other = typeof value === 'object' && value !== null ? plan.layerIndexOf(value as Op) : -1;
+        return [key, other >= 0 ? { layer: other } : value];
+      }));
+      return { kind: layer.kind, config: recorded, name: plan.layerNames[l] };
     }),
     nodes,
     outputs: plan.outputs.map((t, o) => ({ tensor: index.get(plan.tensors[t].symbol)!, name: outputNames[o] })),
@@ -68,12 +74,15 @@ export type StateValue = Float32Array | BigInt64Array;
 export function readState(
   plan: Plan, file: ParsedFile, nameOf: (p: number) => string, strict: boolean, simdpropFile: boolean,
 ): { values: (StateValue | undefined)[]; missing: string[]; unexpected: string[] } {
+  // A tied parameter may be in the file under its own name, any of its aliases, or several of them (a
+  // PyTorch state_dict lists a tied tensor under each name): they must then hold the same values.
   const wanted = [
-    ...plan.parameters.map((parameter, p) => ({ name: nameOf(p), shape: parameter.shape, torch: parameter.torch, int64: false })),
-    ...plan.buffers.map((buffer) => ({ name: buffer.name, shape: buffer.shape, torch: buffer.torch, int64: buffer.dtype === 'int64' })),
+    ...plan.parameters.map((parameter, p) => ({ name: nameOf(p), aliases: parameter.aliases, shape: parameter.shape, torch: parameter.torch, int64: false })),
+    ...plan.buffers.map((buffer) => ({ name: buffer.name, aliases: [] as string[], shape: buffer.shape, torch: buffer.torch, int64: buffer.dtype === 'int64' })),
   ];
-  const names = new Set(wanted.map((w) => w.name));
-  const missing = wanted.filter((w) => !file.tensors.has(w.name)).map((w) => w.name);
+  const names = new Set(wanted.flatMap((w) => [w.name, ...w.aliases]));
+  const present = (w: (typeof wanted)[number]): string[] => [w.name, ...w.aliases].filter((name) => file.tensors.has(name));
+  const missing = wanted.filter((w) => present(w).length === 0).map((w) => w.name);
   const unexpected = [...file.tensors.keys()].filter((name) => !names.has(name) && !(simdpropFile && name.startsWith('optimizer.')));
   if (strict && (missing.length > 0 || unexpected.length > 0)) {
     const parts = [
@@ -84,18 +93,30 @@ export function readState(
       (simdpropFile ? '' : ' (pass { strict: false } to load what matches)'));
   }
   const shapes: string[] = [];
+  const differing: string[] = [];
   const values = wanted.map((w) => {
-    const entry = file.tensors.get(w.name);
-    if (entry === undefined) return undefined;
+    const found = present(w);
+    if (found.length === 0) return undefined;
     const torchShape = w.torch?.shape ?? w.shape;
-    if (entry.shape.length !== torchShape.length || entry.shape.some((d, i) => d !== torchShape[i])) {
-      shapes.push(`${w.name} is [${entry.shape.join(', ')}], the model's is [${torchShape.join(', ')}]`);
-      return undefined;
+    for (const name of found) {
+      const entry = file.tensors.get(name)!;
+      if (entry.shape.length !== torchShape.length || entry.shape.some((d, i) => d !== torchShape[i])) {
+        shapes.push(`${name} is [${entry.shape.join(', ')}], the model's is [${torchShape.join(', ')}]`);
+        return undefined;
+      }
     }
-    if (w.int64) return readInt64Tensor(file, w.name, torchShape);
-    return fromTorch(readTensor(file, w.name, torchShape), w.shape, w.torch);
+    if (w.int64) return readInt64Tensor(file, found[0], torchShape);
+    const value = readTensor(file, found[0], torchShape);
+    for (const name of found.slice(1)) {
+      const other = readTensor(file, name, torchShape);
+      if (other.some((x, i) => !Object.is(x, value[i]))) differing.push(`${found[0]} and ${name}`);
+    }
+    return fromTorch(value, w.shape, w.torch);
   });
   if (shapes.length > 0) throw new SimdpropError('FILE', `the state_dict's shapes do not fit the model: ${shapes.join('; ')}`);
+  if (differing.length > 0) {
+    throw new SimdpropError('FILE', `the state_dict holds tied tensors with different values: ${differing.join('; ')} are one parameter of the model`);
+  }
   return { values, missing, unexpected };
 }
 
@@ -119,7 +140,26 @@ export function rebuildGraph(bytes: Uint8Array, layers: LayerFactories | undefin
   inputs: Tensors; outputs: Tensors; random: RandomState; values: (StateValue | undefined)[]; layerNames: Map<Op, string>;
 } {
   const { graph, random, file } = readGraphFile(bytes);
-  const made = graph.layers.map((record, i) => layerFromConfig(record.kind, record.config, `the file's layer ${i}`, layers));
+  // Layers are made in the order their settings need: one that names another ({ layer: index }, a tie) after it.
+  const made: Layer[] = [];
+  const making = new Set<number>();
+  const make = (i: number): Layer => {
+    if (made[i] !== undefined) return made[i];
+    if (making.has(i)) throw new SimdpropError('FILE', `the file's layer ${i} refers to itself through the layers its settings name`);
+    making.add(i);
+    const record = graph.layers[i];
+    const config = Object.fromEntries(Object.entries(record.config as Record<string, unknown>).map(([key, value]) => {
+      const other = (value as { layer?: unknown } | null)?.layer;
+      if (typeof value !== 'object' || value === null || Object.keys(value).length !== 1 || other === undefined) return [key, value];
+      if (!(Number.isInteger(other) && (other as number) >= 0 && (other as number) < graph.layers.length)) {
+        throw new SimdpropError('FILE', `the file's layer ${i} names layer ${describe(other)}, which the file does not have`);
+      }
+      return [key, make(other as number)];
+    }));
+    made[i] = layerFromConfig(record.kind, config, `the file's layer ${i}`, layers);
+    return made[i];
+  };
+  graph.layers.forEach((_, i) => make(i));
   // The names the model gave its layers (a Sequential's indices among them), which its tensors are saved under.
   const layerNames = new Map<Op, string>();
   graph.layers.forEach((record, i) => {

@@ -2,11 +2,12 @@
 // a = f(z), with W stored [inputSize × outputSize] row-major so the forward product broadcasts one
 // input element against contiguous rows of W (PyTorch keeps [out, in]: transposed on load and save).
 // Leading axes are rows of the products: [T, C] inputs of a batch of B are B·T rows.
-import { activationBackward, activationCode, checkActivation, keepsPreActivation, usesHeInit, type ActivationName } from '../activations.js';
+import { activationBackward, activationCode, activationForward, checkActivation, keepsPreActivation, usesHeInit, type ActivationName } from '../activations.js';
 import { gemmScratchBytes, type Kernels } from '../backend/kernels.js';
 import { SimdpropError, describe } from '../errors.js';
 import type { NodeSpec, OpCall, ParameterSpec, TensorType } from '../graph/op.js';
 import { Activation } from './activation.js';
+import { Embedding } from './embedding.js';
 import { Layer, sizeOf, type LayerOptions } from './layer.js';
 
 export interface DenseOptions extends LayerOptions {
@@ -14,6 +15,13 @@ export interface DenseOptions extends LayerOptions {
   negativeSlope?: number;
   /** Whether the layer has a bias (default true). */
   bias?: boolean;
+  /**
+   * Weight tying: the layer uses that layer's weight, one tensor for both, whose gradient sums both
+   * uses (nanoGPT's `lm_head.weight = transformer.wte.weight`). An embedding's [count × dim] table
+   * serves a dense layer from dim inputs to count outputs, read as PyTorch's [out, in]; a dense layer's
+   * weight serves one of the same sizes. Saved once, under the owner's name.
+   */
+  tiedTo?: Dense | Embedding;
 }
 
 interface DenseNode extends NodeSpec {
@@ -28,6 +36,9 @@ export class Dense extends Layer<DenseNode> {
   readonly activationCode: number;
   readonly negativeSlope: number;
   readonly hasBias: boolean;
+  readonly tiedTo: Dense | Embedding | undefined;
+  /** Whether the weight is kept [out, in] (tied to an embedding's table) rather than [in, out]. */
+  readonly outIn: boolean;
 
   constructor(
     readonly inputSize: number,
@@ -45,6 +56,23 @@ export class Dense extends Layer<DenseNode> {
       throw new SimdpropError('OPTION', `negativeSlope must be a finite number ≥ 0, got ${describe(options.negativeSlope)}`);
     }
     this.hasBias = options.bias ?? true;
+    const tied = options.tiedTo;
+    if (tied !== undefined) {
+      if (tied instanceof Embedding) {
+        if (tied.count !== outputSize || tied.dim !== inputSize) {
+          throw new SimdpropError('SHAPE', `dense(${inputSize}, ${outputSize}) cannot tie its weight to ${tied.label}'s table [${tied.count}, ${tied.dim}]: ` +
+            `a head tied to an embedding maps dim ${tied.dim} inputs to count ${tied.count} outputs`);
+        }
+      } else if (tied instanceof Dense) {
+        if (tied.inputSize !== inputSize || tied.outputSize !== outputSize) {
+          throw new SimdpropError('SHAPE', `dense(${inputSize}, ${outputSize}) cannot tie its weight to ${tied.label}, which is dense(${tied.inputSize}, ${tied.outputSize})`);
+        }
+      } else {
+        throw new SimdpropError('OPTION', `a dense layer ties its weight to an embedding or another dense layer, got ${describe(tied)}`);
+      }
+    }
+    this.tiedTo = tied;
+    this.outIn = tied instanceof Embedding || (tied instanceof Dense && tied.outIn);
   }
 
   get weightCount(): number {
@@ -55,6 +83,7 @@ export class Dense extends Layer<DenseNode> {
     return {
       inputSize: this.inputSize, outputSize: this.outputSize, activation: this.activation,
       bias: this.hasBias, negativeSlope: this.negativeSlope, name: this.name,
+      ...(this.tiedTo === undefined ? {} : { tiedTo: this.tiedTo }),
     };
   }
 
@@ -70,7 +99,9 @@ export class Dense extends Layer<DenseNode> {
       // With leakyRelu and gelu the backward reads z, so it is kept apart from the output a.
       saved: keepsPreActivation(this.activation) ? [{ name: 'z', floatsPerSample: rowsPerSample * outputSize }] : [],
       // X·W and dZ·Wᵀ pack up to 128 rows of their inner dimension (in or out); Xᵀ·dZ's is the batch's rows.
-      scratchBytes: (rows) => Math.max(gemmScratchBytes(Math.max(inputSize, outputSize)), gemmScratchBytes(rows * rowsPerSample, inputSize)),
+      // Kept [out, in], the input gradient dZ·W cannot add to what is there: it is made past the GEMM's scratch, then added.
+      scratchBytes: (rows) => Math.max(gemmScratchBytes(Math.max(inputSize, outputSize)), gemmScratchBytes(rows * rowsPerSample, inputSize)) +
+        (this.outIn ? rows * rowsPerSample * inputSize * 4 : 0),
       macsPerSample: rowsPerSample * inputSize * outputSize,
     };
   }
@@ -86,7 +117,9 @@ export class Dense extends Layer<DenseNode> {
       // Glorot uniform: ±√(6/(in + out)).
       init = { kind: 'uniform', limit: Math.sqrt(6 / (inputSize + outputSize)) };
     }
-    const weight: ParameterSpec = { name: 'weight', shape: [inputSize, outputSize], init, tags: ['weight', 'decay'], torch: torchWeight(inputs[0], inputSize, outputSize) };
+    const weight: ParameterSpec = this.tiedTo === undefined
+      ? { name: 'weight', shape: [inputSize, outputSize], init, tags: ['weight', 'decay'], torch: torchWeight(inputs[0], inputSize, outputSize) }
+      : { name: 'weight', shape: this.outIn ? [outputSize, inputSize] : [inputSize, outputSize], init, tags: ['weight', 'decay'], tiedTo: { layer: this.tiedTo, name: 'weight' } };
     if (!this.hasBias) return [weight];
     return [weight, { name: 'bias', shape: [outputSize], init: { kind: 'zeros' }, tags: ['bias', 'noDecay'] }];
   }
@@ -95,6 +128,14 @@ export class Dense extends Layer<DenseNode> {
     const M = call.rows * call.node.rowsPerSample;
     // z is the output itself unless the backward needs it apart (then it is saved).
     const z = call.saved.length > 0 ? call.saved[0] : call.output;
+    if (this.outIn) {
+      // z = x·Wᵀ (+ bias, laid down first), then the activation in a pass of its own.
+      const bias = this.hasBias ? call.params[1] : 0;
+      if (bias !== 0) kernels.copy_rows(z, this.outputSize, bias, 0, M, this.outputSize, 0);
+      kernels.gemm_nt(z, call.inputs[0], call.params[0], M, this.inputSize, this.outputSize, bias !== 0 ? 1 : 0, call.scratch);
+      activationForward(kernels, this.activation, call.output, z, M, this.outputSize, this.negativeSlope);
+      return;
+    }
     kernels.dense_forward(z, call.output, call.inputs[0], call.params[0], this.hasBias ? call.params[1] : 0,
       M, this.inputSize, this.outputSize, this.activationCode, this.negativeSlope, call.scratch);
   }
@@ -110,13 +151,22 @@ export class Dense extends Layer<DenseNode> {
       activationBackward(kernels, this.activation, dz, call.outputGrad, z, call.output, M, this.outputSize, this.negativeSlope);
     }
     const weightGrad = call.paramGrads[0];
+    const { inputSize, outputSize } = this;
     if (weightGrad !== 0) {
-      kernels.gemm_tn(weightGrad, call.inputs[0], dz, this.inputSize, M, this.outputSize, this.inputSize, call.accumulateParams, call.scratch);
-      if (this.hasBias) kernels.bias_grad(call.paramGrads[1], dz, M, this.outputSize, call.accumulateParams);
+      if (this.outIn) kernels.gemm_tn(weightGrad, dz, call.inputs[0], outputSize, M, inputSize, outputSize, call.accumulateParams, call.scratch);
+      else kernels.gemm_tn(weightGrad, call.inputs[0], dz, inputSize, M, outputSize, inputSize, call.accumulateParams, call.scratch);
+      if (this.hasBias) kernels.bias_grad(call.paramGrads[1], dz, M, outputSize, call.accumulateParams);
     }
     const inputGrad = call.inputGrads[0];
-    if (inputGrad !== 0) {
-      kernels.gemm_nt(inputGrad, dz, call.params[0], M, this.outputSize, this.inputSize, call.accumulateInputs[0], call.scratch);
+    if (inputGrad === 0) return;
+    if (!this.outIn) {
+      kernels.gemm_nt(inputGrad, dz, call.params[0], M, outputSize, inputSize, call.accumulateInputs[0], call.scratch);
+    } else if (call.accumulateInputs[0] === 0) {
+      kernels.gemm_nn(inputGrad, dz, call.params[0], 0, M, outputSize, inputSize, call.scratch);
+    } else {
+      const product = call.scratch + Math.max(gemmScratchBytes(Math.max(inputSize, outputSize)), gemmScratchBytes(M, inputSize));
+      kernels.gemm_nn(product, dz, call.params[0], 0, M, outputSize, inputSize, call.scratch);
+      kernels.axpy(inputGrad, product, M * inputSize, 1);
     }
   }
 
@@ -126,7 +176,7 @@ export class Dense extends Layer<DenseNode> {
    */
   fuseWith(next: unknown): Dense | undefined {
     if (this.activation !== 'linear' || !(next instanceof Activation) || next.activation === 'linear') return undefined;
-    return new Dense(this.inputSize, this.outputSize, next.activation, { bias: this.hasBias, negativeSlope: next.negativeSlope });
+    return new Dense(this.inputSize, this.outputSize, next.activation, { bias: this.hasBias, negativeSlope: next.negativeSlope, tiedTo: this.tiedTo });
   }
 }
 

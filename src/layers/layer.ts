@@ -3,7 +3,7 @@
 // implement the Op interface: shapes, parameters, saved tensors, forward and backward as kernel calls.
 import type { Kernels } from '../backend/kernels.js';
 import { SimdpropError, describe } from '../errors.js';
-import type { BufferSpec, NodeSpec, Op, OpCall, ParameterSpec, TensorType } from '../graph/op.js';
+import type { BufferSpec, Initializer, NodeSpec, Op, OpCall, ParameterSpec, TensorType } from '../graph/op.js';
 import { formatShape, SymbolicTensor } from '../graph/symbolic.js';
 
 /** A PyTorch attribute path: identifiers and indices joined by dots, e.g. "blocks.0.fc", or "0" in an nn.Sequential. */
@@ -15,6 +15,29 @@ export interface LayerOptions {
    * owns "blocks.0.fc.weight" and "blocks.0.fc.bias". Unnamed layers get stable generated names.
    */
   name?: string;
+  /**
+   * How parameters start, by their name in the layer, in place of the kind's default (as Keras's
+   * kernel_initializer): `{ weight: { kind: 'normal', std: 0.02 } }` — nanoGPT's init.
+   */
+  init?: Readonly<Record<string, Initializer>>;
+}
+
+function checkInitializers(init: unknown): Readonly<Record<string, Initializer>> | undefined {
+  if (init === undefined) return undefined;
+  if (typeof init !== 'object' || init === null || Array.isArray(init)) {
+    throw new SimdpropError('OPTION', `init must map parameter names to initializers, such as { weight: { kind: 'normal', std: 0.02 } }, got ${describe(init)}`);
+  }
+  for (const [name, value] of Object.entries(init)) {
+    const v = value as { kind?: unknown; std?: unknown; limit?: unknown } | null;
+    const valid = typeof v === 'object' && v !== null && (
+      v.kind === 'zeros' || v.kind === 'ones' ||
+      (v.kind === 'normal' && typeof v.std === 'number' && v.std >= 0 && Number.isFinite(v.std)) ||
+      (v.kind === 'uniform' && typeof v.limit === 'number' && v.limit >= 0 && Number.isFinite(v.limit)));
+    if (!valid) {
+      throw new SimdpropError('OPTION', `init.${name} must be { kind: 'zeros' | 'ones' }, { kind: 'normal', std } or { kind: 'uniform', limit } with a finite std or limit ≥ 0, got ${describe(value)}`);
+    }
+  }
+  return { ...(init as Record<string, Initializer>) };
 }
 
 function checkLayerName(name: unknown): string | undefined {
@@ -28,11 +51,14 @@ function checkLayerName(name: unknown): string | undefined {
 export abstract class Layer<N extends NodeSpec = NodeSpec> implements Op<N> {
   abstract readonly kind: string;
   readonly name: string | undefined;
+  /** Initializers in place of the defaults, by parameter name (LayerOptions.init). */
+  readonly init: Readonly<Record<string, Initializer>> | undefined;
   /** Whether the optimizer updates this layer's parameters. */
   trainable = true;
 
   constructor(options: LayerOptions | undefined) {
     this.name = checkLayerName(options?.name);
+    this.init = checkInitializers(options?.init);
   }
 
   /** How errors name the layer: its kind, and its name when it has one. */

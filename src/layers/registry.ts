@@ -9,6 +9,7 @@ import { Dropout } from './dropout.js';
 import { Embedding } from './embedding.js';
 import type { Layer } from './layer.js';
 import { LayerNorm } from './layer_norm.js';
+import { PositionEmbedding } from './position_embedding.js';
 import { Add, Concat, Multiply } from './merge.js';
 import { AvgPool1d, AvgPool2d, GlobalAvgPool1d, GlobalAvgPool2d, MaxPool1d, MaxPool2d, type PoolSize } from './pool.js';
 import { Flatten, Reshape } from './reshape.js';
@@ -17,7 +18,7 @@ type Config = Record<string, unknown>;
 
 const KINDS: Record<string, (config: Config) => Layer> = {
   dense: (c) => new Dense(c.inputSize as number, c.outputSize as number, c.activation as never, {
-    bias: c.bias as boolean, negativeSlope: c.negativeSlope as number, name: c.name as string | undefined,
+    bias: c.bias as boolean, negativeSlope: c.negativeSlope as number, name: c.name as string | undefined, tiedTo: c.tiedTo as Dense | Embedding | undefined,
   }),
   dropout: (c) => new Dropout(c.rate as number, named(c)),
   activation: (c) => new Activation(c.activation as never, { negativeSlope: c.negativeSlope as number, name: c.name as string | undefined }),
@@ -28,6 +29,7 @@ const KINDS: Record<string, (config: Config) => Layer> = {
   flatten: (c) => new Flatten(named(c)),
   layerNorm: (c) => new LayerNorm(c.size as number, { eps: c.eps as number, elementwiseAffine: c.elementwiseAffine as boolean, name: c.name as string | undefined }),
   embedding: (c) => new Embedding(c.count as number, c.dim as number, named(c)),
+  positionEmbedding: (c) => new PositionEmbedding(c.length as number, c.dim as number, named(c)),
   conv2d: (c) => new Conv2d(c.inChannels as number, c.outChannels as number, c.kernelSize as number[], convOptions(c)),
   conv1d: (c) => new Conv1d(c.inChannels as number, c.outChannels as number, c.kernelSize as number[], convOptions(c)),
   maxPool2d: (c) => new MaxPool2d(c.kernelSize as PoolSize, { stride: c.stride as PoolSize, padding: c.padding as PoolSize, name: c.name as string | undefined }),
