@@ -38,6 +38,7 @@ export { SimdpropError, type ErrorCode } from './errors.js';
 export { Rng } from './rng.js';
 export type { Matrix, Targets } from './data.js';
 export { linearlySeparable, noisyPrototypes } from './datasets.js';
+export { CharTokenizer, type CharTokenizerOptions, type CharTokenizerJSON } from './text/tokenizer.js';
 export { StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, ReduceLROnPlateau, LRScheduler, type CosineOptions, type PlateauOptions } from './optim/schedulers.js';
 export { clipGradNorm, clipGradValue, type ClipNormOptions } from './optim/clip.js';
 export type { LoadOptions, SaveOptions } from './io/sequential-file.js';
