@@ -1,5 +1,6 @@
 // Reductions: the bias gradient (column sums), sums of squares for norms, and a finiteness count.
 import { ACCUMULATE, finishScalar, finishVector, WRITE } from './finish';
+import { scale } from './elementwise';
 import { laneSums } from './vmath';
 
 /**
@@ -107,6 +108,18 @@ export function sum_squares(x: usize, n: i32): f64 {
     const value = <f64>load<f32>(x + (<usize>i << 2));
     total += value * value;
   }
+  return total;
+}
+
+/**
+ * PyTorch's clip_grad_norm_ over n contiguous gradients: the L2 norm of all of them (sum_squares'
+ * sum), and when maxNorm / (norm + 1e-6) < 1 every gradient scaled by it, in one call, so a step on the
+ * tape clips without returning to JavaScript. Returns the norm before clipping.  in place
+ */
+export function clip_grad_norm(x: usize, n: i32, maxNorm: f64): f64 {
+  const total = Math.sqrt(sum_squares(x, n));
+  const factor = maxNorm / (total + 1e-6);
+  if (factor < 1) scale(x, n, <f32>factor);
   return total;
 }
 

@@ -55,6 +55,8 @@ export interface StepOptimizer extends ReplayedOptimizer {
 export interface TrainStepOptions extends LossCallOptions {
   loss: LossSpec;
   optimizer: StepOptimizer;
+  /** Clip the gradients' total L2 norm to this before the update (clipGradNorm), inside the step's one crossing. */
+  clipNorm?: number;
 }
 
 /**
@@ -593,6 +595,10 @@ export class Model {
     this.useLosses(options?.loss, options);
     const optimizer = options.optimizer;
     this.checkOptimizer(optimizer);
+    const clipNorm = options.clipNorm ?? 0;
+    if (options.clipNorm !== undefined && !(typeof clipNorm === 'number' && clipNorm > 0 && Number.isFinite(clipNorm))) {
+      throw new SimdpropError('OPTION', `clipNorm must be a positive finite number, got ${describe(options.clipNorm)}`);
+    }
     const staging = this.staging;
     const data = staging.inputsOf(x, 'x');
     const rows = staging.checkInputs(data, 'x');
@@ -603,7 +609,7 @@ export class Model {
       staging.checkFiniteInputs(rows, 'x', this.at.inputs, undefined);
       staging.copyTargets(y, rows, 'y', this.at.targets);
       staging.checkTargetValues(rows, 'y', this.at.targets);
-      return this.trainStaged(rows, optimizer);
+      return this.trainStaged(rows, optimizer, clipNorm);
     }
     // The whole step in one crossing: the checks of x's and y's values are the tape's first records,
     // and when one fails nothing after it runs; the JS-side counters the step moved are put back.
@@ -618,7 +624,7 @@ export class Model {
       const replay = this.replay;
       const next = stepCount + 1;
       const memory = this.memory;
-      if (!this.dropoutActive && replay.matches(tape, memory.block, memory.version, rows, this.trainingActive, this.objective.slots, this.plan.layers)) {
+      if (!this.dropoutActive && replay.matches(tape, memory.block, memory.version, rows, this.trainingActive, clipNorm, this.objective.slots, this.plan.layers)) {
         // The same records as the last step's: run them again, with the state they left. The
         // update's too when it is the same optimizer, lr and step signature.
         this.gradientsUsed = false;
@@ -632,10 +638,10 @@ export class Model {
         const epoch = tape.epoch;
         staging.checkFiniteInputs(rows, 'x', this.at.inputs, tape);
         staging.guardTargets(tape, rows, this.at.targets);
-        this.gradientsStaged(rows, 0);
+        this.gradientsStaged(rows, clipNorm);
         // Kept for the next step unless the tape ran part-way (its first records are gone) or dropout
         // draws new masks each step.
-        if (tape.epoch === epoch && !this.dropoutActive) replay.keep(tape, memory.block, memory.version, rows, this.trainingActive, this.objective.slots, this.plan.layers);
+        if (tape.epoch === epoch && !this.dropoutActive) replay.keep(tape, memory.block, memory.version, rows, this.trainingActive, clipNorm, this.objective.slots, this.plan.layers);
         else replay.forget();
         replay.recordUpdate(tape, optimizer, next);
       }

@@ -23,6 +23,7 @@ export class Replay {
   private rows = 0;
   /** The mode the records ran in: batch norm's kernels differ between training and eval. */
   private training = false;
+  private clipNorm = 0;
   private readonly kinds: (OutputLoss['kind'])[];
   private readonly labels: boolean[];
   private readonly deltas: number[];
@@ -44,12 +45,15 @@ export class Replay {
   /**
    * Whether the tape still holds the last step's records up to the update, recorded for a step like
    * this one: the same tape epoch (nobody recorded since), block and layout version, batch, losses and
-   * targets, the same mode, and the same layers trainable (a step with dropout is never kept).
+   * targets, the same mode and gradient clipping, and the same layers trainable (a step with dropout is
+   * never kept).
    */
   matches(
-    tape: Tape, block: number, version: number, rows: number, training: boolean, losses: readonly OutputLoss[], layers: readonly { trainable: boolean }[],
+    tape: Tape, block: number, version: number, rows: number, training: boolean, clipNorm: number, losses: readonly OutputLoss[],
+    layers: readonly { trainable: boolean }[],
   ): boolean {
-    if (this.epoch !== tape.epoch || this.block !== block || this.version !== version || this.rows !== rows || this.training !== training) return false;
+    if (this.epoch !== tape.epoch || this.block !== block || this.version !== version || this.rows !== rows || this.training !== training ||
+      this.clipNorm !== clipNorm) return false;
     for (let o = 0; o < losses.length; o++) {
       const slot = losses[o];
       if (this.kinds[o] !== slot.kind || this.labels[o] !== slot.labels || !Object.is(this.deltas[o], slot.delta) ||
@@ -71,9 +75,11 @@ export class Replay {
 
   /** Keeps the records made so far on the tape as the last step's. */
   keep(
-    tape: Tape, block: number, version: number, rows: number, training: boolean, losses: readonly OutputLoss[], layers: readonly { trainable: boolean }[],
+    tape: Tape, block: number, version: number, rows: number, training: boolean, clipNorm: number, losses: readonly OutputLoss[],
+    layers: readonly { trainable: boolean }[],
   ): void {
     this.training = training;
+    this.clipNorm = clipNorm;
     this.total = -1;
     this.epoch = tape.epoch;
     this.count = tape.length;

@@ -24,14 +24,14 @@ export function clipGradNorm(model: GradientBlock, maxNorm: number, options: Cli
   }
   const { kernels } = model;
   const grads = model.gradsPointer;
-  const total = Math.sqrt(kernels.sum_squares(grads, model.sectionFloats));
-  if (!Number.isFinite(total) && options.errorIfNonfinite) {
-    throw new SimdpropError('NOT_FINITE',
-      `the total gradient norm is ${total}: a gradient is NaN or infinite, so clipping cannot help (gradients left as they were)`);
+  if (options.errorIfNonfinite) {
+    const total = Math.sqrt(kernels.sum_squares(grads, model.sectionFloats));
+    if (!Number.isFinite(total)) {
+      throw new SimdpropError('NOT_FINITE',
+        `the total gradient norm is ${total}: a gradient is NaN or infinite, so clipping cannot help (gradients left as they were)`);
+    }
   }
-  const scale = maxNorm / (total + 1e-6);
-  if (scale < 1) kernels.scale(grads, model.sectionFloats, scale);
-  return total;
+  return kernels.clip_grad_norm(grads, model.sectionFloats, maxNorm);
 }
 
 /** Clamps every gradient to [−clipValue, clipValue] (PyTorch's clip_grad_value_): one pass over the block. */

@@ -92,6 +92,25 @@ describe('reductions: wasm against js', () => {
     expectClose(results.wasm, results.js, FLOAT64_SUM, 'sum_squares misaligned');
   });
 
+  it.each(TAIL_SIZES)('clip_grad_norm n=%i scales by maxNorm/(norm + 1e-6) above maxNorm, and leaves the gradients below it', (n) => {
+    const what = `clip_grad_norm n=${n}`;
+    const x = mixedValues(createRandom(what), n);
+    const norm = Math.sqrt(x.reduce((sum, v) => sum + v * v, 0));
+    for (const maxNorm of [norm / 3, norm * 2]) {
+      const results = onBoth(pair, (kernels, buffers) => {
+        const at = buffers.output(n, x);
+        const total = kernels.clip_grad_norm(at, n, maxNorm);
+        return { total, clipped: buffers.read(at) };
+      });
+      expectClose([results.wasm.total], [norm], relative(1e-12), `${what} norm`);
+      expectClose([results.js.total], [norm], relative(1e-12), `${what} norm`);
+      const factor = Math.fround(maxNorm / (norm + 1e-6));
+      const expected = factor < 1 ? x.map((v) => Math.fround(v * factor)) : x;
+      expectClose(results.wasm.clipped, expected, exact, `${what} maxNorm ${maxNorm}`);
+      expectClose(results.js.clipped, expected, exact, `${what} maxNorm ${maxNorm}`);
+    }
+  });
+
   it.each(TAIL_SIZES)('count_nonfinite n=%i, with NaN and ±Infinity at the ends and inside', (n) => {
     const what = `count_nonfinite n=${n}`;
     const random = createRandom(what);

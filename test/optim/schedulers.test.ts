@@ -134,6 +134,28 @@ describe.each(BACKENDS)('clipGradNorm on the %s backend', (backend) => {
     model.dispose();
   });
 
+  it('trainStep({ clipNorm }) clips inside the step, on the tape and replayed, as clipGradNorm between backward and the update', () => {
+    const x = normalMatrix(5, 4, 1);
+    const y = normalMatrix(5, 2, 2).map((v) => 10 * v);
+    const stepped = new Sequential([dense(4, 3, 'tanh'), dense(3, 2)], { seed: 3, backend });
+    const manual = new Sequential([dense(4, 3, 'tanh'), dense(3, 2)], { seed: 3, backend });
+    const [a, b] = [new SGD(stepped, { lr: 0.05, momentum: 0.9 }), new SGD(manual, { lr: 0.05, momentum: 0.9 })];
+    // Steps at one clipNorm (the tape replays the second and third), then at another (recorded again).
+    for (const maxNorm of [0.5, 0.5, 0.5, 2, 2]) {
+      stepped.trainStep(x, y, { loss: 'mse', optimizer: a, clipNorm: maxNorm });
+      manual.zeroGrad();
+      manual.forward(x);
+      manual.loss('mse', y);
+      manual.backward();
+      clipGradNorm(manual, maxNorm);
+      b.step();
+      stepped.namedParameters().forEach((p, i) => expect(p.value).toEqual(manual.namedParameters()[i].value));
+    }
+    expect(() => stepped.trainStep(x, y, { loss: 'mse', optimizer: a, clipNorm: -1 })).toThrow(/clipNorm must be a positive finite number/);
+    stepped.dispose();
+    manual.dispose();
+  });
+
   it('clipGradValue clamps each gradient to ±value', () => {
     const model = withGradients();
     const grads = model.namedParameters().map((p) => p.grad.slice());

@@ -1,5 +1,6 @@
 // Reduction twins: column sums of a row-major [rows × cols] block, and whole-range sums over n
 // contiguous elements, at element indices of m.
+import { scale } from './elementwise.js';
 import type { Floats } from './floats.js';
 
 /** db[j] += Σ_i dz[i, j]; like gemm_tn, each column's complete sum is formed first, then added.  "+=" (accumulate = 0: "=") */
@@ -20,6 +21,14 @@ export function sum_squares(m: Floats, x: number, n: number): number {
     sum += value * value;
   }
   return sum;
+}
+
+/** The norm of the n gradients, and them scaled by maxNorm / (norm + 1e-6) (as float32) where that is < 1. */
+export function clip_grad_norm(m: Floats, x: number, n: number, maxNorm: number): number {
+  const total = Math.sqrt(sum_squares(m, x, n));
+  const factor = maxNorm / (total + 1e-6);
+  if (factor < 1) scale(m, x, n, Math.fround(factor));
+  return total;
 }
 
 /** How many of the n elements are NaN or outside [low, high]; the bounds are float32, as the kernel's. */
