@@ -22,7 +22,7 @@ import {
   type BackendId, type Measured, type Row,
 } from './report.js';
 import {
-  DoesNotLearn, TOY_STEPS, TRAINING_WORKLOADS, checkLearns, plainTrainer, simdpropTrainer,
+  DoesNotLearn, TOY_STEPS, TRAINING_WORKLOADS, checkLearns, itemsPerStep, itemUnit, plainTrainer, simdpropTrainer,
   trainingCall, trainingData, trainingFlops, type Trainer, type TrainingData, type TrainingWorkload,
 } from './training.js';
 
@@ -251,7 +251,7 @@ const notTimed: { workload: string; backend: BackendId }[] = [];
 for (const workload of TRAINING_WORKLOADS) {
   const data = trainingData(workload);
   const toy = workload.stepsPerCall > 1;
-  const unit = toy ? `ms/${TOY_STEPS} steps` : 'samples/s';
+  const unit = toy ? `ms/${TOY_STEPS} steps` : itemUnit(workload);
   let paired: Paired | undefined;
   await measureRow({ family: 'training', workload: workload.name, unit, lowerIsBetter: toy }, (backend) => {
     if (!slowPeers && workload.minutesPerStepOn?.includes(backend)) {
@@ -261,7 +261,7 @@ for (const workload of TRAINING_WORKLOADS) {
     const model = trainer(backend, workload, data);
     // A peer that cannot run the workload (the plain baseline has no residual blocks) has no cell.
     if (model === undefined) return undefined;
-    const slowPeer = workload.cnn !== undefined && backend !== 'simdprop-wasm';
+    const slowPeer = (workload.cnn !== undefined || workload.gpt !== undefined) && backend !== 'simdprop-wasm';
     let secondsPerStep: number;
     try {
       secondsPerStep = checkLearns(model, slowPeer ? SLOW_PEER_LEARNING_STEPS : LEARNING_CHECK_STEPS, `${workload.name} ${backend}`);
@@ -282,7 +282,7 @@ for (const workload of TRAINING_WORKLOADS) {
     if (backend === 'simdprop-wasm' && !toy) paired = rowCeiling(call, trainingFlops(workload));
     requireFinite(meanLoss(), `${workload.name} ${backend} loss`);
     model.dispose();
-    return toy ? milliseconds(timing) : perSecond(timing, workload.batchSize);
+    return toy ? milliseconds(timing) : perSecond(timing, itemsPerStep(workload));
   }, () => paired);
 }
 

@@ -3,7 +3,7 @@
 // nothing else; the toy's timed call is TOY_STEPS full-batch steps. Images are channels-last
 // [batch, height, width, channels], row-major, for every backend.
 import {
-  Adam, Model, Rng, SGD, Sequential, add, conv2d, dense, flatten, input, layerNorm, maxPool2d, type BackendName, type Layer,
+  Adam, AdamW, Model, Rng, SGD, Sequential, add, conv2d, dense, flatten, gpt, input, layerNorm, maxPool2d, type BackendName, type GPTConfig, type Layer,
 } from '../src/index.js';
 import { PlainMlp, type PlainLoss, type PlainOptimizer } from './baselines/plain.js';
 import type { BackendId } from './report.js';
@@ -27,6 +27,11 @@ export interface TrainingWorkload {
   residual?: { width: number; hidden: number; blocks: number };
   /** A CNN instead of a stack (widths is then [input size, classes]). */
   cnn?: CnnSpec;
+  /**
+   * A GPT (gpt()) on windows of blockSize tokens instead of a stack (widths is then [blockSize,
+   * vocabSize]); trained with AdamW in nanoGPT's groups and clipping at 1, and counted in tokens.
+   */
+  gpt?: GPTConfig;
   /** Peers whose step takes minutes here: timed only with `--slow-peers`. */
   minutesPerStepOn?: readonly BackendId[];
 }
@@ -90,8 +95,28 @@ function denseShapes(workload: TrainingWorkload): [number, number][] {
   return [[widths[0], residual.width], ...blocks.flat(), [residual.width, widths[1]]];
 }
 
+/**
+ * Multiply-adds per token of a GPT's forward products: per block the qkv projection (3C²), the attention
+ * scores and weighted sum over the full T×T (2·T·C, the masked half included, as the issue counts),
+ * the output projection (C²) and the MLP (8C²); then the head (C·V). The 4-layer, 128-wide GPT of
+ * context 32 and vocabulary 32: 823,296, so 4.94 MFLOP per token for a step's three products.
+ */
+function gptMacsPerToken({ nLayer, nEmbd: C, blockSize: T, vocabSize: V }: GPTConfig): number {
+  return nLayer * (12 * C * C + 2 * T * C) + C * V;
+}
+
+/** What a training row counts: samples, or a GPT's tokens (blockSize a sample). */
+export function itemsPerStep(workload: TrainingWorkload): number {
+  return workload.batchSize * (workload.gpt?.blockSize ?? 1);
+}
+
+export function itemUnit(workload: TrainingWorkload): string {
+  return workload.gpt ? 'tokens/s' : 'samples/s';
+}
+
 /** Multiply-adds per sample of each layer's forward product, in order (dense layers and convolutions). */
 function productMacs(workload: TrainingWorkload): number[] {
+  if (workload.gpt) return [workload.gpt.blockSize * gptMacsPerToken(workload.gpt)];
   if (workload.cnn) return cnnPlan(workload.cnn).flatMap(({ macsPerSample }) => (macsPerSample > 0 ? [macsPerSample] : []));
   return denseShapes(workload).map(([inputs, outputs]) => inputs * outputs);
 }
@@ -108,15 +133,16 @@ function productMacs(workload: TrainingWorkload): number[] {
 export function trainingFlops(workload: TrainingWorkload): number {
   let macs = 0;
   productMacs(workload).forEach((macsPerSample, layer) => {
-    const products = layer === 0 ? 2 : 3;
+    // A GPT's first product (c_attn of block 0) reads the embeddings, which want their gradient.
+    const products = layer === 0 && !workload.gpt ? 2 : 3;
     macs += products * workload.batchSize * macsPerSample;
   });
   return 2 * macs * workload.stepsPerCall;
 }
 
-/** Inputs and targets of every batch: views made once (labels for softmax CE, floats for BCE). */
+/** Inputs and targets of every batch: views made once (labels for softmax CE, floats for BCE; a GPT's token windows). */
 export interface TrainingData {
-  inputs: Float32Array[];
+  inputs: (Float32Array | Int32Array)[];
   targets: (Int32Array | Float32Array)[];
 }
 
@@ -174,6 +200,12 @@ export const TRAINING_WORKLOADS: readonly TrainingWorkload[] = [
     name: 'train small VGG 32×32×3 b32 SGD', widths: [32 * 32 * 3, 10], batchSize: 32, loss: 'softmaxCrossEntropy',
     optimizer: { kind: 'sgd', lr: 1e-3 }, stepsPerCall: 1, cnn: SMALL_VGG, minutesPerStepOn: ['tfjs-cpu'],
   },
+  // The issue's GPT: 4 layers, 4 heads, 128 wide, vocabulary 32, context 32, batch 16, AdamW.
+  {
+    name: 'train GPT 4×128 (4 heads) T32 V32 b16 AdamW', widths: [32, 32], batchSize: 16, loss: 'softmaxCrossEntropy',
+    optimizer: { kind: 'adam', lr: 1e-3, beta1: 0.9, beta2: 0.95, epsilon: 1e-8 }, stepsPerCall: 1,
+    gpt: { vocabSize: 32, blockSize: 32, nLayer: 4, nHead: 4, nEmbd: 128 },
+  },
   // examples/main.ts's classic demo: 100 samples of x0 + x1 > 0, full batch.
   { name: `train 2-4-1 toy, ${TOY_STEPS} steps`, widths: [2, 4, 1], batchSize: TOY_ROWS, loss: 'bce', optimizer: { kind: 'sgd', lr: 0.1 }, stepsPerCall: TOY_STEPS },
 ];
@@ -187,7 +219,25 @@ export const BATCH_COUNT = 16;
  * CNN's images, channels last), the toy's one full batch.
  */
 export function trainingData(workload: TrainingWorkload): TrainingData {
+  if (workload.gpt) return tokenData(workload.batchSize, workload.gpt);
   return workload.loss === 'bce' ? toyData() : classifierData(workload.batchSize, workload.widths[0]);
+}
+
+// Token windows with something to learn: a stream where each token mostly follows from the one before
+// (a random successor table, 3 likely successors each); targets are the next tokens.
+function tokenData(batchSize: number, { vocabSize, blockSize }: GPTConfig): TrainingData {
+  const rng = new Rng(2024);
+  const successors = Int32Array.from({ length: vocabSize * 3 }, () => rng.below(vocabSize));
+  const length = batchSize * BATCH_COUNT * blockSize + 1;
+  const stream = new Int32Array(length);
+  for (let i = 1; i < length; i++) stream[i] = rng.uniform() < 0.9 ? successors[stream[i - 1] * 3 + rng.below(3)] : rng.below(vocabSize);
+  const data: TrainingData = { inputs: [], targets: [] };
+  const tokens = batchSize * blockSize;
+  for (let b = 0; b < BATCH_COUNT; b++) {
+    data.inputs.push(stream.subarray(b * tokens, (b + 1) * tokens));
+    data.targets.push(stream.subarray(b * tokens + 1, (b + 1) * tokens + 1));
+  }
+  return data;
 }
 
 // Digits-like data: one random prototype per class plus noise, so the loss has something to learn.
@@ -256,13 +306,16 @@ export function simdpropTrainer(workload: TrainingWorkload, data: TrainingData, 
   const last = widths.length - 2;
   const layers = widths.slice(1).map((outputSize, l) =>
     dense(widths[l], outputSize, l < last ? 'relu' : workload.loss === 'bce' ? 'sigmoid' : 'linear'));
-  const model = workload.residual ? residualModel(workload, backend)
+  const model = workload.gpt ? gpt(workload.gpt, { seed: 7, backend })
+    : workload.residual ? residualModel(workload, backend)
     : cnn ? new Sequential(cnnLayers(cnn), { inputShape: cnn.inputShape, seed: 7, backend })
     : new Sequential(layers, { seed: 7, backend });
   const optimizer = spec.kind === 'sgd'
     ? new SGD(model, { lr: spec.lr })
-    : new Adam(model, { lr: spec.lr, betas: [spec.beta1, spec.beta2], eps: spec.epsilon });
-  const options = { loss: workload.loss, optimizer };
+    : workload.gpt
+      ? new AdamW(model, { lr: spec.lr, betas: [spec.beta1, spec.beta2], eps: spec.epsilon, weightDecay: 0.1, groups: [{ params: 'noDecay', weightDecay: 0 }] })
+      : new Adam(model, { lr: spec.lr, betas: [spec.beta1, spec.beta2], eps: spec.epsilon });
+  const options = { loss: workload.loss, optimizer, clipNorm: workload.gpt ? 1 : undefined };
   return {
     step: (batch) => model.trainStep(data.inputs[batch], data.targets[batch], options),
     dispose: () => model.dispose(),
@@ -271,7 +324,7 @@ export function simdpropTrainer(workload: TrainingWorkload, data: TrainingData, 
 
 /** The plain hand-written JS baseline (dense stacks only: undefined for the residual and CNN workloads). */
 export function plainTrainer(workload: TrainingWorkload, data: TrainingData): Trainer | undefined {
-  if (workload.residual || workload.cnn) return undefined;
+  if (workload.residual || workload.cnn || workload.gpt) return undefined;
   const rng = new Rng(7);
   const model = new PlainMlp({
     widths: workload.widths,

@@ -5,7 +5,9 @@ import { getBackend, init } from '../src/index.js';
 import { gemmFlops, gemmValues, GEMM_KERNELS, GEMM_PRODUCTS, prepareSimdprop } from './gemm.js';
 import { timeCall, type Budget } from './measure.js';
 import { formatValue, markdown, perSecond, type Measured } from './report.js';
-import { checkLearns, simdpropTrainer, trainingCall, trainingData, TRAINING_WORKLOADS, type TrainingWorkload } from './training.js';
+import {
+  checkLearns, itemsPerStep, itemUnit, simdpropTrainer, trainingCall, trainingData, TRAINING_WORKLOADS, type TrainingWorkload,
+} from './training.js';
 
 export interface Variant {
   relaxed: boolean;
@@ -52,7 +54,7 @@ export async function measureVariants(
     for (const n of sizes) rows.push({ workload: `${kernel} ${GEMM_PRODUCTS[kernel]} n=${n}`, unit: 'GFLOP/s', lowerIsBetter: false, cells: [] });
   }
   const workloads: TrainingWorkload[] = TRAINING_WORKLOADS.filter((workload) => workload.stepsPerCall === 1);
-  for (const workload of workloads) rows.push({ workload: workload.name, unit: 'samples/s', lowerIsBetter: false, cells: [] });
+  for (const workload of workloads) rows.push({ workload: workload.name, unit: itemUnit(workload), lowerIsBetter: false, cells: [] });
   for (const [v, variant] of variants.entries()) {
     await init({ backend: 'wasm', threads: variant.threads, relaxed: variant.relaxed });
     const backend = getBackend('wasm');
@@ -71,10 +73,10 @@ export async function measureVariants(
       const trainer = simdpropTrainer(workload, data, 'wasm');
       const secondsPerStep = checkLearns(trainer, 3, `${workload.name} ${variant.title}`);
       const { call } = trainingCall(workload, trainer);
-      const measured = perSecond(timeCall(`${workload.name} ${variant.title}`, call, trainBudget, secondsPerStep), workload.batchSize);
+      const measured = perSecond(timeCall(`${workload.name} ${variant.title}`, call, trainBudget, secondsPerStep), itemsPerStep(workload));
       trainer.dispose();
       rows[row++].cells[v] = measured;
-      report(workload.name, variant, measured, 'samples/s');
+      report(workload.name, variant, measured, itemUnit(workload));
     }
   }
   return rows;

@@ -18,6 +18,9 @@ export { LayerNorm, layerNorm, type LayerNormOptions } from './layers/layer_norm
 export { Conv1d, conv1d, Conv2d, conv2d, type ConvOptions, type PerAxis } from './layers/conv.js';
 export { Embedding, embedding } from './layers/embedding.js';
 export { PositionEmbedding, positionEmbedding } from './layers/position_embedding.js';
+export { CausalSelfAttention, causalSelfAttention, type CausalSelfAttentionOptions } from './layers/attention.js';
+export { gpt, type GPTConfig, type GPTOptions } from './models/gpt.js';
+export { generate, type GenerateOptions } from './models/generate.js';
 export {
   MaxPool2d, AvgPool2d, GlobalAvgPool2d, MaxPool1d, AvgPool1d, GlobalAvgPool1d, maxPool2d, avgPool2d, globalAvgPool2d, maxPool1d, avgPool1d,
   globalAvgPool1d, type PoolSize, type Pool2dOptions, type Pool1dOptions, type AvgPool2dOptions, type AvgPool1dOptions,

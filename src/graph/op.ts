@@ -185,4 +185,13 @@ export interface Op<N extends NodeSpec = NodeSpec> {
   fuseWith?(next: Op): Op | undefined;
   /** Whether the layer's parameters are updated (frozen layers get no gradient and no update). */
   readonly trainable: boolean;
+  /**
+   * For generation one position at a time (generate()'s cache), an op whose output at a position depends
+   * on the positions before it, or on where it is: the floats of state it keeps across the positions of
+   * a context of `positions` (attention's keys and values), and its forward for position `position`
+   * alone (of `positions`), on a call made for a one-position input, with that state at byte offset
+   * `state`. Ops without it that act on each position alone run their forward on the one position.
+   */
+  decodeFloats?(positions: number): number;
+  decode?(kernels: Kernels, call: OpCall, position: number, positions: number, state: number): void;
 }

@@ -11,6 +11,8 @@ export interface LayerNormOptions extends LayerOptions {
   eps?: number;
   /** Whether the layer has a weight (init 1) and bias (init 0) per feature (default true). */
   elementwiseAffine?: boolean;
+  /** With elementwiseAffine, whether there is a bias (default true; false is PyTorch's LayerNorm(bias=False), nanoGPT's bias=False). */
+  bias?: boolean;
 }
 
 interface LayerNormNode extends NodeSpec {
@@ -22,6 +24,7 @@ export class LayerNorm extends Layer<LayerNormNode> {
   readonly kind = 'layerNorm';
   readonly eps: number;
   readonly elementwiseAffine: boolean;
+  readonly hasBias: boolean;
 
   constructor(readonly size: number, options: LayerNormOptions = {}) {
     super(options);
@@ -31,10 +34,11 @@ export class LayerNorm extends Layer<LayerNormNode> {
       throw new SimdpropError('OPTION', `layerNorm eps must be a positive finite number, got ${describe(options.eps)}`);
     }
     this.elementwiseAffine = options.elementwiseAffine ?? true;
+    this.hasBias = this.elementwiseAffine && (options.bias ?? true);
   }
 
   config(): Record<string, unknown> {
-    return { size: this.size, eps: this.eps, elementwiseAffine: this.elementwiseAffine, name: this.name };
+    return { size: this.size, eps: this.eps, elementwiseAffine: this.elementwiseAffine, bias: this.hasBias, name: this.name };
   }
 
   node(inputs: readonly TensorType[]): LayerNormNode {
@@ -50,21 +54,21 @@ export class LayerNorm extends Layer<LayerNormNode> {
 
   override parameters(): readonly ParameterSpec[] {
     if (!this.elementwiseAffine) return [];
-    return [
-      { name: 'weight', shape: [this.size], init: { kind: 'ones' }, tags: ['weight', 'noDecay'] },
-      { name: 'bias', shape: [this.size], init: { kind: 'zeros' }, tags: ['bias', 'noDecay'] },
-    ];
+    const weight: ParameterSpec = { name: 'weight', shape: [this.size], init: { kind: 'ones' }, tags: ['weight', 'noDecay'] };
+    if (!this.hasBias) return [weight];
+    return [weight, { name: 'bias', shape: [this.size], init: { kind: 'zeros' }, tags: ['bias', 'noDecay'] }];
   }
 
   forward(kernels: Kernels, call: OpCall<LayerNormNode>): void {
-    const [weight, bias] = this.elementwiseAffine ? call.params : [0, 0];
+    const weight = this.elementwiseAffine ? call.params[0] : 0;
+    const bias = this.hasBias ? call.params[1] : 0;
     kernels.layer_norm_forward(call.output, call.saved[0], call.saved[1], call.inputs[0], weight, bias,
       call.rows * call.node.positions, this.size, this.eps);
   }
 
   backward(kernels: Kernels, call: OpCall<LayerNormNode>): void {
     const affine = this.elementwiseAffine;
-    kernels.layer_norm_backward(call.inputGrads[0], affine ? call.paramGrads[0] : 0, affine ? call.paramGrads[1] : 0,
+    kernels.layer_norm_backward(call.inputGrads[0], affine ? call.paramGrads[0] : 0, this.hasBias ? call.paramGrads[1] : 0,
       call.outputGrad, call.inputs[0], affine ? call.params[0] : 0, call.saved[0], call.saved[1],
       call.rows * call.node.positions, this.size, call.accumulateInputs[0], call.accumulateParams);
   }

@@ -45,6 +45,16 @@ export class PositionEmbedding extends Layer<PositionNode> {
     kernels.axpy(call.output, call.inputs[0], call.rows * size, 1);
   }
 
+  /** The one position `position`: x + its row of the table. */
+  decodeFloats(): number {
+    return 0;
+  }
+
+  decode(kernels: Kernels, call: OpCall<PositionNode>, position: number): void {
+    kernels.copy(call.output, call.params[0] + position * this.dim * 4, this.dim);
+    kernels.axpy(call.output, call.inputs[0], this.dim, 1);
+  }
+
   backward(kernels: Kernels, call: OpCall<PositionNode>): void {
     const { size } = call.node;
     const inputGrad = call.inputGrads[0];

@@ -2,6 +2,7 @@
 // Model.load() rebuilds a graph from. A kind's entry checks nothing itself: its constructor does.
 import { SimdpropError, describe } from '../errors.js';
 import { Activation } from './activation.js';
+import { CausalSelfAttention } from './attention.js';
 import { Conv1d, Conv2d, type ConvOptions } from './conv.js';
 import { BatchNorm } from './batch_norm.js';
 import { Dense } from './dense.js';
@@ -27,8 +28,11 @@ const KINDS: Record<string, (config: Config) => Layer> = {
   concat: (c) => new Concat({ axis: c.axis as number, name: c.name as string | undefined }),
   reshape: (c) => new Reshape(c.shape as number[], named(c)),
   flatten: (c) => new Flatten(named(c)),
-  layerNorm: (c) => new LayerNorm(c.size as number, { eps: c.eps as number, elementwiseAffine: c.elementwiseAffine as boolean, name: c.name as string | undefined }),
+  layerNorm: (c) => new LayerNorm(c.size as number, { eps: c.eps as number, elementwiseAffine: c.elementwiseAffine as boolean, bias: c.bias as boolean | undefined, name: c.name as string | undefined }),
   embedding: (c) => new Embedding(c.count as number, c.dim as number, named(c)),
+  causalSelfAttention: (c) => new CausalSelfAttention(c.embedDim as number, c.numHeads as number, {
+    dropout: c.dropout as number, bias: c.bias as boolean, probabilities: c.probabilities as 'saved' | 'recomputed', name: c.name as string | undefined,
+  }),
   positionEmbedding: (c) => new PositionEmbedding(c.length as number, c.dim as number, named(c)),
   conv2d: (c) => new Conv2d(c.inChannels as number, c.outChannels as number, c.kernelSize as number[], convOptions(c)),
   conv1d: (c) => new Conv1d(c.inChannels as number, c.outChannels as number, c.kernelSize as number[], convOptions(c)),
