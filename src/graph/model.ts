@@ -262,23 +262,26 @@ export class Model {
     return this.plan.parameters.length;
   }
 
-  /** @internal The layer tensor t belongs to, and what groups select it by. */
+  /**
+   * @internal The layer the t-th tensor of the params section belongs to (tensors numbered in the
+   * section's order, Plan.memoryOrder: what an optimizer walks), and what groups select it by.
+   */
   tensorLayer(t: number): PlannedLayer {
-    return this.plan.layers[this.plan.parameters[t].layer];
+    return this.plan.layers[this.plan.parameters[this.plan.memoryOrder[t]].layer];
   }
 
   tensorTags(t: number): readonly string[] {
-    return this.plan.parameters[t].tags;
+    return this.plan.parameters[this.plan.memoryOrder[t]].tags;
   }
 
-  /** @internal Float offset of tensor t in the params section. */
+  /** @internal Float offset of the t-th tensor of the section. */
   tensorStart(t: number): number {
-    return this.plan.parameters[t].start;
+    return this.plan.parameters[this.plan.memoryOrder[t]].start;
   }
 
-  /** @internal Where tensor t's span ends: the next tensor's start (padding included), or the section's end. */
+  /** @internal Where the t-th tensor's span ends: the next tensor's start (padding included), or the section's end. */
   tensorEnd(t: number): number {
-    return this.plan.parameterEnd(t);
+    return this.plan.parameterEnd(this.plan.memoryOrder[t]);
   }
 
   /** @internal Tensors of at least this many floats the threads split: an optimizer updates them apart. */

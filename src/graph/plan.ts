@@ -56,7 +56,11 @@ export interface PlanParameter {
   readonly init: Initializer;
   readonly tags: readonly string[];
   readonly torch: TorchLayout | undefined;
-  /** Float offset in the params section (the grads and every state slot alike); 16-float aligned. */
+  /**
+   * Float offset in the params section (the grads and every state slot alike); 16-float aligned. The
+   * section holds the tensors in `memoryOrder`: those without weight decay ('noDecay') after the rest,
+   * so that an optimizer's groups by decay are two runs of the section, two calls a step.
+   */
   readonly start: number;
   /**
    * The names other layers tied to it know it by (`lm_head.weight` for a head tied to an embedding):
@@ -89,6 +93,8 @@ export class Plan {
   /** Each layer's name: given, or made from its kind (`dense_0`, `layer_norm_1`). */
   readonly layerNames: string[] = [];
   readonly parameters: PlanParameter[] = [];
+  /** The parameters (indices into `parameters`) in the order the params section holds them. */
+  readonly memoryOrder: number[];
   /** Each layer's parameters, as indices into `parameters`. */
   readonly layerParameters: number[][] = [];
   readonly buffers: PlanBuffer[] = [];
@@ -276,8 +282,8 @@ export class Plan {
           return -1;
         }
         const size = spec.shape.reduce((p, d) => p * d, 1);
-        const start = floats;
-        floats += alignFloats(size);
+        // Placed below, once every parameter is known.
+        const start = -1;
         count += size;
         this.parameters.push({
           name: `${this.layerNames[l]}.${spec.name}`, layer: l, shape: spec.shape, size, init: layer.init?.[spec.name] ?? spec.init, tags: spec.tags,
@@ -311,6 +317,12 @@ export class Plan {
       target.aliases.push(`${this.layerNames[layer]}.${spec.name}`);
       this.layerParameters[layer][index] = p;
     }
+    const undecayed = (p: number): number => (this.parameters[p].tags.includes('noDecay') ? 1 : 0);
+    this.memoryOrder = this.parameters.map((_, p) => p).sort((a, b) => undecayed(a) - undecayed(b) || a - b);
+    for (const p of this.memoryOrder) {
+      (this.parameters[p] as { start: number }).start = floats;
+      floats += alignFloats(this.parameters[p].size);
+    }
     this.sectionFloats = floats;
     this.bufferFloats = bufferFloats;
     this.parameterCount = count;
@@ -337,9 +349,9 @@ export class Plan {
     return this.layers.indexOf(layer as PlannedLayer);
   }
 
-  /** Float offset where parameter p's span ends: the next one's start (padding included), or the section's end. */
+  /** Float offset where parameter p's span ends: the next one's start in memory (padding included), or the section's end. */
   parameterEnd(p: number): number {
-    return p + 1 < this.parameters.length ? this.parameters[p + 1].start : this.sectionFloats;
+    return this.parameters[p].start + alignFloats(this.parameters[p].size);
   }
 }
 

@@ -36,6 +36,8 @@ const LINEAR = activationCode('linear');
 export class CausalSelfAttention extends Layer<AttentionNode> {
   readonly kind = 'causalSelfAttention';
   readonly headDim: number;
+  /** 1/√headDim, by which the dot products are scaled. */
+  readonly scale: number;
   readonly dropout: number;
   readonly hasBias: boolean;
   readonly probabilities: 'saved' | 'recomputed';
@@ -47,6 +49,7 @@ export class CausalSelfAttention extends Layer<AttentionNode> {
     }
     if (embedDim % numHeads !== 0) throw new SimdpropError('OPTION', `causalSelfAttention embedDim ${embedDim} must be a multiple of numHeads ${numHeads}`);
     this.headDim = embedDim / numHeads;
+    this.scale = 1 / Math.sqrt(this.headDim);
     this.dropout = options.dropout ?? 0;
     if (!(typeof this.dropout === 'number' && this.dropout >= 0 && this.dropout < 1)) {
       throw new SimdpropError('OPTION', `causalSelfAttention dropout must be a number in [0, 1), got ${describe(options.dropout)}`);
@@ -115,7 +118,7 @@ export class CausalSelfAttention extends Layer<AttentionNode> {
       kernels.dropout_mask(outputMask, M * C, this.dropout, call.random.seed, call.random.stream++);
     }
     kernels.attention_forward(y, this.probabilitiesOf(call), dropping ? attentionMask : 0, qkv, qkv + 4 * C, qkv + 8 * C,
-      call.rows, this.numHeads, this.headDim, T, T, 3 * C, 3 * C, C, 1 / Math.sqrt(this.headDim), 0, call.rows * this.numHeads, call.scratch);
+      call.rows, this.numHeads, this.headDim, T, T, 3 * C, 3 * C, C, this.scale, 0, call.rows * this.numHeads, call.scratch);
     kernels.dense_forward(call.output, call.output, y, call.params[p], this.hasBias ? call.params[p + 1] : 0, M, C, C, LINEAR, 0, call.scratch);
     if (dropping) kernels.mul(call.output, call.output, outputMask, M * C);
   }
@@ -145,7 +148,7 @@ export class CausalSelfAttention extends Layer<AttentionNode> {
       }
       kernels.gemm_nt(dy, dout, call.params[p], M, C, C, 0, call.scratch);
       kernels.attention_backward(dqkv, dqkv + 4 * C, dqkv + 8 * C, dy, this.probabilitiesOf(call), dropping ? attentionMask : 0,
-        qkv, qkv + 4 * C, qkv + 8 * C, call.rows, this.numHeads, this.headDim, T, T, 3 * C, 3 * C, C, 1 / Math.sqrt(this.headDim),
+        qkv, qkv + 4 * C, qkv + 8 * C, call.rows, this.numHeads, this.headDim, T, T, 3 * C, 3 * C, C, this.scale,
         0, call.rows * this.numHeads, call.scratch);
       if (call.paramGrads[0] !== 0) {
         kernels.gemm_tn(call.paramGrads[0], call.inputs[0], dqkv, C, M, 3 * C, C, call.accumulateParams, call.scratch);
@@ -179,7 +182,7 @@ export class CausalSelfAttention extends Layer<AttentionNode> {
     kernels.copy(keys + position * C * 4, qkv + 4 * C, C);
     kernels.copy(values + position * C * 4, qkv + 8 * C, C);
     kernels.attention_forward(y, probabilities, 0, qkv, keys, values, 1, this.numHeads, this.headDim, 1, position + 1, 3 * C, C, C,
-      1 / Math.sqrt(this.headDim), 0, this.numHeads, scratch);
+      this.scale, 0, this.numHeads, scratch);
     kernels.dense_forward(call.output, call.output, y, call.params[p], this.hasBias ? call.params[p + 1] : 0, 1, C, C, LINEAR, 0, call.scratch);
   }
 

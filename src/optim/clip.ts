@@ -18,13 +18,13 @@ export interface ClipNormOptions {
  * Scales every gradient by maxNorm / (‖g‖ + 1e-6) when the L2 norm of all gradients together exceeds
  * maxNorm; returns that norm as it was before clipping. One reduction and one scale over the block.
  */
-export function clipGradNorm(model: GradientBlock, maxNorm: number, options: ClipNormOptions = {}): number {
+export function clipGradNorm(model: GradientBlock, maxNorm: number, options?: ClipNormOptions): number {
   if (!(typeof maxNorm === 'number' && maxNorm > 0 && Number.isFinite(maxNorm))) {
     throw new SimdpropError('OPTION', `maxNorm must be a positive finite number, got ${describe(maxNorm)}`);
   }
   const { kernels } = model;
   const grads = model.gradsPointer;
-  if (options.errorIfNonfinite) {
+  if (options?.errorIfNonfinite === true) {
     const total = Math.sqrt(kernels.sum_squares(grads, model.sectionFloats));
     if (!Number.isFinite(total)) {
       throw new SimdpropError('NOT_FINITE',

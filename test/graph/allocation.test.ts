@@ -3,7 +3,7 @@
 // add, concat and two outputs, on the tape (wasm) and call by call (js), and with the PyTorch-style calls.
 import { beforeAll, describe, it } from 'vitest';
 import {
-  activation, add, AdamW, batchNorm, concat, conv2d, dense, embedding, flatten, init, input, layerNorm, maxPool2d, Model, Rng, SGD, Sequential,
+  activation, add, AdamW, batchNorm, concat, conv2d, dense, embedding, flatten, gpt, init, input, layerNorm, maxPool2d, Model, Rng, SGD, Sequential,
   type BackendName, type Layer,
 } from '../../src/index.js';
 import { callByCall, expectStepsWithin } from '../allocation.js';
@@ -69,4 +69,23 @@ describe.each(['wasm', 'js'] as BackendName[])('a CNN\'s training step on the %s
     await expectStepsWithin(() => model.trainStep(x, y, options), warmUp, steps, backend === 'wasm' ? TAPE_BUDGET : BUDGET);
     model.dispose();
   });
+});
+
+// A GPT (attention, tied head, layer norms, residuals, dropout in attention and after each branch) with
+// nanoGPT's optimizer groups and clipping inside the step, on the tape (wasm) and call by call (js).
+describe.each(['wasm', 'js'] as BackendName[])('a GPT\'s training step on the %s backend', (backend) => {
+  const steps = backend === 'wasm' ? 5000 : 2000;
+  const warmUp = backend === 'wasm' ? 10_000 : 5000;
+  const rng = new Rng(7);
+  const x = Int32Array.from({ length: 2 * 6 }, () => rng.below(9));
+  const y = Int32Array.from({ length: 2 * 6 }, () => rng.below(9));
+  for (const dropout of [0, 0.1]) {
+    it(`allocates no more than its loss in trainStep with clipNorm (dropout ${dropout})`, async () => {
+      const model = gpt({ vocabSize: 9, blockSize: 6, nLayer: 2, nHead: 2, nEmbd: 8, dropout }, { seed: 3, backend });
+      const optimizer = new AdamW(model, { lr: 1e-3, weightDecay: 0.1, groups: [{ params: 'noDecay', weightDecay: 0 }] });
+      const options = { loss: 'softmaxCrossEntropy', optimizer, clipNorm: 1 } as const;
+      await expectStepsWithin(() => model.trainStep(x, y, options), warmUp, steps, backend === 'wasm' ? TAPE_BUDGET : BUDGET);
+      model.dispose();
+    });
+  }
 });

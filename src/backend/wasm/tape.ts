@@ -6,7 +6,8 @@
 // drives a model runs unchanged against it. Calls that return nothing are recorded. sum_squares,
 // count_nonfinite and count_outside, whose values the caller needs at once, run what is recorded and
 // then themselves directly. The losses are recorded too, returning NaN: their value is lossValue()
-// after run(), for the one caller (a training step) that asks for it there.
+// after run(), for the one caller (a training step) that asks for it there. clip_grad_norm is recorded
+// and its norm dropped (a step clips; it does not report the norm).
 import { OPCODES, RECORD_SLOTS as RECORD, RESULT_SLOT as RESULT, STOP_SLOT as STOP, TapeRecorder, type Kernels } from '../generated/kernels.js';
 import type { Heap } from '../../memory/heap.js';
 
@@ -190,6 +191,16 @@ export class Tape extends TapeRecorder {
     if (this.lossCount === MAX_LOSSES) throw new Error(`simdprop: a tape step records at most ${MAX_LOSSES} losses`);
     this.pendingRecords[this.pending] = this.count - 1;
     this.pendingPlaces[this.pending++] = this.lossCount++;
+    return NaN;
+  }
+
+  // Clipping inside a step (trainStep({ clipNorm })): recorded, its norm (the result) not kept as a loss.
+  override clip_grad_norm(x: number, n: number, maxNorm: number): number {
+    const r = this.open(OPCODES.clip_grad_norm);
+    const t = this.ints;
+    t[r + 2] = x;
+    t[r + 4] = n;
+    this.records[(r >> 1) + 3] = maxNorm;
     return NaN;
   }
 
