@@ -153,6 +153,10 @@ export interface Trainer {
   dispose(): void;
 }
 
+/** nanoGPT's recipe for the GPT rows, on every backend: AdamW's decay on 2-D weights only, and clipping. */
+export const GPT_WEIGHT_DECAY = 0.1;
+export const GPT_CLIP_NORM = 1;
+
 const SGD_CLASSIFIER: OptimizerSpec = { kind: 'sgd', lr: 0.01 };
 // PyTorch's defaults, spelled out: tfjs's Adam defaults to epsilon 1e-7.
 const ADAM: OptimizerSpec = { kind: 'adam', lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
@@ -313,9 +317,9 @@ export function simdpropTrainer(workload: TrainingWorkload, data: TrainingData, 
   const optimizer = spec.kind === 'sgd'
     ? new SGD(model, { lr: spec.lr })
     : workload.gpt
-      ? new AdamW(model, { lr: spec.lr, betas: [spec.beta1, spec.beta2], eps: spec.epsilon, weightDecay: 0.1, groups: [{ params: 'noDecay', weightDecay: 0 }] })
+      ? new AdamW(model, { lr: spec.lr, betas: [spec.beta1, spec.beta2], eps: spec.epsilon, weightDecay: GPT_WEIGHT_DECAY, groups: [{ params: 'noDecay', weightDecay: 0 }] })
       : new Adam(model, { lr: spec.lr, betas: [spec.beta1, spec.beta2], eps: spec.epsilon });
-  const options = { loss: workload.loss, optimizer, clipNorm: workload.gpt ? 1 : undefined };
+  const options = { loss: workload.loss, optimizer, clipNorm: workload.gpt ? GPT_CLIP_NORM : undefined };
   return {
     step: (batch) => model.trainStep(data.inputs[batch], data.targets[batch], options),
     dispose: () => model.dispose(),
@@ -333,7 +337,8 @@ export function plainTrainer(workload: TrainingWorkload, data: TrainingData): Tr
     batchSize: workload.batchSize,
     random: () => rng.uniform(),
   });
-  return { step: (batch) => model.trainStep(data.inputs[batch], data.targets[batch]), dispose: () => {} };
+  // Its workloads are dense stacks: float features, never token ids.
+  return { step: (batch) => model.trainStep(data.inputs[batch] as Float32Array, data.targets[batch]), dispose: () => {} };
 }
 
 /** A model whose loss did not fall: the run stops on it whichever backend throws it. */
