@@ -189,8 +189,8 @@ import { expShifted, rowMax, softmax_backward } from './softmax';
  * j)·kvStride, its output rows at out + 4·(b·queries + i)·outStride (strides in floats); head h is the
  * headDim columns from h·headDim of each row (a fused [batch, T, 3C] qkv: k = q + 4C, v = q + 8C bytes,
  * qStride = kvStride = 3C). Query i sits at position keys − queries + i and sees the keys j ≤ keys −
- * queries + i (keys ≥ queries ≥ 1); no other score is computed. P_ij = softmax over the visible j of
- * scale·qᵢ·kⱼ (the max subtracted), out_i = Σⱼ P_ij·M_ij·vⱼ over the head's columns, M_ij = mask's
+ * queries + i (keys ≥ queries ≥ 1); no score past them (rounded up to 4) is computed. P_ij = softmax
+ * over the visible j of scale·qᵢ·kⱼ (the max subtracted), out_i = Σⱼ P_ij·M_ij·vⱼ over the head's columns, M_ij = mask's
  * element (0 or 1/(1 − p): dropout of the probabilities) where mask ≠ 0, else 1. probs ≠ 0 receives P
  * [batch, heads, queries, keys] (row ((b·heads + h)·queries + i)·keys, 0 at the invisible keys; mask has
  * this layout too). Scratch: attentionScratchBytes(headDim, keys).  "="
