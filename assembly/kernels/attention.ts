@@ -1,7 +1,8 @@
 // Causal self-attention over row-major float32 rows: per work item (sample b, head h), the headDim
 // columns from h·headDim of each query, key and value row. A head's keys (and, for the backward, its
-// values) are packed transposed into scratch, [headDim × keys rounded up to 4], so that one query row's
-// scores run 4 keys to a vector, and only as far as the last key it sees (rounded up to 4).
+// values) are packed transposed into scratch in panels of 16 keys, headDim × (keys rounded up to 4)
+// floats in all, so that one query row's scores run 4 keys to a vector, and only as far as the last key
+// it sees (rounded up to 4).
 //
 // Every sum runs in one fixed order (over d ascending for a score, over keys ascending for an output
 // row, over queries ascending for a key's gradient) whichever block of vectors or scalar tail computes
@@ -12,15 +13,28 @@ import { mul } from './dropout';
 import { madd, storeTransposed } from './gemm';
 import { expShifted, rowMax, softmax_backward } from './softmax';
 
-// packed[d·paddedKeys + j] = rows[j][d] for j < keys, d < headDim (rows rowBytes apart, from the head's
-// first column), 4 keys × 4 columns transposed in registers at a time. Lanes from keys to paddedKeys are
-// left as they are: no visible key reads them.
-@inline function packHead(packed: usize, rows: usize, rowBytes: usize, keys: i32, headDim: i32, paddedKeys: i32): void {
-  const lineBytes = <usize>paddedKeys << 2;
+// A packed head holds keys in panels of 16, [headDim × 16] floats each (the last one [headDim × the
+// remaining keys rounded up to 4]): a block of 16 scores reads one contiguous panel, where a line of all
+// the keys per d would step by a multiple of 4 KiB at lengths of 1024 and alias in the L1 cache. In all
+// headDim × (keys rounded up to 4) floats. Key j's line 0 is at panelOffset(j), its line d width·d floats on.
+@inline function panelOffset(j: i32, headDim: i32): usize {
+  return (<usize>(j & ~15) * <usize>headDim + <usize>(j & 15)) << 2;
+}
+
+// The width of key j's panel: 16, or the last one's remaining keys rounded up to 4.
+@inline function panelWidth(j: i32, keys: i32): i32 {
+  return (j | 15) < keys ? 16 : ((keys & 15) + 3) & ~3;
+}
+
+// rows[j][d] for j < keys, d < headDim (rows rowBytes apart, from the head's first column) packed in
+// panels, 4 keys × 4 columns transposed in registers at a time. The lanes from keys to the last panel's
+// width are left as they are: no visible key reads them.
+@inline function packHead(packed: usize, rows: usize, rowBytes: usize, keys: i32, headDim: i32): void {
   let j = 0;
   for (; j + 4 <= keys; j += 4) {
     const source = rows + <usize>j * rowBytes;
-    const target = packed + (<usize>j << 2);
+    const target = packed + panelOffset(j, headDim);
+    const lineBytes = <usize>panelWidth(j, keys) << 2;
     let d = 0;
     for (; d + 4 <= headDim; d += 4) {
       const s = source + (<usize>d << 2);
@@ -34,19 +48,21 @@ import { expShifted, rowMax, softmax_backward } from './softmax';
   }
   for (; j < keys; j++) {
     const source = rows + <usize>j * rowBytes;
-    for (let d = 0; d < headDim; d++) store<f32>(packed + <usize>d * lineBytes + (<usize>j << 2), load<f32>(source + (<usize>d << 2)));
+    const target = packed + panelOffset(j, headDim);
+    const lineBytes = <usize>panelWidth(j, keys) << 2;
+    for (let d = 0; d < headDim; d++) store<f32>(target + <usize>d * lineBytes, load<f32>(source + (<usize>d << 2)));
   }
 }
 
 // row[j] = factor·Σ_d x[d]·packed[d][j] for j < count rounded up to 4 (lanes from count on are not
-// read by the callers): 16 keys at a time in four chains, then 4, each key's sum over d ascending.
-@inline function dotsRow(row: usize, x: usize, packed: usize, paddedKeys: i32, count: i32, headDim: i32, factor: f32): void {
-  const lineBytes = <usize>paddedKeys << 2;
+// read by the callers): 16 keys (a whole panel: it is 16 wide wherever 16 lanes fit below keys rounded
+// up to 4) at a time in four chains, then 4, each key's sum over d ascending.
+@inline function dotsRow(row: usize, x: usize, packed: usize, keys: i32, count: i32, headDim: i32, factor: f32): void {
   const factors = f32x4.splat(factor);
   const end = (count + 3) & ~3;
   let j = 0;
   for (; j + 16 <= end; j += 16) {
-    let line = packed + (<usize>j << 2);
+    let line = packed + panelOffset(j, headDim);
     let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
     for (let d = 0; d < headDim; d++) {
       const xd = v128.load32_splat(x + (<usize>d << 2));
@@ -54,7 +70,7 @@ import { expShifted, rowMax, softmax_backward } from './softmax';
       a1 = madd(a1, xd, v128.load(line, 16));
       a2 = madd(a2, xd, v128.load(line, 32));
       a3 = madd(a3, xd, v128.load(line, 48));
-      line += lineBytes;
+      line += 64;
     }
     const target = row + (<usize>j << 2);
     v128.store(target, f32x4.mul(a0, factors));
@@ -63,7 +79,8 @@ import { expShifted, rowMax, softmax_backward } from './softmax';
     v128.store(target, f32x4.mul(a3, factors), 48);
   }
   for (; j < end; j += 4) {
-    let line = packed + (<usize>j << 2);
+    let line = packed + panelOffset(j, headDim);
+    const lineBytes = <usize>panelWidth(j, keys) << 2;
     let a0 = f32x4.splat(0);
     for (let d = 0; d < headDim; d++) {
       a0 = madd(a0, v128.load32_splat(x + (<usize>d << 2)), v128.load(line));
@@ -77,9 +94,9 @@ import { expShifted, rowMax, softmax_backward } from './softmax';
 // the forward's saved row and the backward's recomputed one both come from here, so they agree bit for
 // bit. target may be scores.
 @inline function probabilityRow(
-  target: usize, scores: usize, q: usize, packedKeys: usize, paddedKeys: i32, count: i32, headDim: i32, scale: f32,
+  target: usize, scores: usize, q: usize, packedKeys: usize, keys: i32, count: i32, headDim: i32, scale: f32,
 ): void {
-  dotsRow(scores, q, packedKeys, paddedKeys, count, headDim, scale);
+  dotsRow(scores, q, packedKeys, keys, count, headDim, scale);
   const total = expShifted(target, scores, count, rowMax(scores, count));
   scaleRow(target, count, 1 / total);
 }
@@ -172,8 +189,8 @@ import { expShifted, rowMax, softmax_backward } from './softmax';
  * j)·kvStride, its output rows at out + 4·(b·queries + i)·outStride (strides in floats); head h is the
  * headDim columns from h·headDim of each row (a fused [batch, T, 3C] qkv: k = q + 4C, v = q + 8C bytes,
  * qStride = kvStride = 3C). Query i sits at position keys − queries + i and sees the keys j ≤ keys −
- * queries + i (keys ≥ queries ≥ 1); no other score is computed. P_ij = softmax over the visible j of
- * scale·qᵢ·kⱼ (the max subtracted), out_i = Σⱼ P_ij·M_ij·vⱼ over the head's columns, M_ij = mask's
+ * queries + i (keys ≥ queries ≥ 1); no score past them (rounded up to 4) is computed. P_ij = softmax
+ * over the visible j of scale·qᵢ·kⱼ (the max subtracted), out_i = Σⱼ P_ij·M_ij·vⱼ over the head's columns, M_ij = mask's
  * element (0 or 1/(1 − p): dropout of the probabilities) where mask ≠ 0, else 1. probs ≠ 0 receives P
  * [batch, heads, queries, keys] (row ((b·heads + h)·queries + i)·keys, 0 at the invisible keys; mask has
  * this layout too). Scratch: attentionScratchBytes(headDim, keys).  "="
@@ -196,12 +213,12 @@ export function attention_forward(
     const qHead = q + b * <usize>queries * qRowBytes + column;
     const outHead = out + b * <usize>queries * outRowBytes + column;
     const kvOffset = b * <usize>keys * kvRowBytes + column;
-    packHead(packedKeys, k + kvOffset, kvRowBytes, keys, headDim, paddedKeys);
+    packHead(packedKeys, k + kvOffset, kvRowBytes, keys, headDim);
     for (let i = 0; i < queries; i++) {
       const count = shift + i + 1;
       const rowOffset = (<usize>item * <usize>queries + <usize>i) * <usize>keys << 2;
       const probabilities = probs != 0 ? probs + rowOffset : scores;
-      probabilityRow(probabilities, scores, qHead + <usize>i * qRowBytes, packedKeys, paddedKeys, count, headDim, scale);
+      probabilityRow(probabilities, scores, qHead + <usize>i * qRowBytes, packedKeys, keys, count, headDim, scale);
       if (probs != 0) fill(probabilities + (<usize>count << 2), keys - count, 0);
       weightedRows(outHead + <usize>i * outRowBytes, probabilities, mask != 0 ? mask + rowOffset : 0, v + kvOffset, kvRowBytes, count, headDim);
     }
@@ -238,8 +255,8 @@ export function attention_backward(
     const qOffset = b * <usize>queries * qRowBytes + column;
     const kvOffset = b * <usize>keys * kvRowBytes + column;
     const doutHead = dout + b * <usize>queries * outRowBytes + column;
-    if (probs == 0) packHead(packedKeys, k + kvOffset, kvRowBytes, keys, headDim, paddedKeys);
-    packHead(packedValues, v + kvOffset, kvRowBytes, keys, headDim, paddedKeys);
+    if (probs == 0) packHead(packedKeys, k + kvOffset, kvRowBytes, keys, headDim);
+    packHead(packedValues, v + kvOffset, kvRowBytes, keys, headDim);
     for (let j = 0; j < keys; j++) {
       fill(dk + kvOffset + <usize>j * kvRowBytes, headDim, 0);
       fill(dv + kvOffset + <usize>j * kvRowBytes, headDim, 0);
@@ -253,11 +270,11 @@ export function attention_backward(
       let probabilities = probs + rowOffset;
       if (probs == 0) {
         probabilities = scores;
-        probabilityRow(scores, scores, qRow, packedKeys, paddedKeys, count, headDim, scale);
+        probabilityRow(scores, scores, qRow, packedKeys, keys, count, headDim, scale);
       }
       addWeightedRows(dv + kvOffset, kvRowBytes, probabilities, maskRow, doutRow, count, headDim);
       // grads = dP, then scale·dS: softmax_backward's row, scaled.
-      dotsRow(grads, doutRow, packedValues, paddedKeys, count, headDim, 1);
+      dotsRow(grads, doutRow, packedValues, keys, count, headDim, 1);
       if (mask != 0) mul(grads, grads, maskRow, count);
       softmax_backward(grads, grads, probabilities, 1, count);
       scaleRow(grads, count, scale);

@@ -32,8 +32,9 @@ export const CONV_WEIGHT_SCRATCH_BYTES = gemmScratchBytes(256) + 128 * 13 + 256 
 
 /**
  * Scratch bytes attention_forward and attention_backward need for a head of headDim columns over `keys`
- * keys: the head's keys and values packed transposed, [headDim × keys rounded up to 4] each, and two
- * rows of as many floats, for the scores and their gradient (assembly/kernels/attention.ts).
+ * keys: the head's keys and values packed transposed (in panels of 16 keys), headDim × (keys rounded up
+ * to 4) floats each, and two rows of keys rounded up to 4 floats, for the scores and their gradient
+ * (assembly/kernels/attention.ts).
  */
 export function attentionScratchBytes(headDim: number, keys: number): number {
   return (2 * headDim + 2) * Math.ceil(keys / 4) * 4 * 4;

@@ -1,11 +1,12 @@
 // Kernels that split large GEMMs (by rows of the output), convolutions (by images of the batch, and
-// the weight gradient by rows of the weight, or a depthwise one's by channels) and the optimizer update (by ranges of the parameter
+// the weight gradient by rows of the weight, or a depthwise one's by channels), attention (by its
+// (sample, head) items) and the optimizer update (by ranges of the parameter
 // block) across a pool of workers; the main thread takes the last share. Every output
 // element is computed by the same kernel code in the same order whatever the split, so results are
 // bit-identical for any thread count. Small products stay on one thread: waking workers costs more.
 import type { Kernels, KernelName } from '../backend/kernels.js';
 import { outputSize } from '../backend/js/conv.js';
-import { CONV_WEIGHT_SCRATCH_BYTES, convScratchBytes, gemmScratchBytes } from '../backend/kernels.js';
+import { attentionScratchBytes, CONV_WEIGHT_SCRATCH_BYTES, convScratchBytes, gemmScratchBytes } from '../backend/kernels.js';
 import type { Heap } from '../memory/heap.js';
 import type { ThreadPool } from './pool.js';
 
@@ -23,6 +24,7 @@ export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, k
   const [DEPTHWISE, DEPTHWISE_INPUT, DEPTHWISE_WEIGHT] =
     [number('depthwise_conv2d_forward'), number('depthwise_conv2d_input_grad'), number('depthwise_conv2d_weight_grad')];
   const [ADAM, RMSPROP] = [number('adam_update'), number('rmsprop_update')];
+  const [ATTENTION, ATTENTION_BACKWARD] = [number('attention_forward'), number('attention_backward')];
   // Each worker packs its own panels: one scratch block per worker, grown when a larger K comes.
   const scratch: number[] = [];
   let scratchBytes = 0;
@@ -62,8 +64,8 @@ export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, k
     }
   };
 
-  // Images per share of a convolution's batch.
-  const imagesOf = (batch: number): number => Math.ceil(batch / threads);
+  // Whole units per share: images of a convolution's batch, (sample, head) items of an attention.
+  const unitsOf = (count: number): number => Math.ceil(count / threads);
 
   return {
     ...single,
@@ -74,7 +76,7 @@ export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, k
         return single.conv2d_forward(z, a, x, w, bias, batch, H, W, C, N, kH, kW, sH, sW, pH, pW, dH, dW, activation, slope, mainScratch);
       }
       workerScratch(convScratchBytes(K));
-      const share = imagesOf(batch);
+      const share = unitsOf(batch);
       const outBytes = outFloats * 4;
       const inBytes = H * W * C * 4;
       let image = 0;
@@ -97,7 +99,7 @@ export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, k
         return single.conv2d_input_grad(dx, dz, w, batch, H, W, C, N, groups, kH, kW, sH, sW, pH, pW, dH, dW, accumulate, mainScratch);
       }
       workerScratch(convScratchBytes(K));
-      const share = imagesOf(batch);
+      const share = unitsOf(batch);
       const outBytes = outFloats * 4;
       const inBytes = H * W * C * 4;
       let image = 0;
@@ -118,7 +120,7 @@ export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, k
       if (alone(batch * outFloats * kH * kW - MIN_SPLIT_MACS) || batch < 2) {
         return single.depthwise_conv2d_forward(z, a, x, w, bias, batch, H, W, C, kH, kW, sH, sW, pH, pW, dH, dW, activation, slope);
       }
-      const share = imagesOf(batch);
+      const share = unitsOf(batch);
       const outBytes = outFloats * 4;
       const inBytes = H * W * C * 4;
       let image = 0;
@@ -139,7 +141,7 @@ export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, k
       if (alone(batch * outFloats * kH * kW - MIN_SPLIT_MACS) || batch < 2) {
         return single.depthwise_conv2d_input_grad(dx, dz, w, batch, H, W, C, kH, kW, sH, sW, pH, pW, dH, dW, accumulate);
       }
-      const share = imagesOf(batch);
+      const share = unitsOf(batch);
       const outBytes = outFloats * 4;
       const inBytes = H * W * C * 4;
       let image = 0;
@@ -187,6 +189,46 @@ export function threadedKernels(single: Kernels, pool: ThreadPool, heap: Heap, k
       pool.begin();
       try {
         single.conv2d_weight_grad(dw, x, dz, batch, H, W, C, N, groups, kH, kW, sH, sW, pH, pW, dH, dW, first + row, count - row, accumulate, mainScratch);
+      } finally {
+        pool.finish();
+      }
+    },
+    attention_forward(out, probs, mask, q, k, v, batch, heads, headDim, queries, keys, qStride, kvStride, outStride, scale, first, last, mainScratch) {
+      // About queries·keys·headDim multiply-adds an item: half of the scores and half of the weighted sums.
+      if (alone((last - first) * queries * keys * headDim - MIN_SPLIT_MACS) || last - first < 2) {
+        return single.attention_forward(out, probs, mask, q, k, v, batch, heads, headDim, queries, keys, qStride, kvStride, outStride, scale, first, last, mainScratch);
+      }
+      workerScratch(attentionScratchBytes(headDim, keys));
+      const share = unitsOf(last - first);
+      let item = first;
+      for (let worker = 0; item + share < last && worker < pool.size; worker++, item += share) {
+        pool.assign(worker, ATTENTION, out, probs, mask, q, k, v, batch, heads, headDim, queries, keys, qStride, kvStride, outStride,
+          scale, item, item + share, scratch[worker]);
+      }
+      pool.begin();
+      try {
+        single.attention_forward(out, probs, mask, q, k, v, batch, heads, headDim, queries, keys, qStride, kvStride, outStride, scale, item, last, mainScratch);
+      } finally {
+        pool.finish();
+      }
+    },
+    attention_backward(dq, dk, dv, dout, probs, mask, q, k, v, batch, heads, headDim, queries, keys, qStride, kvStride, outStride, scale, first, last, mainScratch) {
+      if (alone((last - first) * queries * keys * headDim - MIN_SPLIT_MACS) || last - first < 2) {
+        return single.attention_backward(dq, dk, dv, dout, probs, mask, q, k, v, batch, heads, headDim, queries, keys, qStride, kvStride, outStride,
+          scale, first, last, mainScratch);
+      }
+      workerScratch(attentionScratchBytes(headDim, keys));
+      const share = unitsOf(last - first);
+      let item = first;
+      // 21 arguments: all ARGS_PER_WORKER slots.
+      for (let worker = 0; item + share < last && worker < pool.size; worker++, item += share) {
+        pool.assign(worker, ATTENTION_BACKWARD, dq, dk, dv, dout, probs, mask, q, k, v, batch, heads, headDim, queries, keys, qStride, kvStride,
+          outStride, scale, item, item + share, scratch[worker]);
+      }
+      pool.begin();
+      try {
+        single.attention_backward(dq, dk, dv, dout, probs, mask, q, k, v, batch, heads, headDim, queries, keys, qStride, kvStride, outStride,
+          scale, item, last, mainScratch);
       } finally {
         pool.finish();
       }

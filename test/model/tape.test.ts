@@ -86,9 +86,11 @@ function callEach(kernels: Kernels, p: (i: number) => number): Record<KernelName
     avg_pool_backward: () => kernels.avg_pool_backward(p(0), p(1), 2, 5, 6, 5, 3, 3, 3, 3, 2, 2, 1, 1, 1, 1),
     global_avg_pool_forward: () => kernels.global_avg_pool_forward(p(0), p(1), 3, 7, 5),
     global_avg_pool_backward: () => kernels.global_avg_pool_backward(p(0), p(1), 3, 7, 5, 1),
-    // 2 sequences, 2 heads of 3, 4 queries against 5 keys: q rows 7 floats apart, k and v rows 6, out rows 6; a dropout mask.
-    attention_forward: () => kernels.attention_forward(p(0), p(6), p(7), p(1), p(2), p(2) + 512, 2, 2, 3, 4, 5, 7, 6, 6, 0.5, 0, 4, p(9)),
-    attention_backward: () => kernels.attention_backward(p(0), p(3), p(8), p(6), p(7), p(7) + 512, p(1), p(2), p(2) + 512, 2, 2, 3, 4, 5, 7, 6, 6, 0.5, 1, 4, p(9)),
+    // Two samples of 5 positions, 2 heads of 3 in a fused qkv (strides 18 and 6), items 1 … 3; the
+    // backward over 3 queries and 5 keys apart, the probabilities recomputed.
+    attention_forward: () => kernels.attention_forward(p(0), p(6), p(7), p(1), p(1) + 24, p(1) + 48, 2, 2, 3, 5, 5, 18, 18, 6, 0.5, 1, 4, p(9)),
+    attention_backward: () => kernels.attention_backward(p(0), p(0) + 256, p(0) + 512, p(8), 0, p(7), p(1), p(2), p(3),
+      2, 2, 3, 3, 5, 6, 6, 6, 0.4, 0, 4, p(9)),
   };
 }
 

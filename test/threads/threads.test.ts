@@ -2,7 +2,7 @@
 // for any thread count; a failure in a worker surfaces on the calling thread.
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/backend/backend.js';
-import { CONV_WEIGHT_SCRATCH_BYTES, convScratchBytes, gemmScratchBytes } from '../../src/backend/kernels.js';
+import { attentionScratchBytes, CONV_WEIGHT_SCRATCH_BYTES, convScratchBytes, gemmScratchBytes } from '../../src/backend/kernels.js';
 import { createWasmBackend } from '../../src/backend/wasm/index.js';
 import { conv2d, dense, flatten, init, maxPool2d, Sequential, SGD, SimdpropError } from '../../src/index.js';
 import { normalMatrix, randomLabels, sameBits } from '../model/setup.js';
@@ -117,6 +117,36 @@ describe('threaded kernels are bit-identical to one thread', () => {
       });
       results[0].forEach((values) => expect(values.every(Number.isFinite)).toBe(true));
       for (const result of results.slice(1)) result.forEach((values, i) => expect(sameBits(values, results[0][i]), ['z', 'dx', 'dw', 'db'][i]).toBe(true));
+    },
+  );
+
+  // batch, heads, headDim, T: split by (sample, head) items, 6 as 3 + 3 or 2 + 2 + 2, 5 as 3 + 2 or 2 + 2 + 1.
+  it.each([[2, 3, 24, 64], [1, 5, 17, 80]])(
+    'attention forward and backward, saved and recomputed probabilities, a dropout mask: batch %i, %i heads of %i, T = %i',
+    (batch, heads, headDim, T) => {
+      const C = heads * headDim;
+      const [qkvs, outs, probsFloats] = [batch * T * 3 * C, batch * T * C, batch * heads * T * T];
+      const geometry = [batch, heads, headDim, T, T, 3 * C, 3 * C, C, 1 / Math.sqrt(headDim), 0, batch * heads] as const;
+      const results = [1, 2, 3].map((threads) => {
+        const { heap, kernels } = backends.get(threads)!;
+        const [qkv, out, probs, mask, dout, saved, recomputed] = [qkvs, outs, probsFloats, probsFloats, outs, qkvs, qkvs].map((n) => heap.alloc(n * 4));
+        const scratch = heap.alloc(attentionScratchBytes(headDim, T));
+        heap.f32.set(normalMatrix(1, qkvs, 51), qkv >> 2);
+        heap.f32.set(normalMatrix(1, outs, 52), dout >> 2);
+        heap.f32.set(normalMatrix(1, probsFloats, 53).map((x) => (x < -0.5 ? 0 : 1 / 0.7)), mask >> 2);
+        const [q, k, v] = [qkv, qkv + 4 * C, qkv + 8 * C];
+        kernels.attention_forward(out, probs, mask, q, k, v, ...geometry, scratch);
+        kernels.attention_backward(saved, saved + 4 * C, saved + 8 * C, dout, probs, mask, q, k, v, ...geometry, scratch);
+        kernels.attention_backward(recomputed, recomputed + 4 * C, recomputed + 8 * C, dout, 0, mask, q, k, v, ...geometry, scratch);
+        const result = [out, probs, saved, recomputed].map((block, i) => heap.f32.slice(block >> 2, (block >> 2) + [outs, probsFloats, qkvs, qkvs][i]));
+        [qkv, out, probs, mask, dout, saved, recomputed, scratch].forEach((block) => heap.free(block));
+        return result;
+      });
+      results[0].forEach((values) => expect(values.every(Number.isFinite)).toBe(true));
+      expect(sameBits(results[0][3], results[0][2]), 'recomputed against saved').toBe(true);
+      for (const result of results.slice(1)) {
+        result.forEach((values, i) => expect(sameBits(values, results[0][i]), ['out', 'probs', 'dqkv', 'dqkv recomputed'][i]).toBe(true));
+      }
     },
   );
 
