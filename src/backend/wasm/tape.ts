@@ -15,8 +15,11 @@ import type { Heap } from '../../memory/heap.js';
 // (STOP) and the result (RESULT, an f64). The opcode, the flag and integer and pointer arguments are
 // int32 in the low 4 bytes of their slot (written through `ints`, at twice the slot's index); float
 // arguments are f64.
-/** Records the tape holds before it runs what it has to make room (a step of 8 layers needs ~60). */
-const CAPACITY = 256;
+/**
+ * Records the tape holds before it runs what it has to make room: a step of 8 dense layers needs ~60, a
+ * GPT block ~30, so 1,024 (192 KiB) keep a 30-block GPT's step whole, which its replay needs.
+ */
+const CAPACITY = 1024;
 /** Losses one step may record (one per model output). */
 const MAX_LOSSES = 16;
 
