@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/backend/backend.js';
 import { attentionScratchBytes, CONV_WEIGHT_SCRATCH_BYTES, convScratchBytes, gemmScratchBytes } from '../../src/backend/kernels.js';
 import { createWasmBackend } from '../../src/backend/wasm/index.js';
-import { conv2d, dense, flatten, init, maxPool2d, Sequential, SGD, SimdpropError } from '../../src/index.js';
+import { AdamW, conv2d, dense, flatten, gpt, init, maxPool2d, Sequential, SGD, SimdpropError } from '../../src/index.js';
 import { normalMatrix, randomLabels, sameBits } from '../model/setup.js';
 
 const backends = new Map<number, Backend>();
@@ -208,6 +208,22 @@ describe('training on threads', () => {
       ], { inputShape: [28, 28, 1], seed: 5 });
       const optimizer = new SGD(model, { lr: 0.05, momentum: 0.9 });
       for (let step = 0; step < 3; step++) model.trainStep(x, labels, { loss: 'softmaxCrossEntropy', optimizer });
+      weights.push(model.namedParameters().map((p) => p.value.slice()));
+      model.dispose();
+    }
+    for (const run of weights.slice(1)) run.forEach((w, i) => expect(sameBits(w, weights[0][i])).toBe(true));
+  });
+
+  it('a GPT (attention split by items, dropout, clipping, AdamW groups) gives the same weights after 3 steps with 1, 2 and 3 threads', async () => {
+    const tokens = Int32Array.from({ length: 8 * 32 }, (_, i) => (i * 7 + (i >> 3)) % 16);
+    const targets = Int32Array.from({ length: 8 * 32 }, (_, i) => (i * 5 + 3) % 16);
+    const weights: Float32Array[][] = [];
+    for (const threads of [1, 2, 3]) {
+      await init({ threads });
+      // c_attn: 256 rows × 64 × 192 multiply-adds, attention 16 items × 32 × 32 × 32: both above the split.
+      const model = gpt({ vocabSize: 16, blockSize: 32, nLayer: 2, nHead: 2, nEmbd: 64, dropout: 0.1 }, { seed: 6 });
+      const optimizer = new AdamW(model, { lr: 1e-3, weightDecay: 0.1, groups: [{ params: 'noDecay', weightDecay: 0 }] });
+      for (let step = 0; step < 3; step++) model.trainStep(tokens, targets, { loss: 'softmaxCrossEntropy', optimizer, clipNorm: 0.5 });
       weights.push(model.namedParameters().map((p) => p.value.slice()));
       model.dispose();
     }
