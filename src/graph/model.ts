@@ -979,9 +979,13 @@ export class Model {
     for (const node of plan.nodes) {
       node.layers.forEach((layer, k) => {
         const l = plan.layerIndexOf(layer);
-        const count = plan.layerParameters[l].reduce((sum, p) => sum + plan.parameters[p].size, 0);
+        // A tied parameter counts once, with its owner; the layers tied to it say so.
+        const own = plan.layerParameters[l].filter((p) => plan.parameters[p].layer === l);
+        const tied = plan.layerParameters[l].filter((p) => plan.parameters[p].layer !== l);
+        const count = own.reduce((sum, p) => sum + plan.parameters[p].size, 0);
         const shape = k === node.layers.length - 1 ? formatBatchShape(plan.tensors[node.output].type.shape) : '';
-        rows.push([plan.layerNames[l], layer.kind, shape, count.toLocaleString('en-US'), count === 0 ? '' : layer.trainable ? 'yes' : 'frozen']);
+        const tiedNote = tied.map((p) => ` + ${plan.parameters[p].name} (tied)`).join('');
+        rows.push([plan.layerNames[l], layer.kind, shape, count.toLocaleString('en-US') + tiedNote, count + tied.length === 0 ? '' : layer.trainable ? 'yes' : 'frozen']);
       });
     }
     const trainable = plan.parameters.reduce((sum, p) => sum + (plan.layers[p.layer].trainable ? p.size : 0), 0);

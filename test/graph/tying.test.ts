@@ -74,6 +74,9 @@ describe.each(['js', 'wasm'] as const)('tied weights on the %s backend', (backen
     const model = tiedLanguageModel(backend, { headBias: true });
     expect(model.namedParameters().map((p) => p.name)).toEqual(['transformer.wte.weight', 'transformer.wpe.weight', 'ln_f.weight', 'ln_f.bias', 'lm_head.bias']);
     expect(model.parameterCount).toBe(V * C + (T + 2) * C + 2 * C + V);
+    // The summary counts the tied tensor with its owner, and names it on the layer tied to it.
+    expect(model.summary()).toMatch(/transformer\.wte +embedding +\[batch, 4, 5\] +35 +yes/);
+    expect(model.summary()).toMatch(/lm_head +dense +\[batch, 4, 7\] +7 \+ transformer\.wte\.weight \(tied\) +yes/);
     const names = model.stateDict().map((t) => t.name);
     expect(names).toEqual(['transformer.wte.weight', 'transformer.wpe.weight', 'ln_f.weight', 'ln_f.bias', 'lm_head.bias']);
     const { x, y } = batch(2, 3);
