@@ -156,12 +156,38 @@ let originX: i32 = 0;
   originX = (q - gy * gridW) * strideX;
 }
 
+// A group of 4 consecutive positions of one output row, stride 1, over a one-channel image (a first
+// convolution on grey images): for each k, the 4 positions' elements are 4 adjacent floats of one image
+// row — one vector load, already in block order — or zeros where the row is padding; lane by lane only
+// where the 4 straddle the image's left or right edge.
+@inline function packRowOfPixels(target: usize, image: usize, y: i32, x: i32, K: i32, taps: usize): void {
+  for (let k = 0; k < K; k++) {
+    const t = taps + <usize>k * TAP_BYTES;
+    const sy = y + load<i32>(t);
+    const sx = x + load<i32>(t, 4);
+    let line = f32x4.splat(0);
+    if (<u32>sy < <u32>sourceH) {
+      const row = image + (<usize>(sy * sourceW) << 2);
+      if (sx >= 0 && sx + 4 <= sourceW) {
+        line = v128.load(row + (<usize>sx << 2));
+      } else {
+        if (<u32>sx < <u32>sourceW) line = f32x4.replace_lane(line, 0, load<f32>(row + (<usize>sx << 2)));
+        if (<u32>(sx + 1) < <u32>sourceW) line = f32x4.replace_lane(line, 1, load<f32>(row + (<usize>(sx + 1) << 2)));
+        if (<u32>(sx + 2) < <u32>sourceW) line = f32x4.replace_lane(line, 2, load<f32>(row + (<usize>(sx + 2) << 2)));
+        if (<u32>(sx + 3) < <u32>sourceW) line = f32x4.replace_lane(line, 3, load<f32>(row + (<usize>(sx + 3) << 2)));
+      }
+    }
+    v128.store(target + (<usize>k << 4), line);
+  }
+}
+
 // block[g][k][r] = A's element (position first + 4g + r, k) for K taps: as gemm.ts's packRowBlock, with
 // the rows gathered through the taps. A last group of fewer than 4 rows gets zeros in its unused lanes.
 function packWindows(block: usize, source: usize, first: i32, rows: i32, K: i32, taps: usize, strideY: i32, strideX: i32, divide: bool): void {
   const groupBytes = <usize>K << 4;
   const fullGroups = K >> 2;
   const groups = taps + <usize>((K + 3) & ~3) * TAP_BYTES;
+  const pixelRows = sourceC == 1 && strideX == 1 && !divide;
   for (let r = 0; r < rows; r += 4) {
     // Images and origins of the group's 4 rows (a row past the block reads nothing: zeros).
     locate(source, first + r, strideY, strideX);
@@ -171,6 +197,10 @@ function packWindows(block: usize, source: usize, first: i32, rows: i32, K: i32,
     if (r + 2 < rows) { locate(source, first + r + 2, strideY, strideX); m2 = image; y2 = originY; x2 = originX; }
     if (r + 3 < rows) { locate(source, first + r + 3, strideY, strideX); m3 = image; y3 = originY; x3 = originX; }
     let target = block + <usize>(r >> 2) * groupBytes;
+    if (pixelRows && m3 == m0 && y3 == y0 && x3 == x0 + 3) {
+      packRowOfPixels(target, m0, y0, x0, K, taps);
+      continue;
+    }
     // Each row's index of its group's first element, carried from group to group along a pixel's channels.
     let a0 = -1, a1 = -1, a2 = -1, a3 = -1;
     for (let g = 0; g < fullGroups; g++) {
