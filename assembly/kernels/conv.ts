@@ -486,6 +486,52 @@ function inPlaceWeightGrad(
   }
 }
 
+// For a one-channel image: whether the 4 taps at t are two runs of adjacent floats on two image rows
+// (the end of one kernel row and the start of the next, as 5 taps a row make them), and how many lie
+// on the first (1 … 3); 0 otherwise.
+@inline function twoRunSplit(t: usize, whole: bool): i32 {
+  if (!whole) return 0;
+  let split = 0;
+  for (let i = 1; i < 4; i++) {
+    const u = t + <usize>i * TAP_BYTES;
+    const before = u - TAP_BYTES;
+    const adjacent = load<i32>(u) == load<i32>(before) && load<i32>(u, 4) == load<i32>(before, 4) + 1;
+    if (adjacent) continue;
+    if (split > 0) return 0;
+    split = i;
+  }
+  return split;
+}
+
+// The weight gradient's block for a tap group of a one-channel image split into two runs (twoRunSplit):
+// at each position, the first `split` lanes from one vector load on the first row, the rest from one on
+// the second (each load inside its row, else lane by lane), joined by a lane mask.
+@inline function packTwoRuns(target: usize, origins: usize, length: i32, t: usize, split: i32): void {
+  const u = t + <usize>split * TAP_BYTES;
+  const first = i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(split));
+  for (let p = 0; p < length; p++) {
+    const at = origins + <usize>p * ORIGIN_BYTES;
+    const pixels = <usize>load<u32>(at);
+    const y = load<i32>(at, 4);
+    const x = load<i32>(at, 8);
+    const ya = y + load<i32>(t), xa = x + load<i32>(t, 4);
+    const yb = y + load<i32>(u), xb = x + load<i32>(u, 4) - split;
+    let line: v128;
+    if (xa >= 0 && xa + 4 <= sourceW && xb >= 0 && xb + 4 <= sourceW) {
+      const a = <u32>ya < <u32>sourceH ? v128.load(pixels + (<usize>(ya * sourceW + xa) << 2)) : f32x4.splat(0);
+      const b = <u32>yb < <u32>sourceH ? v128.load(pixels + (<usize>(yb * sourceW + xb) << 2)) : f32x4.splat(0);
+      line = v128.bitselect(a, b, first);
+    } else {
+      line = f32x4.splat(element(pixels, y, x, t, false));
+      line = f32x4.replace_lane(line, 1, element(pixels, y, x, t + TAP_BYTES, false));
+      line = f32x4.replace_lane(line, 2, element(pixels, y, x, t + 2 * TAP_BYTES, false));
+      line = f32x4.replace_lane(line, 3, element(pixels, y, x, t + 3 * TAP_BYTES, false));
+    }
+    v128.store(target, line);
+    target += 16;
+  }
+}
+
 /**
  * The weight gradient of conv2d_forward or conv2d_grouped_forward for rows first … first + count − 1
  * of dw[groups·kernelH·kernelW·inChannels/groups × outChannels/groups] (groups = 1: the [kernelH·
@@ -547,6 +593,11 @@ export function conv2d_weight_grad(
           let target = block + <usize>q * groupBytes;
           const layout = load<i32>(tapGroups + (<usize>q << 2));
           const t = taps + <usize>(4 * q) * TAP_BYTES;
+          const split = sourceC == 1 && layout == 0 ? twoRunSplit(t, 4 * q + 4 <= rows) : 0;
+          if (split > 0) {
+            packTwoRuns(target, origins, length, t, split);
+            continue;
+          }
           for (let p = 0; p < length; p++) {
             const at = origins + <usize>p * ORIGIN_BYTES;
             const pixels = <usize>load<u32>(at);
