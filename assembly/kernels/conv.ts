@@ -5,7 +5,9 @@
 // - forward: z[positions × N] = im2col(x)·w (+ bias): each row block of output positions is packed as
 //   gemm.ts packs A, reading every window element straight from the image;
 // - input gradient: dx[input positions × C] = gather(dz)·w′, each input position gathering the output
-//   positions whose windows hold it (w′ = w with each [C × N] tap transposed, packed per panel);
+//   positions whose windows hold it (w′ = w with each [C × N] tap transposed, packed per panel); over
+//   few input channels (C ≤ 8, C < N) by col2im instead: columns dz·wᵀ for a chunk of positions, each
+//   added into the pixels its taps read;
 // - weight gradient: dw[K × N] = im2col(x)ᵀ·dz, over the positions in chunks of CHUNK, so the packed
 //   block stays in L2 however large the batch.
 // Every output element is one chain of sums in a fixed order (in chunks for the weight gradient), so a
@@ -24,7 +26,8 @@
 // fetches them) lets the packers run without a division per element.
 
 import { activate } from './dense';
-import { finishRow, madd, packRows, packTransposed, PANEL, PANEL_BYTES, ROW_BLOCK, storeTransposed, tile1, tile4 } from './gemm';
+import { finishRow, gemm_nt, madd, packRows, packTransposed, PANEL, PANEL_BYTES, ROW_BLOCK, storeTransposed, tile1, tile4 } from './gemm';
+import { fill } from './elementwise';
 import { ACCUMULATE, WRITE, WRITE_WITH_BIAS } from './finish';
 import { LINEAR } from '../generated/activations';
 
@@ -350,6 +353,82 @@ export function conv2d_grouped_forward(
     dilationH, dilationW, LINEAR, 0, scratch);
 }
 
+/** Input channels up to which an ungrouped convolution's input gradient goes through col2im. */
+const COL2IM_CHANNELS: i32 = 8;
+
+// The input gradient of a convolution over few input channels (LeNet's second: 6 → 16), where the
+// gather would spend its lanes on the windows' padding and on C < 8 outputs: for a chunk of output
+// positions, their columns cols[positions × kernelH·kernelW·C] = dz·wᵀ in one GEMM (w is [K × N]
+// row-major, so its rows are the columns' weights), then each column's C values added into the input
+// pixel its tap reads (col2im), positions in order and taps in order: one order of sums for every
+// split of the batch. The chunk is as many positions as the scratch holds (convScratchBytes(kH·kW·N)).
+function col2imInputGrad(
+  dx: usize, dz: usize, w: usize, batch: i32, height: i32, width: i32, C: i32, N: i32, kernelH: i32, kernelW: i32,
+  strideH: i32, strideW: i32, padH: i32, padW: i32, dilationH: i32, dilationW: i32, outH: i32, outW: i32, accumulate: i32, scratch: usize,
+): void {
+  const Kc = kernelH * kernelW * C;
+  const cols = scratch + col2imGemmBytes(N);
+  const chunk = col2imChunk(kernelH * kernelW, C, N);
+  if (accumulate == 0) fill(dx, batch * height * width * C, 0);
+  const positions = batch * outH * outW;
+  const grid = outH * outW;
+  const imageFloats = height * width * C;
+  const pixelBytes = <usize>C << 2;
+  for (let p0 = 0; p0 < positions; p0 += chunk) {
+    const length = min(chunk, positions - p0);
+    gemm_nt(cols, dz + <usize>p0 * <usize>N * 4, w, length, N, Kc, 0, scratch);
+    for (let p = 0; p < length; p++) {
+      const position = p0 + p;
+      const n = position / grid;
+      const q = position - n * grid;
+      const oy = q / outW;
+      const y0 = oy * strideH - padH;
+      const x0 = (q - oy * outW) * strideW - padW;
+      const image = dx + <usize>n * <usize>imageFloats * 4;
+      let column = cols + <usize>p * <usize>Kc * 4;
+      for (let ky = 0; ky < kernelH; ky++) {
+        const y = y0 + ky * dilationH;
+        if (<u32>y >= <u32>height) {
+          column += <usize>(kernelW * C) << 2;
+          continue;
+        }
+        const row = image + <usize>(y * width) * pixelBytes;
+        for (let kx = 0; kx < kernelW; kx++) {
+          const x = x0 + kx * dilationW;
+          if (<u32>x < <u32>width) addPixel(row + <usize>x * pixelBytes, column, C);
+          column += pixelBytes;
+        }
+      }
+    }
+  }
+}
+
+// Scratch bytes the GEMM of col2imInputGrad takes (gemmScratchBytes(N)).
+@inline function col2imGemmBytes(N: i32): usize {
+  return <usize>(8 * N + 16 + ROW_BLOCK * N) << 2;
+}
+
+// Output positions per chunk of col2imInputGrad: as many rows of columns as the scratch the contract gives
+// (gemmScratchBytes(taps·N)) holds beyond the GEMM's own, 4 at a time, at most 256; under 4 (a 1×1
+// kernel leaves none) the gather runs instead.
+@inline function col2imChunk(taps: i32, C: i32, N: i32): i32 {
+  const room = <i32>(((<usize>(136 * taps * N + 16) << 2) - col2imGemmBytes(N)) / <usize>(taps * C * 4));
+  return min(256, room & ~3);
+}
+
+// target[0 … C) += source[0 … C), C ≤ 8.
+@inline function addPixel(target: usize, source: usize, C: i32): void {
+  let c = 0;
+  for (; c + 4 <= C; c += 4) {
+    const at = <usize>c << 2;
+    v128.store(target + at, f32x4.add(v128.load(target + at), v128.load(source + at)));
+  }
+  for (; c < C; c++) {
+    const at = <usize>c << 2;
+    store<f32>(target + at, load<f32>(target + at) + load<f32>(source + at));
+  }
+}
+
 /**
  * The input gradient of conv2d_forward or conv2d_grouped_forward: dx[batch, height, width, inChannels]
  * (accumulate ≠ 0: +=) from dz[batch, outH, outW, outChannels] and w (groups = 1: [kernelH, kernelW,
@@ -366,6 +445,11 @@ export function conv2d_input_grad(
   const outW = outputSize(width, kernelW, strideW, padW, dilationW);
   const groupIn = inChannels / groups;
   const groupOut = outChannels / groups;
+  if (groups == 1 && inChannels <= COL2IM_CHANNELS && inChannels < outChannels && col2imChunk(kernelH * kernelW, inChannels, outChannels) >= 4) {
+    col2imInputGrad(dx, dz, w, batch, height, width, inChannels, outChannels, kernelH, kernelW, strideH, strideW, padH, padW,
+      dilationH, dilationW, outH, outW, accumulate, scratch);
+    return;
+  }
   // Rows are input positions; the inner dimension runs over (kh, kw, the group's output channel).
   const K = kernelH * kernelW * groupOut;
   const M = batch * height * width;
