@@ -27,7 +27,7 @@
 
 import { activate } from './dense';
 import { finishRow, gemm_nt, madd, packRows, packTransposed, PANEL, PANEL_BYTES, ROW_BLOCK, storeTransposed, tile1, tile4 } from './gemm';
-import { fill } from './elementwise';
+import { addRow, fill } from './elementwise';
 import { ACCUMULATE, WRITE, WRITE_WITH_BIAS } from './finish';
 import { LINEAR } from '../generated/activations';
 
@@ -395,7 +395,7 @@ function col2imInputGrad(
         const row = image + <usize>(y * width) * pixelBytes;
         for (let kx = 0; kx < kernelW; kx++) {
           const x = x0 + kx * dilationW;
-          if (<u32>x < <u32>width) addPixel(row + <usize>x * pixelBytes, column, C);
+          if (<u32>x < <u32>width) addRow(row + <usize>x * pixelBytes, column, C);
           column += pixelBytes;
         }
       }
@@ -414,19 +414,6 @@ function col2imInputGrad(
 @inline function col2imChunk(taps: i32, C: i32, N: i32): i32 {
   const room = <i32>(((<usize>(136 * taps * N + 16) << 2) - col2imGemmBytes(N)) / <usize>(taps * C * 4));
   return min(256, room & ~3);
-}
-
-// target[0 … C) += source[0 … C), C ≤ 8.
-@inline function addPixel(target: usize, source: usize, C: i32): void {
-  let c = 0;
-  for (; c + 4 <= C; c += 4) {
-    const at = <usize>c << 2;
-    v128.store(target + at, f32x4.add(v128.load(target + at), v128.load(source + at)));
-  }
-  for (; c < C; c++) {
-    const at = <usize>c << 2;
-    store<f32>(target + at, load<f32>(target + at) + load<f32>(source + at));
-  }
 }
 
 /**
