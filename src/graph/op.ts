@@ -190,7 +190,8 @@ export interface Op<N extends NodeSpec = NodeSpec> {
    * on the positions before it, or on where it is: the floats of state it keeps across the positions of
    * a context of `positions` (attention's keys and values), and its forward for position `position`
    * alone (of `positions`), on a call made for a one-position input, with that state at byte offset
-   * `state`. Ops without it that act on each position alone run their forward on the one position.
+   * `state` (0 for an op that keeps none: no decodeFloats). Ops without decode that act on each position
+   * alone run their forward on the one position.
    */
   decodeFloats?(positions: number): number;
   decode?(kernels: Kernels, call: OpCall, position: number, positions: number, state: number): void;

@@ -100,8 +100,7 @@ export class Dense extends Layer<DenseNode> {
       saved: keepsPreActivation(this.activation) ? [{ name: 'z', floatsPerSample: rowsPerSample * outputSize }] : [],
       // X·W and dZ·Wᵀ pack up to 128 rows of their inner dimension (in or out); Xᵀ·dZ's is the batch's rows.
       // Kept [out, in], the input gradient dZ·W cannot add to what is there: it is made past the GEMM's scratch, then added.
-      scratchBytes: (rows) => Math.max(gemmScratchBytes(Math.max(inputSize, outputSize)), gemmScratchBytes(rows * rowsPerSample, inputSize)) +
-        (this.outIn ? rows * rowsPerSample * inputSize * 4 : 0),
+      scratchBytes: (rows) => this.gemmBytes(rows * rowsPerSample) + (this.outIn ? rows * rowsPerSample * inputSize * 4 : 0),
       macsPerSample: rowsPerSample * inputSize * outputSize,
     };
   }
@@ -164,10 +163,15 @@ export class Dense extends Layer<DenseNode> {
     } else if (call.accumulateInputs[0] === 0) {
       kernels.gemm_nn(inputGrad, dz, call.params[0], 0, M, outputSize, inputSize, call.scratch);
     } else {
-      const product = call.scratch + Math.max(gemmScratchBytes(Math.max(inputSize, outputSize)), gemmScratchBytes(M, inputSize));
+      const product = call.scratch + this.gemmBytes(M);
       kernels.gemm_nn(product, dz, call.params[0], 0, M, outputSize, inputSize, call.scratch);
       kernels.axpy(inputGrad, product, M * inputSize, 1);
     }
+  }
+
+  /** Scratch bytes the layer's GEMMs take for M rows of products. */
+  private gemmBytes(M: number): number {
+    return Math.max(gemmScratchBytes(Math.max(this.inputSize, this.outputSize)), gemmScratchBytes(M, this.inputSize));
   }
 
   /**

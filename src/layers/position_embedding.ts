@@ -45,11 +45,7 @@ export class PositionEmbedding extends Layer<PositionNode> {
     kernels.axpy(call.output, call.inputs[0], call.rows * size, 1);
   }
 
-  /** The one position `position`: x + its row of the table. */
-  decodeFloats(): number {
-    return 0;
-  }
-
+  /** The one position `position`: x + its row of the table (no state across positions). */
   decode(kernels: Kernels, call: OpCall<PositionNode>, position: number): void {
     kernels.copy(call.output, call.params[0] + position * this.dim * 4, this.dim);
     kernels.axpy(call.output, call.inputs[0], this.dim, 1);

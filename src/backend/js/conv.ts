@@ -26,7 +26,8 @@ function convolve(
 ): void {
   const outH = outputSize(height, kernelH, strideH, padH, dilationH);
   const outW = outputSize(width, kernelW, strideW, padW, dilationW);
-  const [groupIn, groupOut] = [inChannels / groups, outChannels / groups];
+  const groupIn = inChannels / groups;
+  const groupOut = outChannels / groups;
   const groupWeights = kernelH * kernelW * groupIn * groupOut;
   for (let n = 0; n < batch; n++) {
     for (let oy = 0; oy < outH; oy++) {
@@ -83,7 +84,8 @@ export function conv2d_input_grad(
 ): void {
   const outH = outputSize(height, kernelH, strideH, padH, dilationH);
   const outW = outputSize(width, kernelW, strideW, padW, dilationW);
-  const [groupIn, groupOut] = [inChannels / groups, outChannels / groups];
+  const groupIn = inChannels / groups;
+  const groupOut = outChannels / groups;
   const groupWeights = kernelH * kernelW * groupIn * groupOut;
   const size = batch * height * width * inChannels;
   // The sums are formed apart and then added, as the kernel adds each finished sum.
@@ -126,7 +128,8 @@ export function conv2d_weight_grad(
 ): void {
   const outH = outputSize(height, kernelH, strideH, padH, dilationH);
   const outW = outputSize(width, kernelW, strideW, padW, dilationW);
-  const [groupIn, groupOut] = [inChannels / groups, outChannels / groups];
+  const groupIn = inChannels / groups;
+  const groupOut = outChannels / groups;
   const groupRows = kernelH * kernelW * groupIn;
   for (let row = first; row < first + count; row++) {
     const sums = sumsOf(groupOut);
