@@ -14,6 +14,27 @@ import { Int32Ptr } from './pointers';
   return end < size ? end : size;
 }
 
+// The max of channels c … c + 3 over one window, and each lane's chosen index (see max_pool_forward).
+@inline function maxOfFour(
+  out: usize, argmax: usize, sample: usize, c: i32, rowStart: i32, rowEnd: i32, columnStart: i32, columnEnd: i32,
+  width: i32, channels: i32,
+): void {
+  const lanes = i32x4(0, 1, 2, 3);
+  let max = f32x4.splat(-Infinity);
+  let index = i32x4.add(i32x4.splat((rowStart * width + columnStart) * channels + c), lanes);
+  for (let ih = rowStart; ih < rowEnd; ih++) {
+    for (let iw = columnStart; iw < columnEnd; iw++) {
+      const at = (ih * width + iw) * channels + c;
+      const v = v128.load(sample + (<usize>at << 2));
+      const take = v128.or(f32x4.gt(v, max), f32x4.ne(v, v));
+      max = v128.bitselect(v, max, take);
+      index = v128.bitselect(i32x4.add(i32x4.splat(at), lanes), index, take);
+    }
+  }
+  v128.store(out, max);
+  v128.store(argmax, index);
+}
+
 /**
  * PyTorch's max_pool2d (dilation 1, ceil_mode false) over x[batch × height × width × channels] into
  * out[batch × outHeight × outWidth × channels], outHeight = ⌊(height + 2·padH − kernelH)/strideH⌋ + 1
@@ -29,7 +50,6 @@ export function max_pool_forward(
   kernelH: i32, kernelW: i32, strideH: i32, strideW: i32, padH: i32, padW: i32,
 ): void {
   const sampleBytes = <usize>(height * width * channels) << 2;
-  const lanes = i32x4(0, 1, 2, 3);
   let o: usize = 0;
   for (let b = 0; b < batch; b++) {
     const sample = x + <usize>b * sampleBytes;
@@ -42,19 +62,14 @@ export function max_pool_forward(
         const first = (rowStart * width + columnStart) * channels;
         let c = 0;
         for (; c + 4 <= channels; c += 4) {
-          let max = f32x4.splat(-Infinity);
-          let index = i32x4.add(i32x4.splat(first + c), lanes);
-          for (let ih = rowStart; ih < rowEnd; ih++) {
-            for (let iw = columnStart; iw < columnEnd; iw++) {
-              const at = (ih * width + iw) * channels + c;
-              const v = v128.load(sample + (<usize>at << 2));
-              const take = v128.or(f32x4.gt(v, max), f32x4.ne(v, v));
-              max = v128.bitselect(v, max, take);
-              index = v128.bitselect(i32x4.add(i32x4.splat(at), lanes), index, take);
-            }
-          }
-          v128.store(out + ((o + <usize>c) << 2), max);
-          v128.store(argmax + ((o + <usize>c) << 2), index);
+          maxOfFour(out + ((o + <usize>c) << 2), argmax + ((o + <usize>c) << 2), sample, c, rowStart, rowEnd, columnStart, columnEnd, width, channels);
+        }
+        if (c < channels && channels >= 4) {
+          // The last 1–3 channels as the last four: the lanes before them are computed again, to the
+          // same values, rather than one channel at a time.
+          c = channels - 4;
+          maxOfFour(out + ((o + <usize>c) << 2), argmax + ((o + <usize>c) << 2), sample, c, rowStart, rowEnd, columnStart, columnEnd, width, channels);
+          c = channels;
         }
         for (; c < channels; c++) {
           let max: f32 = -Infinity;
@@ -63,10 +78,11 @@ export function max_pool_forward(
             for (let iw = columnStart; iw < columnEnd; iw++) {
               const at = (ih * width + iw) * channels + c;
               const v = load<f32>(sample + (<usize>at << 2));
-              if (v > max || v != v) {
-                max = v;
-                index = at;
-              }
+              // Selects, not a branch: which element wins is data, and a mispredicted branch per
+              // element cost more than the pooling.
+              const take = (v > max) | (v != v);
+              max = select<f32>(v, max, take);
+              index = select<i32>(at, index, take);
             }
           }
           store<f32>(out + ((o + <usize>c) << 2), max);

@@ -77,6 +77,14 @@ geometries.push(
   { ...square(3, 1, 6, 4, 1), width: 19, kernelW: 5, padW: 2, strideW: 2, groups: 2 }, // a grouped conv1d
   { ...square(37, 5, 4, 8, 3, 1, 1), groups: 2 },
   { ...square(5, 20, 6, 6, 3, 1, 1), groups: 3 },
+  // One input channel (the weight gradient's kernel-row path): kernels wider than its 5 taps a pass,
+  // strides and dilations along the height only, bands of output rows, 1-D, one column, a 1×1 kernel.
+  square(2, 13, 1, 6, 7, 1, 3),
+  { ...square(2, 11, 1, 9, 3, 1, 1), strideH: 2, dilationH: 2 },
+  { ...square(1, 45, 1, 10, 5, 1, 2), height: 30 },
+  { ...square(3, 1, 1, 7, 1), width: 23, kernelW: 5, padW: 2 },
+  { ...square(2, 6, 1, 4, 3), width: 1, kernelW: 1 },
+  square(2, 6, 1, 5, 1),
 );
 
 type Product = 'forward' | 'forward with bias and relu' | 'input grad' | 'input grad +=' | 'weight grad' | 'weight grad +=';
@@ -162,9 +170,9 @@ describe('conv2d kernels agree with their twins (NaN-filled outputs and scratch)
     }
   }
 
-  for (const groups of [1, 2]) {
-    it(`the weight gradient of a block of rows is the same bits as those rows of the whole (the threads' split), ${groups} group(s)`, () => {
-      const g = { ...square(3, 9, 8, 12, 3, 1, 1), groups };
+  for (const [groups, inChannels, kernel] of [[1, 8, 3], [2, 8, 3], [1, 1, 9]]) {
+    it(`the weight gradient of a block of rows is the same bits as those rows of the whole (the threads' split), ${groups} group(s), ${inChannels} channel(s)`, () => {
+      const g = { ...square(3, 9, 8, 12, kernel, 1, kernel >> 1), groups, inChannels };
       const o = operands('weight grad', g);
       const rows = weightRows(g);
       const whole = onBackend(pair.wasm, (kernels, buffers) => runKernel('weight grad', g, o, kernels, buffers));
