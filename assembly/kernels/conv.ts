@@ -27,7 +27,7 @@
 
 import { activate } from './dense';
 import { finishRow, gemm_nt, madd, packRows, packTransposed, PANEL, PANEL_BYTES, ROW_BLOCK, storeTransposed, tile1, tile4 } from './gemm';
-import { addRow, fill } from './elementwise';
+import { addRow, copyRow, fill } from './elementwise';
 import { ACCUMULATE, WRITE, WRITE_WITH_BIAS } from './finish';
 import { LINEAR } from '../generated/activations';
 
@@ -603,6 +603,129 @@ function inPlaceWeightGrad(
   }
 }
 
+/** Output positions of a band of the one-channel weight gradient: its dz panel (32 bytes each) stays in L1. */
+const BAND_POSITIONS: i32 = 512;
+/** Scratch bytes the one-channel weight gradient may use for its band (of convWeightScratchBytes' ~145 KB), after its tile. */
+const ONE_CHANNEL_ROOM: usize = 96 * 1024;
+
+// How many of a position's gradients 4 … 7 of a panel the one-channel weight gradient loads: all four,
+// two (a panel of 6: no read past the position's row), or none (a panel of 4).
+const HIGH_FOUR: i32 = 0;
+const HIGH_TWO: i32 = 1;
+const HIGH_NONE: i32 = 2;
+
+// dw rows (taps) tap … tap + count − 1 (count ≤ 4), columns j … j + width − 1, plus: over `rows` output
+// rows of `outW` positions, each position's 4 window elements (at byte offsets 0, o1, o2, o3 from its
+// pointer into the padded image, xStep bytes from output row to output row) times its 8 gradients
+// (dzStep bytes from position to position; `high` says how many of the last 4 are there). 8 accumulators, as gemm.ts's tile: 5 taps a pass were 10
+// and spilled. A group of fewer than 4 taps repeats its last (computed, not kept). Each element of dw
+// gets one chain of sums in position order, whichever taps share its pass.
+@inline function fourTapsTile(
+  dwRow: usize, rowBytes: usize, count: i32, width: i32, xp0: usize, o1: usize, o2: usize, o3: usize, xStep: usize,
+  dz0: usize, dzStep: usize, rows: i32, outW: i32, high: i32, tile: usize,
+): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let bp = dz0;
+  for (let r = 0; r < rows; r++) {
+    let xp = xp0 + <usize>r * xStep;
+    for (let ow = 0; ow < outW; ow++) {
+      const b0 = v128.load(bp);
+      const b1 = high == HIGH_FOUR ? v128.load(bp, 16) : high == HIGH_TWO ? v128.load64_zero(bp + 16) : f32x4.splat(0);
+      let t = v128.load32_splat(xp);
+      c00 = madd(c00, t, b0);
+      c01 = madd(c01, t, b1);
+      t = v128.load32_splat(xp + o1);
+      c10 = madd(c10, t, b0);
+      c11 = madd(c11, t, b1);
+      t = v128.load32_splat(xp + o2);
+      c20 = madd(c20, t, b0);
+      c21 = madd(c21, t, b1);
+      t = v128.load32_splat(xp + o3);
+      c30 = madd(c30, t, b0);
+      c31 = madd(c31, t, b1);
+      xp += 4;
+      bp += dzStep;
+    }
+  }
+  finishRow(ACCUMULATE, dwRow, c00, c01, width, tile);
+  if (count > 1) finishRow(ACCUMULATE, dwRow + rowBytes, c10, c11, width, tile);
+  if (count > 2) finishRow(ACCUMULATE, dwRow + 2 * rowBytes, c20, c21, width, tile);
+  if (count > 3) finishRow(ACCUMULATE, dwRow + 3 * rowBytes, c30, c31, width, tile);
+}
+
+// Output rows per band of the one-channel weight gradient (0: none fit in ONE_CHANNEL_ROOM): the band's
+// padded image rows (paddedW floats each) and its dz packed 8 columns a position.
+@inline function oneChannelBand(outH: i32, outW: i32, paddedW: i32, kernelH: i32, strideH: i32, dilationH: i32): i32 {
+  let rows = min(outH, max(1, BAND_POSITIONS / outW));
+  while (rows > 0 && (<usize>(((rows - 1) * strideH + (kernelH - 1) * dilationH + 1) * paddedW + rows * outW * PANEL) << 2) > ONE_CHANNEL_ROOM) rows--;
+  return rows;
+}
+
+// Byte offset of tap t's window element from its position's pointer into the padded band.
+@inline function tapOffset(t: i32, kernelW: i32, dilationH: i32, paddedRowBytes: usize): usize {
+  const kh = t / kernelW;
+  return <usize>(kh * dilationH) * paddedRowBytes + (<usize>(t - kh * kernelW) << 2);
+}
+
+// The weight gradient of a convolution over a one-channel image (a first layer on grey images: LeNet's
+// 1 → 6), stride and dilation 1 along the width, ungrouped, for taps (= dw's rows) first … end − 1. It
+// is a GEMM of 25 rows and 6 columns, too narrow to pack well; instead, per band of output rows of one
+// image, the image rows the band reads are copied with their padding as zeros (paddedW = outW + kernelW
+// − 1 floats a row), and the taps, 4 at a time, are summed against 8 columns of dz in registers over the
+// band, reading dz in place (or packed to 8 columns where fewer remain). dw: accumulate ≠ 0 adds, else
+// the rows are written.
+function oneChannelWeightGrad(
+  dw: usize, x: usize, dz: usize, batch: i32, height: i32, width: i32, N: i32, kernelH: i32, kernelW: i32,
+  strideH: i32, padH: i32, padW: i32, dilationH: i32, outH: i32, outW: i32, paddedW: i32, rows: i32,
+  first: i32, end: i32, accumulate: i32, scratch: usize,
+): void {
+  const rowBytes = <usize>N << 2;
+  if (accumulate == 0) memory.fill(dw + <usize>first * rowBytes, 0, <usize>(end - first) * rowBytes);
+  const tile = scratch;
+  const panel = scratch + PANEL_BYTES;
+  const padded = panel + <usize>rows * <usize>outW * PANEL_BYTES;
+  const paddedRowBytes = <usize>paddedW << 2;
+  const xStep = <usize>strideH * paddedRowBytes;
+  for (let n = 0; n < batch; n++) {
+    const image = x + <usize>n * <usize>(height * width) * 4;
+    for (let top = 0; top < outH; top += rows) {
+      const bandRows = min(rows, outH - top);
+      // Image rows y0 … y0 + lines − 1, each padW zeros, the row, zeros to paddedW.
+      const y0 = top * strideH - padH;
+      const lines = (bandRows - 1) * strideH + (kernelH - 1) * dilationH + 1;
+      memory.fill(padded, 0, <usize>lines * paddedRowBytes);
+      for (let line = 0; line < lines; line++) {
+        const y = y0 + line;
+        if (<u32>y < <u32>height) copyRow(padded + <usize>line * paddedRowBytes + (<usize>padW << 2), image + <usize>(y * width) * 4, min(width, paddedW - padW));
+      }
+      const grads = dz + <usize>(n * outH + top) * <usize>outW * rowBytes;
+      const positions = bandRows * outW;
+      for (let j = 0; j < N; j += PANEL) {
+        const columns = min(PANEL, N - j);
+        // dz in place where the panel's columns are whole vectors (8, 4 + 2 or 4), else packed to 8.
+        const inPlace = columns == PANEL || columns == 6 || columns == 4;
+        if (!inPlace) packRows(panel, grads, positions, N, j, columns);
+        const b = inPlace ? grads + (<usize>j << 2) : panel;
+        const step = inPlace ? rowBytes : PANEL_BYTES;
+        const high = columns == 6 ? HIGH_TWO : columns == 4 ? HIGH_NONE : HIGH_FOUR;
+        for (let t = first; t < end; t += 4) {
+          const count = min(4, end - t);
+          const o0 = tapOffset(t, kernelW, dilationH, paddedRowBytes);
+          const o1 = tapOffset(t + min(1, count - 1), kernelW, dilationH, paddedRowBytes) - o0;
+          const o2 = tapOffset(t + min(2, count - 1), kernelW, dilationH, paddedRowBytes) - o0;
+          const o3 = tapOffset(t + min(3, count - 1), kernelW, dilationH, paddedRowBytes) - o0;
+          const o = dw + <usize>t * rowBytes + (<usize>j << 2);
+          const xp = padded + o0;
+          if (high == HIGH_TWO) fourTapsTile(o, rowBytes, count, columns, xp, o1, o2, o3, xStep, b, step, bandRows, outW, HIGH_TWO, tile);
+          else if (high == HIGH_NONE) fourTapsTile(o, rowBytes, count, columns, xp, o1, o2, o3, xStep, b, step, bandRows, outW, HIGH_NONE, tile);
+          else fourTapsTile(o, rowBytes, count, columns, xp, o1, o2, o3, xStep, b, step, bandRows, outW, HIGH_FOUR, tile);
+        }
+      }
+    }
+  }
+}
+
 /**
  * The weight gradient of conv2d_forward or conv2d_grouped_forward for rows first … first + count − 1
  * of dw[groups·kernelH·kernelW·inChannels/groups × outChannels/groups] (groups = 1: the [kernelH·
@@ -631,6 +754,15 @@ export function conv2d_weight_grad(
   const rowBytes = <usize>N << 2;
   const gradRowBytes = <usize>outChannels << 2;
   const end = first + count;
+  if (inChannels == 1 && groups == 1 && strideW == 1 && dilationW == 1) {
+    const paddedW = outW + kernelW - 1;
+    const bandRows = oneChannelBand(outH, outW, paddedW, kernelH, strideH, dilationH);
+    if (bandRows > 0) {
+      oneChannelWeightGrad(dw, x, dz, batch, height, width, N, kernelH, kernelW, strideH, padH, padW, dilationH, outH, outW, paddedW, bandRows,
+        first, end, accumulate, scratch);
+      return;
+    }
+  }
   // The groups whose rows meet first … end − 1, each over its own rows: images from its first channel,
   // dz from its first output channel.
   for (let g = first / groupRows; g * groupRows < end; g++) {
