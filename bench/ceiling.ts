@@ -4,7 +4,7 @@
 // operands sit in the module's own memory at fixed byte offsets.
 import { readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { median } from './measure.js';
+import { interleaved, median, secondsFor } from './measure.js';
 import type { Measured } from './report.js';
 
 export type CeilingKind = 'simd128' | 'relaxed';
@@ -157,18 +157,9 @@ export async function loadCeiling(kind: CeilingKind): Promise<Ceiling | undefine
     },
     paired(shape: CeilingShape, work: () => void, flopsPerCall: number, pairs: number): Paired {
       const { call, checksum } = calls.get(shape) as { call: () => void; checksum: () => number };
-      // Calls per half: the first timing of each (after a warm-up call) says how many make PAIR_SECONDS.
-      work();
-      const workCalls = Math.max(1, Math.round(PAIR_SECONDS / secondsFor(work, 1)));
-      const ceilingCalls = Math.max(1, Math.round((workCalls * secondsFor(work, 1)) / secondsFor(call, 1)));
-      const ratios: number[] = [];
-      const ceilings: number[] = [];
-      for (let pair = 0; pair < pairs; pair++) {
-        const ceilingRate = (ceilingCalls * ceilingFlops(shape)) / secondsFor(call, ceilingCalls);
-        const workRate = (workCalls * flopsPerCall) / secondsFor(work, workCalls);
-        ratios.push(workRate / ceilingRate);
-        ceilings.push(ceilingRate / 1e9);
-      }
+      const [ceilingRates, workRates] = interleaved([call, work], pairs, PAIR_SECONDS);
+      const ratios = workRates.map((rate, pair) => (rate * flopsPerCall) / (ceilingRates[pair] * ceilingFlops(shape)));
+      const ceilings = ceilingRates.map((rate) => (rate * ceilingFlops(shape)) / 1e9);
       if (!Number.isFinite(checksum())) throw new Error(`bench: the ${kind} ${shape.name} ceiling kernel returned ${checksum()}`);
       ratios.sort((x, y) => x - y);
       ceilings.sort((x, y) => x - y);
@@ -188,13 +179,6 @@ export async function loadCeiling(kind: CeilingKind): Promise<Ceiling | undefine
       return { median: median(rates), min: rates[0], max: rates[rates.length - 1], samples };
     },
   };
-}
-
-/** Seconds that `count` calls of fn take. */
-function secondsFor(fn: () => void, count: number): number {
-  const start = performance.now();
-  for (let i = 0; i < count; i++) fn();
-  return (performance.now() - start) / 1000;
 }
 
 /** FLOPs of one call of a ceiling kernel. */

@@ -15,7 +15,7 @@ import {
   type GemmKernel, type GemmValues, type PreparedGemm,
 } from './gemm.js';
 import { median, timeCall, type Budget } from './measure.js';
-import { availableVariants, measureVariants, variantTable } from './variants.js';
+import { HALF_SECONDS, availableVariants, measureVariants, variantTable } from './variants.js';
 import { loadTfjs, prepareTfjsGemm, tfjsTrainer, useTfjsBackend, type TfjsPeer } from './peers/tfjs.js';
 import {
   BACKENDS, PEERS, ceilingJsonLine, formatValue, jsonLines, milliseconds, perSecond, table,
@@ -299,15 +299,19 @@ if (asJson) {
 }
 progress(twoThreadLine);
 const VARIANT_SIZES = quick ? [256] : [512, 1024];
+// Alternating pairs of a build's 1- and 2-thread calls per workload (each half HALF_SECONDS).
+const VARIANT_PAIRS = quick ? 5 : 15;
 const { variants, notes: variantNotes } = await availableVariants();
-const variantRows = await measureVariants(variants, VARIANT_SIZES, GEMM_BUDGET, TRAIN_BUDGET, (workload, variant, measured, unit) => {
+const variantRows = await measureVariants(variants, VARIANT_SIZES, VARIANT_PAIRS, (workload, variant, measured, unit, ratio) => {
   if (asJson) {
     console.log(JSON.stringify({
       workload, backend: variant.relaxed ? 'simdprop-wasm-relaxed' : 'simdprop-wasm', threads: variant.threads,
       median: measured.median, min: measured.min, max: measured.max, unit, samples: measured.samples,
+      ...(ratio ? { pairedRatio: ratio } : {}),
     }));
   }
-  progress(`${workload} ${variant.title}: ${formatValue(measured.median)} ${unit}`);
+  const overOne = ratio ? ` (${formatValue(ratio.median)}× 1 thread, ${formatValue(ratio.min)}–${formatValue(ratio.max)})` : '';
+  progress(`${workload} ${variant.title}: ${formatValue(measured.median)} ${unit}${overOne}`);
 });
 
 if (!asJson) {
@@ -352,7 +356,13 @@ if (!asJson) {
   console.log(`\n## simdprop's builds and threads\n`);
   for (const note of variantNotes) console.log(`${note}\n`);
   console.log(variantTable(variantRows, variants));
-  console.log('\n× 1 thread: the 2-thread median over the same build\'s 1-thread median, measured in this run.');
+  console.log([
+    '',
+    `Per build, each workload is timed in ${VARIANT_PAIRS} alternating pairs in this run: the 1-thread call for about ${1000 * HALF_SECONDS} ms,`,
+    'then the 2-thread call for about as long (one call each where a call takes longer). A cell is the median of its',
+    `${VARIANT_PAIRS} halves. × 1 thread: the median of the pairs' ratios (2-thread rate over 1-thread rate), min–max in brackets:`,
+    'load that comes and goes over seconds slows both halves of a pair alike.',
+  ].join('\n'));
   console.log(`For scale, ${twoThreadLine}.`);
 }
 

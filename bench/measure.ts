@@ -1,6 +1,7 @@
 // Timing one workload: an untimed first call (JIT warm-up, first-call allocation, and a probe of how
 // slow a call is) unless the call is known to be slow, then benchmark.js samples — or, for a slow
-// call, a few calls timed one by one — reduced to median, min and max.
+// call, a few calls timed one by one — reduced to median, min and max. Or several calls timed in
+// turn, round after round (interleaved), for ratios between them that hold on a busy host.
 import Benchmark from 'benchmark';
 
 /** How long benchmark.js may sample one workload on one backend. */
@@ -28,7 +29,8 @@ export function median(sorted: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
-function summarize(name: string, samples: readonly number[]): Timing {
+/** Median, min and max of `samples`, in whatever unit they are (seconds per call, calls per second). */
+export function summarize(name: string, samples: readonly number[]): Timing {
   const sorted = samples.slice().sort((x, y) => x - y);
   if (sorted.length === 0) throw new Error(`benchmark ${name} collected no samples`);
   return { median: median(sorted), min: sorted[0], max: sorted[sorted.length - 1], samples: sorted.length };
@@ -60,4 +62,31 @@ export function timeCall(name: string, fn: () => void, budget: Budget, estimate?
   bench.run();
   if (bench.error) throw bench.error;
   return summarize(name, bench.stats.sample as number[]);
+}
+
+/** Seconds that `count` calls of fn take. */
+export function secondsFor(fn: () => void, count: number): number {
+  const start = performance.now();
+  for (let i = 0; i < count; i++) fn();
+  return (performance.now() - start) / 1000;
+}
+
+/**
+ * Calls per second of each of `fns`, timed in `rounds` rounds that run each in turn for about
+ * `seconds` — or, where one call of any of them takes longer, for about that long, so every turn of
+ * a round lasts about as long. A neighbour's load that comes and goes over seconds slows the turns
+ * of one round alike, so ratios within a round hold where figures taken minutes apart do not. Each
+ * function is called once untimed (warm-up), then once timed, which sets its calls per turn.
+ * Returns rates[f][round], in round order.
+ */
+export function interleaved(fns: readonly (() => void)[], rounds: number, seconds: number): number[][] {
+  for (const fn of fns) fn();
+  const perCall = fns.map((fn) => secondsFor(fn, 1));
+  const turn = Math.max(seconds, ...perCall);
+  const calls = perCall.map((secondsPerCall) => Math.max(1, Math.round(turn / secondsPerCall)));
+  const rates = fns.map((): number[] => []);
+  for (let round = 0; round < rounds; round++) {
+    fns.forEach((fn, f) => rates[f].push(calls[f] / secondsFor(fn, calls[f])));
+  }
+  return rates;
 }
