@@ -320,6 +320,102 @@ function packWindows(block: usize, source: usize, first: i32, rows: i32, K: i32,
   }
 }
 
+// z for 4 positions of one output row (`count` ≤ 4 of them kept, rowBytes apart), columns j … j + width
+// − 1: bias (8 floats at biasPanel) plus Σ over the K taps of each position's window element (the 4
+// positions' are adjacent floats of the padded band, at tap k's byte offset from xp) times the tap's
+// 8 weights (panel[k]). The GEMM micro-kernel's 4 × 8 tile with A read from the image in place.
+@inline function oneChannelTile(
+  z: usize, rowBytes: usize, count: i32, width: i32, xp: usize, offsets: usize, panel: usize, K: i32, biasPanel: usize, tile: usize,
+): void {
+  let c00 = v128.load(biasPanel), c01 = v128.load(biasPanel, 16);
+  let c10 = c00, c11 = c01, c20 = c00, c21 = c01, c30 = c00, c31 = c01;
+  for (let k = 0; k < K; k++) {
+    const b0 = v128.load(panel + <usize>k * PANEL_BYTES);
+    const b1 = v128.load(panel + <usize>k * PANEL_BYTES, 16);
+    const at = xp + <usize>load<u32>(offsets + (<usize>k << 2));
+    let t = v128.load32_splat(at);
+    c00 = madd(c00, t, b0);
+    c01 = madd(c01, t, b1);
+    t = v128.load32_splat(at, 4);
+    c10 = madd(c10, t, b0);
+    c11 = madd(c11, t, b1);
+    t = v128.load32_splat(at, 8);
+    c20 = madd(c20, t, b0);
+    c21 = madd(c21, t, b1);
+    t = v128.load32_splat(at, 12);
+    c30 = madd(c30, t, b0);
+    c31 = madd(c31, t, b1);
+  }
+  storeColumns(z, c00, c01, width, tile);
+  if (count > 1) storeColumns(z + rowBytes, c10, c11, width, tile);
+  if (count > 2) storeColumns(z + 2 * rowBytes, c20, c21, width, tile);
+  if (count > 3) storeColumns(z + 3 * rowBytes, c30, c31, width, tile);
+}
+
+// output[0 … width) = the first `width` lanes of low, high: 8 and 6 (4 + 2) as vector stores.
+@inline function storeColumns(output: usize, low: v128, high: v128, width: i32, tile: usize): void {
+  if (width == 6) {
+    v128.store(output, low);
+    v128.store64_lane(output + 16, high, 0);
+  } else {
+    finishRow(WRITE, output, low, high, width, tile);
+  }
+}
+
+// The forward pass of a convolution over a one-channel image (LeNet's first, 1 → 6), stride and
+// dilation 1 along the width, ungrouped: per band of output rows of one image, its image rows copied
+// with their padding as zeros, then 4 positions × 8 output channels at a time from the weights packed
+// 8 columns a tap (a GEMM of K = 25 and N = 6 spent more on packing the windows than on the product),
+// then the band's activation while it is in cache. Scratch: the tile, a bias panel, one weight panel
+// (K × 8), the K tap offsets, then the band (see oneChannelForwardRows).
+function oneChannelForward(
+  z: usize, a: usize, x: usize, w: usize, bias: usize, batch: i32, height: i32, width: i32, N: i32, kernelH: i32, kernelW: i32,
+  strideH: i32, padH: i32, padW: i32, dilationH: i32, outH: i32, outW: i32, paddedW: i32, rows: i32, activation: i32, slope: f32, scratch: usize,
+): void {
+  const K = kernelH * kernelW;
+  const rowBytes = <usize>N << 2;
+  const paddedRowBytes = <usize>paddedW << 2;
+  const tile = scratch;
+  const biasPanel = tile + PANEL_BYTES;
+  const panel = biasPanel + PANEL_BYTES;
+  const offsets = panel + <usize>K * PANEL_BYTES;
+  const padded = offsets + (<usize>((K + 3) & ~3) << 2);
+  for (let k = 0; k < K; k++) store<u32>(offsets + (<usize>k << 2), <u32>tapOffset(k, kernelW, dilationH, paddedRowBytes));
+  for (let n = 0; n < batch; n++) {
+    const image = x + <usize>n * <usize>(height * width) * 4;
+    for (let top = 0; top < outH; top += rows) {
+      const bandRows = min(rows, outH - top);
+      padBand(padded, image, height, width, top * strideH - padH, bandLines(bandRows, kernelH, strideH, dilationH), padW, paddedW);
+      const zBand = z + <usize>(n * outH + top) * <usize>outW * rowBytes;
+      for (let j = 0; j < N; j += PANEL) {
+        const columns = min(PANEL, N - j);
+        packRows(panel, w, K, N, j, columns);
+        v128.store(biasPanel, f32x4.splat(0));
+        v128.store(biasPanel, f32x4.splat(0), 16);
+        if (bias != 0) copyRow(biasPanel, bias + (<usize>j << 2), columns);
+        for (let r = 0; r < bandRows; r++) {
+          const xRow = padded + <usize>(r * strideH) * paddedRowBytes;
+          const zRow = zBand + <usize>(r * outW) * rowBytes + (<usize>j << 2);
+          for (let ow = 0; ow < outW; ow += 4) {
+            oneChannelTile(zRow + <usize>ow * rowBytes, rowBytes, min(4, outW - ow), columns, xRow + (<usize>ow << 2), offsets, panel, K, biasPanel, tile);
+          }
+        }
+      }
+      activate(activation, a + (zBand - z), zBand, bandRows * outW, N, slope);
+    }
+  }
+}
+
+// Output rows per band of the one-channel forward (0: not one fits the `room` bytes of scratch after
+// its tile, bias panel, weight panel and offsets): the band's padded image rows, at most ~BAND_POSITIONS positions.
+@inline function oneChannelForwardRows(outH: i32, outW: i32, paddedW: i32, kernelH: i32, kernelW: i32, strideH: i32, dilationH: i32, room: usize): i32 {
+  const K = kernelH * kernelW;
+  const fixed: usize = PANEL_BYTES * 2 + <usize>K * PANEL_BYTES + (<usize>((K + 3) & ~3) << 2);
+  let rows = min(outH, max(1, BAND_POSITIONS / outW));
+  while (rows > 0 && fixed + (<usize>(bandLines(rows, kernelH, strideH, dilationH) * paddedW + 4) << 2) > room) rows--;
+  return rows;
+}
+
 /**
  * A convolution's forward pass over channels-last images: z[batch, outH, outW, outChannels] = the
  * convolution of x[batch, height, width, inChannels] with w[kernelH, kernelW, inChannels, outChannels]
@@ -333,6 +429,19 @@ export function conv2d_forward(
   kernelH: i32, kernelW: i32, strideH: i32, strideW: i32, padH: i32, padW: i32, dilationH: i32, dilationW: i32,
   activation: i32, slope: f32, scratch: usize,
 ): void {
+  if (inChannels == 1 && strideW == 1 && dilationW == 1) {
+    const outH = outputSize(height, kernelH, strideH, padH, dilationH);
+    const outW = outputSize(width, kernelW, strideW, padW, dilationW);
+    const paddedW = outW + kernelW - 1;
+    // The scratch convScratchBytes(K) gives, its GEMM part: (8·K + 16 + ROW_BLOCK·K) floats.
+    const K = kernelH * kernelW;
+    const rows = oneChannelForwardRows(outH, outW, paddedW, kernelH, kernelW, strideH, dilationH, <usize>(8 * K + 16 + ROW_BLOCK * K) << 2);
+    if (rows > 0) {
+      oneChannelForward(z, a, x, w, bias, batch, height, width, outChannels, kernelH, kernelW, strideH, padH, padW, dilationH,
+        outH, outW, paddedW, rows, activation, slope, scratch);
+      return;
+    }
+  }
   convolve(z, a, x, w, bias, batch, height, width, inChannels, outChannels, 1, kernelH, kernelW, strideH, strideW, padH, padW,
     dilationH, dilationW, activation, slope, scratch);
 }
@@ -658,8 +767,24 @@ const HIGH_NONE: i32 = 2;
 // padded image rows (paddedW floats each) and its dz packed 8 columns a position.
 @inline function oneChannelBand(outH: i32, outW: i32, paddedW: i32, kernelH: i32, strideH: i32, dilationH: i32): i32 {
   let rows = min(outH, max(1, BAND_POSITIONS / outW));
-  while (rows > 0 && (<usize>(((rows - 1) * strideH + (kernelH - 1) * dilationH + 1) * paddedW + rows * outW * PANEL) << 2) > ONE_CHANNEL_ROOM) rows--;
+  while (rows > 0 && (<usize>(bandLines(rows, kernelH, strideH, dilationH) * paddedW + 4 + rows * outW * PANEL) << 2) > ONE_CHANNEL_ROOM) rows--;
   return rows;
+}
+
+// Image rows a band of `rows` output rows reads.
+@inline function bandLines(rows: i32, kernelH: i32, strideH: i32, dilationH: i32): i32 {
+  return (rows - 1) * strideH + (kernelH - 1) * dilationH + 1;
+}
+
+// padded[lines × paddedW] (and 4 floats after it) = rows y0 … y0 + lines − 1 of a one-channel image,
+// each as padW zeros, the row, then zeros to paddedW; rows outside the image all zeros.
+@inline function padBand(padded: usize, image: usize, height: i32, width: i32, y0: i32, lines: i32, padW: i32, paddedW: i32): void {
+  const paddedRowBytes = <usize>paddedW << 2;
+  memory.fill(padded, 0, <usize>lines * paddedRowBytes + 16);
+  for (let line = 0; line < lines; line++) {
+    const y = y0 + line;
+    if (<u32>y < <u32>height) copyRow(padded + <usize>line * paddedRowBytes + (<usize>padW << 2), image + <usize>(y * width) * 4, min(width, paddedW - padW));
+  }
 }
 
 // Byte offset of tap t's window element from its position's pointer into the padded band.
@@ -691,14 +816,7 @@ function oneChannelWeightGrad(
     const image = x + <usize>n * <usize>(height * width) * 4;
     for (let top = 0; top < outH; top += rows) {
       const bandRows = min(rows, outH - top);
-      // Image rows y0 … y0 + lines − 1, each padW zeros, the row, zeros to paddedW.
-      const y0 = top * strideH - padH;
-      const lines = (bandRows - 1) * strideH + (kernelH - 1) * dilationH + 1;
-      memory.fill(padded, 0, <usize>lines * paddedRowBytes);
-      for (let line = 0; line < lines; line++) {
-        const y = y0 + line;
-        if (<u32>y < <u32>height) copyRow(padded + <usize>line * paddedRowBytes + (<usize>padW << 2), image + <usize>(y * width) * 4, min(width, paddedW - padW));
-      }
+      padBand(padded, image, height, width, top * strideH - padH, bandLines(bandRows, kernelH, strideH, dilationH), padW, paddedW);
       const grads = dz + <usize>(n * outH + top) * <usize>outW * rowBytes;
       const positions = bandRows * outW;
       for (let j = 0; j < N; j += PANEL) {
