@@ -10,6 +10,8 @@
 //   added into the pixels its taps read;
 // - weight gradient: dw[K × N] = im2col(x)ᵀ·dz, over the positions in chunks of CHUNK, so the packed
 //   block stays in L2 however large the batch.
+// Over few input channels (C < 8: LeNet's 1 and 6, RGB's 3), the forward and the weight gradient read
+// the window elements in place from a zero-padded copy of a band of image rows instead of packing them.
 // Every output element is one chain of sums in a fixed order (in chunks for the weight gradient), so a
 // split of the batch or of the weight's rows between threads gives bit-identical results.
 //
@@ -320,15 +322,62 @@ function packWindows(block: usize, source: usize, first: i32, rows: i32, K: i32,
   }
 }
 
+// ---- Few input channels (LeNet's 1 and 6, an RGB image's 3): windows read in place from a padded band ----
+// Over C < 8 channels a window's taps run across pixels, so the packers' 4-channel loads straddle them
+// and go lane by lane, and the products are narrow (LeNet's first: K = 25, N = 6): packing costs more
+// than the product. Instead, per band of output rows of one image, the image rows the band reads are
+// copied with their padding as zeros (paddedW pixels of C floats a row, then a tail of zeros), and the
+// micro-kernel reads the window elements from the copy in place: tap k = (kh·kernelW + kw)·C + c of
+// the position whose window starts at byte p is at p + tapOffset(k), and the next position along the
+// row starts strideW·C floats on.
+
+/** Channels below which a convolution's forward and weight gradient take the padded band. */
+const FEW_CHANNELS: i32 = 8;
+/** Output positions of a band, about: its dz panel (32 bytes each) stays in L1. */
+const BAND_POSITIONS: i32 = 512;
+
+// Image rows a band of `rows` output rows reads.
+@inline function bandLines(rows: i32, kernelH: i32, strideH: i32, dilationH: i32): i32 {
+  return (rows - 1) * strideH + (kernelH - 1) * dilationH + 1;
+}
+
+// Pixels of a padded band's row: the first output position's window through the last one's.
+@inline function paddedPixels(outW: i32, kernelW: i32, strideW: i32, dilationW: i32): i32 {
+  return (outW - 1) * strideW + (kernelW - 1) * dilationW + 1;
+}
+
+// padded[lines × paddedW × C] (then tailBytes of zeros) = image rows y0 … y0 + lines − 1, each as padW
+// pixels of zeros, the row (as much as fits), then zeros; rows outside the image all zeros.
+@inline function padBand(
+  padded: usize, image: usize, height: i32, width: i32, C: i32, y0: i32, lines: i32, padW: i32, paddedW: i32, tailBytes: usize,
+): void {
+  const paddedRowBytes = <usize>(paddedW * C) << 2;
+  memory.fill(padded, 0, <usize>lines * paddedRowBytes + tailBytes);
+  const floats = min(width, paddedW - padW) * C;
+  for (let line = 0; line < lines; line++) {
+    const y = y0 + line;
+    if (<u32>y < <u32>height && floats > 0) copyRow(padded + <usize>line * paddedRowBytes + (<usize>(padW * C) << 2), image + <usize>(y * width * C) * 4, floats);
+  }
+}
+
+// Byte offset of tap t's window element from its position's window start in the padded band.
+@inline function tapOffset(t: i32, kernelW: i32, C: i32, dilationH: i32, dilationW: i32, paddedRowBytes: usize): usize {
+  const pixel = t / C;
+  const kh = pixel / kernelW;
+  return <usize>(kh * dilationH) * paddedRowBytes + (<usize>((pixel - kh * kernelW) * dilationW * C + t - pixel * C) << 2);
+}
+
 // z for 4 positions of one output row (`count` ≤ 4 of them kept, rowBytes apart), columns j … j + width
-// − 1: bias (8 floats at biasPanel) plus Σ over the K taps of each position's window element (the 4
-// positions' are adjacent floats of the padded band, at tap k's byte offset from xp) times the tap's
-// 8 weights (panel[k]). The GEMM micro-kernel's 4 × 8 tile with A read from the image in place.
-@inline function oneChannelTile(
-  z: usize, rowBytes: usize, count: i32, width: i32, xp: usize, offsets: usize, panel: usize, K: i32, biasPanel: usize, tile: usize,
+// − 1: bias (8 floats at biasPanel) plus Σ over the K taps of each position's window element (the
+// first position's at xp + offsets[k], the others step, 2·step, 3·step bytes on) times the tap's 8
+// weights (panel[k]). gemm.ts's 4 × 8 tile, with A read from the band in place.
+@inline function bandTile(
+  z: usize, rowBytes: usize, count: i32, width: i32, xp: usize, step: usize, offsets: usize, panel: usize, K: i32, biasPanel: usize, tile: usize,
 ): void {
   let c00 = v128.load(biasPanel), c01 = v128.load(biasPanel, 16);
   let c10 = c00, c11 = c01, c20 = c00, c21 = c01, c30 = c00, c31 = c01;
+  const step2 = step << 1;
+  const step3 = step2 + step;
   for (let k = 0; k < K; k++) {
     const b0 = v128.load(panel + <usize>k * PANEL_BYTES);
     const b1 = v128.load(panel + <usize>k * PANEL_BYTES, 16);
@@ -336,13 +385,13 @@ function packWindows(block: usize, source: usize, first: i32, rows: i32, K: i32,
     let t = v128.load32_splat(at);
     c00 = madd(c00, t, b0);
     c01 = madd(c01, t, b1);
-    t = v128.load32_splat(at, 4);
+    t = v128.load32_splat(at + step);
     c10 = madd(c10, t, b0);
     c11 = madd(c11, t, b1);
-    t = v128.load32_splat(at, 8);
+    t = v128.load32_splat(at + step2);
     c20 = madd(c20, t, b0);
     c21 = madd(c21, t, b1);
-    t = v128.load32_splat(at, 12);
+    t = v128.load32_splat(at + step3);
     c30 = madd(c30, t, b0);
     c31 = madd(c31, t, b1);
   }
@@ -362,30 +411,41 @@ function packWindows(block: usize, source: usize, first: i32, rows: i32, K: i32,
   }
 }
 
-// The forward pass of a convolution over a one-channel image (LeNet's first, 1 → 6), stride and
-// dilation 1 along the width, ungrouped: per band of output rows of one image, its image rows copied
-// with their padding as zeros, then 4 positions × 8 output channels at a time from the weights packed
-// 8 columns a tap (a GEMM of K = 25 and N = 6 spent more on packing the windows than on the product),
-// then the band's activation while it is in cache. Scratch: the tile, a bias panel, one weight panel
-// (K × 8), the K tap offsets, then the band (see oneChannelForwardRows).
-function oneChannelForward(
-  z: usize, a: usize, x: usize, w: usize, bias: usize, batch: i32, height: i32, width: i32, N: i32, kernelH: i32, kernelW: i32,
-  strideH: i32, padH: i32, padW: i32, dilationH: i32, outH: i32, outW: i32, paddedW: i32, rows: i32, activation: i32, slope: f32, scratch: usize,
+// Scratch bytes of the forward's band path before its band: the tile, a bias panel, one weight panel
+// (K × 8) and the K tap offsets.
+@inline function bandForwardFixedBytes(K: i32): usize {
+  return PANEL_BYTES * 2 + <usize>K * PANEL_BYTES + (<usize>((K + 3) & ~3) << 2);
+}
+
+// Zero bytes after a forward band: the last group of 4 positions of a row may run 3 positions past it.
+@inline function bandForwardTailBytes(C: i32, strideW: i32): usize {
+  return <usize>(4 * strideW * C) << 2;
+}
+
+// The forward pass of an ungrouped convolution over few channels, through padded bands (see above): 4
+// positions × 8 output channels at a time from the weights packed 8 columns a tap, then the band's
+// activation while it is in cache. `rows` output rows a band (bandForwardRows).
+function bandForward(
+  z: usize, a: usize, x: usize, w: usize, bias: usize, batch: i32, height: i32, width: i32, C: i32, N: i32, kernelH: i32, kernelW: i32,
+  strideH: i32, strideW: i32, padH: i32, padW: i32, dilationH: i32, dilationW: i32, outH: i32, outW: i32, paddedW: i32, rows: i32,
+  activation: i32, slope: f32, scratch: usize,
 ): void {
-  const K = kernelH * kernelW;
+  const K = kernelH * kernelW * C;
   const rowBytes = <usize>N << 2;
-  const paddedRowBytes = <usize>paddedW << 2;
+  const paddedRowBytes = <usize>(paddedW * C) << 2;
+  const step = <usize>(strideW * C) << 2;
   const tile = scratch;
   const biasPanel = tile + PANEL_BYTES;
   const panel = biasPanel + PANEL_BYTES;
   const offsets = panel + <usize>K * PANEL_BYTES;
-  const padded = offsets + (<usize>((K + 3) & ~3) << 2);
-  for (let k = 0; k < K; k++) store<u32>(offsets + (<usize>k << 2), <u32>tapOffset(k, kernelW, dilationH, paddedRowBytes));
+  const padded = scratch + bandForwardFixedBytes(K);
+  const tailBytes = bandForwardTailBytes(C, strideW);
+  for (let k = 0; k < K; k++) store<u32>(offsets + (<usize>k << 2), <u32>tapOffset(k, kernelW, C, dilationH, dilationW, paddedRowBytes));
   for (let n = 0; n < batch; n++) {
-    const image = x + <usize>n * <usize>(height * width) * 4;
+    const image = x + <usize>n * <usize>(height * width * C) * 4;
     for (let top = 0; top < outH; top += rows) {
       const bandRows = min(rows, outH - top);
-      padBand(padded, image, height, width, top * strideH - padH, bandLines(bandRows, kernelH, strideH, dilationH), padW, paddedW);
+      padBand(padded, image, height, width, C, top * strideH - padH, bandLines(bandRows, kernelH, strideH, dilationH), padW, paddedW, tailBytes);
       const zBand = z + <usize>(n * outH + top) * <usize>outW * rowBytes;
       for (let j = 0; j < N; j += PANEL) {
         const columns = min(PANEL, N - j);
@@ -397,7 +457,7 @@ function oneChannelForward(
           const xRow = padded + <usize>(r * strideH) * paddedRowBytes;
           const zRow = zBand + <usize>(r * outW) * rowBytes + (<usize>j << 2);
           for (let ow = 0; ow < outW; ow += 4) {
-            oneChannelTile(zRow + <usize>ow * rowBytes, rowBytes, min(4, outW - ow), columns, xRow + (<usize>ow << 2), offsets, panel, K, biasPanel, tile);
+            bandTile(zRow + <usize>ow * rowBytes, rowBytes, min(4, outW - ow), columns, xRow + <usize>ow * step, step, offsets, panel, K, biasPanel, tile);
           }
         }
       }
@@ -406,13 +466,14 @@ function oneChannelForward(
   }
 }
 
-// Output rows per band of the one-channel forward (0: not one fits the `room` bytes of scratch after
-// its tile, bias panel, weight panel and offsets): the band's padded image rows, at most ~BAND_POSITIONS positions.
-@inline function oneChannelForwardRows(outH: i32, outW: i32, paddedW: i32, kernelH: i32, kernelW: i32, strideH: i32, dilationH: i32, room: usize): i32 {
-  const K = kernelH * kernelW;
-  const fixed: usize = PANEL_BYTES * 2 + <usize>K * PANEL_BYTES + (<usize>((K + 3) & ~3) << 2);
+// Output rows per band of the forward's band path (0: not one fits in `room` bytes of scratch), about
+// BAND_POSITIONS positions.
+@inline function bandForwardRows(
+  outH: i32, outW: i32, paddedW: i32, C: i32, kernelH: i32, kernelW: i32, strideH: i32, strideW: i32, dilationH: i32, room: usize,
+): i32 {
+  const fixed = bandForwardFixedBytes(kernelH * kernelW * C) + bandForwardTailBytes(C, strideW);
   let rows = min(outH, max(1, BAND_POSITIONS / outW));
-  while (rows > 0 && fixed + (<usize>(bandLines(rows, kernelH, strideH, dilationH) * paddedW + 4) << 2) > room) rows--;
+  while (rows > 0 && fixed + (<usize>(bandLines(rows, kernelH, strideH, dilationH) * paddedW * C) << 2) > room) rows--;
   return rows;
 }
 
@@ -429,16 +490,16 @@ export function conv2d_forward(
   kernelH: i32, kernelW: i32, strideH: i32, strideW: i32, padH: i32, padW: i32, dilationH: i32, dilationW: i32,
   activation: i32, slope: f32, scratch: usize,
 ): void {
-  if (inChannels == 1 && strideW == 1 && dilationW == 1) {
+  if (inChannels < FEW_CHANNELS) {
     const outH = outputSize(height, kernelH, strideH, padH, dilationH);
     const outW = outputSize(width, kernelW, strideW, padW, dilationW);
-    const paddedW = outW + kernelW - 1;
+    const paddedW = paddedPixels(outW, kernelW, strideW, dilationW);
     // The scratch convScratchBytes(K) gives, its GEMM part: (8·K + 16 + ROW_BLOCK·K) floats.
-    const K = kernelH * kernelW;
-    const rows = oneChannelForwardRows(outH, outW, paddedW, kernelH, kernelW, strideH, dilationH, <usize>(8 * K + 16 + ROW_BLOCK * K) << 2);
+    const K = kernelH * kernelW * inChannels;
+    const rows = bandForwardRows(outH, outW, paddedW, inChannels, kernelH, kernelW, strideH, strideW, dilationH, <usize>(8 * K + 16 + ROW_BLOCK * K) << 2);
     if (rows > 0) {
-      oneChannelForward(z, a, x, w, bias, batch, height, width, outChannels, kernelH, kernelW, strideH, padH, padW, dilationH,
-        outH, outW, paddedW, rows, activation, slope, scratch);
+      bandForward(z, a, x, w, bias, batch, height, width, inChannels, outChannels, kernelH, kernelW, strideH, strideW, padH, padW,
+        dilationH, dilationW, outH, outW, paddedW, rows, activation, slope, scratch);
       return;
     }
   }
@@ -712,25 +773,24 @@ function inPlaceWeightGrad(
   }
 }
 
-/** Output positions of a band of the one-channel weight gradient: its dz panel (32 bytes each) stays in L1. */
-const BAND_POSITIONS: i32 = 512;
-/** Scratch bytes the one-channel weight gradient may use for its band (of convWeightScratchBytes' ~145 KB), after its tile. */
-const ONE_CHANNEL_ROOM: usize = 96 * 1024;
+/** Scratch bytes the weight gradient's band path may use (of convWeightScratchBytes' ~145 KB), after its tile. */
+const BAND_WEIGHT_ROOM: usize = 96 * 1024;
 
-// How many of a position's gradients 4 … 7 of a panel the one-channel weight gradient loads: all four,
-// two (a panel of 6: no read past the position's row), or none (a panel of 4).
+// How many of a position's gradients 4 … 7 of a panel the band weight gradient loads: all four, two (a
+// panel of 6: no read past the position's row), or none (a panel of 4).
 const HIGH_FOUR: i32 = 0;
 const HIGH_TWO: i32 = 1;
 const HIGH_NONE: i32 = 2;
 
 // dw rows (taps) tap … tap + count − 1 (count ≤ 4), columns j … j + width − 1, plus: over `rows` output
 // rows of `outW` positions, each position's 4 window elements (at byte offsets 0, o1, o2, o3 from its
-// pointer into the padded image, xStep bytes from output row to output row) times its 8 gradients
-// (dzStep bytes from position to position; `high` says how many of the last 4 are there). 8 accumulators, as gemm.ts's tile: 5 taps a pass were 10
-// and spilled. A group of fewer than 4 taps repeats its last (computed, not kept). Each element of dw
-// gets one chain of sums in position order, whichever taps share its pass.
+// window start in the padded band; xStep bytes from output row to output row, step from position to
+// position) times its 8 gradients (dzStep bytes from position to position; `high` says how many of the
+// last 4 are there). 8 accumulators, as gemm.ts's tile: 5 taps a pass made 10, which spilled. A group
+// of fewer than 4 taps repeats its last (computed, not kept). Each element of dw gets one chain of sums
+// in position order, whichever taps share its pass.
 @inline function fourTapsTile(
-  dwRow: usize, rowBytes: usize, count: i32, width: i32, xp0: usize, o1: usize, o2: usize, o3: usize, xStep: usize,
+  dwRow: usize, rowBytes: usize, count: i32, width: i32, xp0: usize, o1: usize, o2: usize, o3: usize, xStep: usize, step: usize,
   dz0: usize, dzStep: usize, rows: i32, outW: i32, high: i32, tile: usize,
 ): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
@@ -753,7 +813,7 @@ const HIGH_NONE: i32 = 2;
       t = v128.load32_splat(xp + o3);
       c30 = madd(c30, t, b0);
       c31 = madd(c31, t, b1);
-      xp += 4;
+      xp += step;
       bp += dzStep;
     }
   }
@@ -763,46 +823,22 @@ const HIGH_NONE: i32 = 2;
   if (count > 3) finishRow(ACCUMULATE, dwRow + 3 * rowBytes, c30, c31, width, tile);
 }
 
-// Output rows per band of the one-channel weight gradient (0: none fit in ONE_CHANNEL_ROOM): the band's
-// padded image rows (paddedW floats each) and its dz packed 8 columns a position.
-@inline function oneChannelBand(outH: i32, outW: i32, paddedW: i32, kernelH: i32, strideH: i32, dilationH: i32): i32 {
+// Output rows per band of the band weight gradient (0: none fit in BAND_WEIGHT_ROOM): the band's padded
+// image rows and its dz packed 8 columns a position.
+@inline function bandWeightRows(outH: i32, outW: i32, paddedW: i32, C: i32, kernelH: i32, strideH: i32, dilationH: i32): i32 {
   let rows = min(outH, max(1, BAND_POSITIONS / outW));
-  while (rows > 0 && (<usize>(bandLines(rows, kernelH, strideH, dilationH) * paddedW + 4 + rows * outW * PANEL) << 2) > ONE_CHANNEL_ROOM) rows--;
+  while (rows > 0 && (<usize>(bandLines(rows, kernelH, strideH, dilationH) * paddedW * C + rows * outW * PANEL) << 2) > BAND_WEIGHT_ROOM) rows--;
   return rows;
 }
 
-// Image rows a band of `rows` output rows reads.
-@inline function bandLines(rows: i32, kernelH: i32, strideH: i32, dilationH: i32): i32 {
-  return (rows - 1) * strideH + (kernelH - 1) * dilationH + 1;
-}
-
-// padded[lines × paddedW] (and 4 floats after it) = rows y0 … y0 + lines − 1 of a one-channel image,
-// each as padW zeros, the row, then zeros to paddedW; rows outside the image all zeros.
-@inline function padBand(padded: usize, image: usize, height: i32, width: i32, y0: i32, lines: i32, padW: i32, paddedW: i32): void {
-  const paddedRowBytes = <usize>paddedW << 2;
-  memory.fill(padded, 0, <usize>lines * paddedRowBytes + 16);
-  for (let line = 0; line < lines; line++) {
-    const y = y0 + line;
-    if (<u32>y < <u32>height) copyRow(padded + <usize>line * paddedRowBytes + (<usize>padW << 2), image + <usize>(y * width) * 4, min(width, paddedW - padW));
-  }
-}
-
-// Byte offset of tap t's window element from its position's pointer into the padded band.
-@inline function tapOffset(t: i32, kernelW: i32, dilationH: i32, paddedRowBytes: usize): usize {
-  const kh = t / kernelW;
-  return <usize>(kh * dilationH) * paddedRowBytes + (<usize>(t - kh * kernelW) << 2);
-}
-
-// The weight gradient of a convolution over a one-channel image (a first layer on grey images: LeNet's
-// 1 → 6), stride and dilation 1 along the width, ungrouped, for taps (= dw's rows) first … end − 1. It
-// is a GEMM of 25 rows and 6 columns, too narrow to pack well; instead, per band of output rows of one
-// image, the image rows the band reads are copied with their padding as zeros (paddedW = outW + kernelW
-// − 1 floats a row), and the taps, 4 at a time, are summed against 8 columns of dz in registers over the
-// band, reading dz in place (or packed to 8 columns where fewer remain). dw: accumulate ≠ 0 adds, else
-// the rows are written.
-function oneChannelWeightGrad(
-  dw: usize, x: usize, dz: usize, batch: i32, height: i32, width: i32, N: i32, kernelH: i32, kernelW: i32,
-  strideH: i32, padH: i32, padW: i32, dilationH: i32, outH: i32, outW: i32, paddedW: i32, rows: i32,
+// The weight gradient of an ungrouped convolution over few channels through padded bands (see the
+// forward's), for taps (= dw's rows) first … end − 1: per band, the taps, 4 at a time, summed against 8
+// columns of dz in registers, dz read in place (or packed to 8 columns where fewer remain than 8, 6 or
+// 4). A GEMM of 25 rows and 6 columns (LeNet's first) is too narrow to pack well. dw: accumulate ≠ 0
+// adds, else the rows are written.
+function bandWeightGrad(
+  dw: usize, x: usize, dz: usize, batch: i32, height: i32, width: i32, C: i32, N: i32, kernelH: i32, kernelW: i32,
+  strideH: i32, strideW: i32, padH: i32, padW: i32, dilationH: i32, dilationW: i32, outH: i32, outW: i32, paddedW: i32, rows: i32,
   first: i32, end: i32, accumulate: i32, scratch: usize,
 ): void {
   const rowBytes = <usize>N << 2;
@@ -810,13 +846,14 @@ function oneChannelWeightGrad(
   const tile = scratch;
   const panel = scratch + PANEL_BYTES;
   const padded = panel + <usize>rows * <usize>outW * PANEL_BYTES;
-  const paddedRowBytes = <usize>paddedW << 2;
+  const paddedRowBytes = <usize>(paddedW * C) << 2;
   const xStep = <usize>strideH * paddedRowBytes;
+  const step = <usize>(strideW * C) << 2;
   for (let n = 0; n < batch; n++) {
-    const image = x + <usize>n * <usize>(height * width) * 4;
+    const image = x + <usize>n * <usize>(height * width * C) * 4;
     for (let top = 0; top < outH; top += rows) {
       const bandRows = min(rows, outH - top);
-      padBand(padded, image, height, width, top * strideH - padH, bandLines(bandRows, kernelH, strideH, dilationH), padW, paddedW);
+      padBand(padded, image, height, width, C, top * strideH - padH, bandLines(bandRows, kernelH, strideH, dilationH), padW, paddedW, 0);
       const grads = dz + <usize>(n * outH + top) * <usize>outW * rowBytes;
       const positions = bandRows * outW;
       for (let j = 0; j < N; j += PANEL) {
@@ -825,19 +862,19 @@ function oneChannelWeightGrad(
         const inPlace = columns == PANEL || columns == 6 || columns == 4;
         if (!inPlace) packRows(panel, grads, positions, N, j, columns);
         const b = inPlace ? grads + (<usize>j << 2) : panel;
-        const step = inPlace ? rowBytes : PANEL_BYTES;
+        const dzStep = inPlace ? rowBytes : PANEL_BYTES;
         const high = columns == 6 ? HIGH_TWO : columns == 4 ? HIGH_NONE : HIGH_FOUR;
         for (let t = first; t < end; t += 4) {
           const count = min(4, end - t);
-          const o0 = tapOffset(t, kernelW, dilationH, paddedRowBytes);
-          const o1 = tapOffset(t + min(1, count - 1), kernelW, dilationH, paddedRowBytes) - o0;
-          const o2 = tapOffset(t + min(2, count - 1), kernelW, dilationH, paddedRowBytes) - o0;
-          const o3 = tapOffset(t + min(3, count - 1), kernelW, dilationH, paddedRowBytes) - o0;
+          const o0 = tapOffset(t, kernelW, C, dilationH, dilationW, paddedRowBytes);
+          const o1 = tapOffset(t + min(1, count - 1), kernelW, C, dilationH, dilationW, paddedRowBytes) - o0;
+          const o2 = tapOffset(t + min(2, count - 1), kernelW, C, dilationH, dilationW, paddedRowBytes) - o0;
+          const o3 = tapOffset(t + min(3, count - 1), kernelW, C, dilationH, dilationW, paddedRowBytes) - o0;
           const o = dw + <usize>t * rowBytes + (<usize>j << 2);
           const xp = padded + o0;
-          if (high == HIGH_TWO) fourTapsTile(o, rowBytes, count, columns, xp, o1, o2, o3, xStep, b, step, bandRows, outW, HIGH_TWO, tile);
-          else if (high == HIGH_NONE) fourTapsTile(o, rowBytes, count, columns, xp, o1, o2, o3, xStep, b, step, bandRows, outW, HIGH_NONE, tile);
-          else fourTapsTile(o, rowBytes, count, columns, xp, o1, o2, o3, xStep, b, step, bandRows, outW, HIGH_FOUR, tile);
+          if (high == HIGH_TWO) fourTapsTile(o, rowBytes, count, columns, xp, o1, o2, o3, xStep, step, b, dzStep, bandRows, outW, HIGH_TWO, tile);
+          else if (high == HIGH_NONE) fourTapsTile(o, rowBytes, count, columns, xp, o1, o2, o3, xStep, step, b, dzStep, bandRows, outW, HIGH_NONE, tile);
+          else fourTapsTile(o, rowBytes, count, columns, xp, o1, o2, o3, xStep, step, b, dzStep, bandRows, outW, HIGH_FOUR, tile);
         }
       }
     }
@@ -872,12 +909,12 @@ export function conv2d_weight_grad(
   const rowBytes = <usize>N << 2;
   const gradRowBytes = <usize>outChannels << 2;
   const end = first + count;
-  if (inChannels == 1 && groups == 1 && strideW == 1 && dilationW == 1) {
-    const paddedW = outW + kernelW - 1;
-    const bandRows = oneChannelBand(outH, outW, paddedW, kernelH, strideH, dilationH);
+  if (inChannels < FEW_CHANNELS && groups == 1) {
+    const paddedW = paddedPixels(outW, kernelW, strideW, dilationW);
+    const bandRows = bandWeightRows(outH, outW, paddedW, inChannels, kernelH, strideH, dilationH);
     if (bandRows > 0) {
-      oneChannelWeightGrad(dw, x, dz, batch, height, width, N, kernelH, kernelW, strideH, padH, padW, dilationH, outH, outW, paddedW, bandRows,
-        first, end, accumulate, scratch);
+      bandWeightGrad(dw, x, dz, batch, height, width, inChannels, N, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW,
+        outH, outW, paddedW, bandRows, first, end, accumulate, scratch);
       return;
     }
   }
