@@ -35,6 +35,29 @@ import { Int32Ptr } from './pointers';
   v128.store(argmax, index);
 }
 
+// maxOfFour over a 2 × 2 window whose first element (channel c) is float `at` of the sample, its pixels
+// `pixel` floats apart and its rows `row` apart: the same picks in the same order, unrolled.
+@inline function maxOfFour2x2(out: usize, argmax: usize, sample: usize, at: i32, pixel: i32, row: i32): void {
+  const lanes = i32x4(0, 1, 2, 3);
+  let max = v128.load(sample + (<usize>at << 2));
+  let index = i32x4.add(i32x4.splat(at), lanes);
+  let next = at + pixel;
+  let v = v128.load(sample + (<usize>next << 2));
+  let take = v128.or(f32x4.gt(v, max), f32x4.ne(v, v));
+  max = v128.bitselect(v, max, take);
+  index = v128.bitselect(i32x4.add(i32x4.splat(next), lanes), index, take);
+  next = at + row;
+  v = v128.load(sample + (<usize>next << 2));
+  take = v128.or(f32x4.gt(v, max), f32x4.ne(v, v));
+  max = v128.bitselect(v, max, take);
+  index = v128.bitselect(i32x4.add(i32x4.splat(next), lanes), index, take);
+  next = at + row + pixel;
+  v = v128.load(sample + (<usize>next << 2));
+  take = v128.or(f32x4.gt(v, max), f32x4.ne(v, v));
+  v128.store(out, v128.bitselect(v, max, take));
+  v128.store(argmax, v128.bitselect(i32x4.add(i32x4.splat(next), lanes), index, take));
+}
+
 /**
  * PyTorch's max_pool2d (dilation 1, ceil_mode false) over x[batch × height × width × channels] into
  * out[batch × outHeight × outWidth × channels], outHeight = ⌊(height + 2·padH − kernelH)/strideH⌋ + 1
@@ -50,6 +73,10 @@ export function max_pool_forward(
   kernelH: i32, kernelW: i32, strideH: i32, strideW: i32, padH: i32, padW: i32,
 ): void {
   const sampleBytes = <usize>(height * width * channels) << 2;
+  if (kernelH == 2 && kernelW == 2 && strideH == 2 && strideW == 2 && padH == 0 && padW == 0 && channels >= 4) {
+    maxPool2x2(out, argmax, x, batch, width, channels, outHeight, outWidth, sampleBytes);
+    return;
+  }
   let o: usize = 0;
   for (let b = 0; b < batch; b++) {
     const sample = x + <usize>b * sampleBytes;
@@ -87,6 +114,31 @@ export function max_pool_forward(
           }
           store<f32>(out + ((o + <usize>c) << 2), max);
           store<i32>(argmax + ((o + <usize>c) << 2), index);
+        }
+        o += <usize>channels;
+      }
+    }
+  }
+}
+
+// max_pool_forward's most common case, 2 × 2 windows at stride 2 without padding (LeNet's and VGG's),
+// over 4 or more channels: no window bounds to clip, the four loads unrolled, and a pixel's last 1–3
+// channels taken as its last four (as there).
+function maxPool2x2(out: usize, argmax: usize, x: usize, batch: i32, width: i32, channels: i32, outHeight: i32, outWidth: i32, sampleBytes: usize): void {
+  const row = width * channels;
+  let o: usize = 0;
+  for (let b = 0; b < batch; b++) {
+    const sample = x + <usize>b * sampleBytes;
+    for (let oh = 0; oh < outHeight; oh++) {
+      for (let ow = 0; ow < outWidth; ow++) {
+        const first = (2 * oh * width + 2 * ow) * channels;
+        let c = 0;
+        for (; c + 4 <= channels; c += 4) {
+          maxOfFour2x2(out + ((o + <usize>c) << 2), argmax + ((o + <usize>c) << 2), sample, first + c, channels, row);
+        }
+        if (c < channels) {
+          c = channels - 4;
+          maxOfFour2x2(out + ((o + <usize>c) << 2), argmax + ((o + <usize>c) << 2), sample, first + c, channels, row);
         }
         o += <usize>channels;
       }
