@@ -372,7 +372,8 @@ const BAND_POSITIONS: i32 = 512;
 // first position's at xp + offsets[k], the others step, 2·step, 3·step bytes on) times the tap's 8
 // weights (panel[k]). gemm.ts's 4 × 8 tile, with A read from the band in place.
 @inline function bandTile(
-  z: usize, rowBytes: usize, count: i32, width: i32, xp: usize, step: usize, offsets: usize, panel: usize, K: i32, biasPanel: usize, tile: usize,
+  mode: i32, z: usize, rowBytes: usize, count: i32, width: i32, xp: usize, step: usize, offsets: usize, panel: usize, K: i32, biasPanel: usize,
+  tile: usize,
 ): void {
   let c00 = v128.load(biasPanel), c01 = v128.load(biasPanel, 16);
   let c10 = c00, c11 = c01, c20 = c00, c21 = c01, c30 = c00, c31 = c01;
@@ -395,19 +396,40 @@ const BAND_POSITIONS: i32 = 512;
     c30 = madd(c30, t, b0);
     c31 = madd(c31, t, b1);
   }
-  storeColumns(z, c00, c01, width, tile);
-  if (count > 1) storeColumns(z + rowBytes, c10, c11, width, tile);
-  if (count > 2) storeColumns(z + 2 * rowBytes, c20, c21, width, tile);
-  if (count > 3) storeColumns(z + 3 * rowBytes, c30, c31, width, tile);
+  storeColumns(mode, z, c00, c01, width, tile);
+  if (count > 1) storeColumns(mode, z + rowBytes, c10, c11, width, tile);
+  if (count > 2) storeColumns(mode, z + 2 * rowBytes, c20, c21, width, tile);
+  if (count > 3) storeColumns(mode, z + 3 * rowBytes, c30, c31, width, tile);
 }
 
-// output[0 … width) = the first `width` lanes of low, high: 8 and 6 (4 + 2) as vector stores.
-@inline function storeColumns(output: usize, low: v128, high: v128, width: i32, tile: usize): void {
+// output[0 … width) (mode: WRITE or ACCUMULATE) the first `width` lanes of low, high; 6 (4 + 2) as
+// vector stores, as finishRow does 8.
+@inline function storeColumns(mode: i32, output: usize, low: v128, high: v128, width: i32, tile: usize): void {
   if (width == 6) {
-    v128.store(output, low);
-    v128.store64_lane(output + 16, high, 0);
+    const accumulate = mode == ACCUMULATE;
+    v128.store(output, accumulate ? f32x4.add(v128.load(output), low) : low);
+    v128.store64_lane(output + 16, accumulate ? f32x4.add(v128.load64_zero(output + 16), high) : high, 0);
   } else {
-    finishRow(WRITE, output, low, high, width, tile);
+    finishRow(mode, output, low, high, width, tile);
+  }
+}
+
+// panel[k][t] (k < K = kernelH·kernelW·C) = the weight of tap k and output channel j + t (t < width, 0
+// beyond) of the transposed convolution the input gradient is at stride 1: the forward's w[kh, kw, t,
+// k mod C] for the flipped tap kh = kernelH − 1 − kh′, kw = kernelW − 1 − kw′, where C (the transposed
+// convolution's input channels) are the forward's outputs and N its inputs.
+@inline function packFlipped(panel: usize, w: usize, kernelH: i32, kernelW: i32, C: i32, N: i32, j: i32, width: i32): void {
+  let target = panel;
+  for (let kh = kernelH - 1; kh >= 0; kh--) {
+    for (let kw = kernelW - 1; kw >= 0; kw--) {
+      const tap = w + <usize>((kh * kernelW + kw) * N + j) * <usize>C * 4;
+      for (let c = 0; c < C; c++) {
+        v128.store(target, f32x4.splat(0));
+        v128.store(target, f32x4.splat(0), 16);
+        for (let t = 0; t < width; t++) store<f32>(target + (<usize>t << 2), load<f32>(tap + (<usize>(t * C + c) << 2)));
+        target += PANEL_BYTES;
+      }
+    }
   }
 }
 
@@ -424,11 +446,13 @@ const BAND_POSITIONS: i32 = 512;
 
 // The forward pass of an ungrouped convolution over few channels, through padded bands (see above): 4
 // positions × 8 output channels at a time from the weights packed 8 columns a tap, then the band's
-// activation while it is in cache. `rows` output rows a band (bandForwardRows).
+// activation while it is in cache. `rows` output rows a band (bandForwardRows). z (mode: WRITE or
+// ACCUMULATE) the sums; `flipped`: w is the weight of the convolution whose input gradient this is
+// (packFlipped).
 function bandForward(
   z: usize, a: usize, x: usize, w: usize, bias: usize, batch: i32, height: i32, width: i32, C: i32, N: i32, kernelH: i32, kernelW: i32,
   strideH: i32, strideW: i32, padH: i32, padW: i32, dilationH: i32, dilationW: i32, outH: i32, outW: i32, paddedW: i32, rows: i32,
-  activation: i32, slope: f32, scratch: usize,
+  activation: i32, slope: f32, mode: i32, flipped: bool, scratch: usize,
 ): void {
   const K = kernelH * kernelW * C;
   const rowBytes = <usize>N << 2;
@@ -441,6 +465,9 @@ function bandForward(
   const padded = scratch + bandForwardFixedBytes(K);
   const tailBytes = bandForwardTailBytes(C, strideW);
   for (let k = 0; k < K; k++) store<u32>(offsets + (<usize>k << 2), <u32>tapOffset(k, kernelW, C, dilationH, dilationW, paddedRowBytes));
+  // One panel of outputs is packed once for the call; more, once per band and panel.
+  const onePanel = N <= PANEL;
+  if (onePanel) packBandWeights(panel, biasPanel, w, bias, kernelH, kernelW, C, N, 0, flipped);
   for (let n = 0; n < batch; n++) {
     const image = x + <usize>n * <usize>(height * width * C) * 4;
     for (let top = 0; top < outH; top += rows) {
@@ -449,21 +476,35 @@ function bandForward(
       const zBand = z + <usize>(n * outH + top) * <usize>outW * rowBytes;
       for (let j = 0; j < N; j += PANEL) {
         const columns = min(PANEL, N - j);
-        packRows(panel, w, K, N, j, columns);
-        v128.store(biasPanel, f32x4.splat(0));
-        v128.store(biasPanel, f32x4.splat(0), 16);
-        if (bias != 0) copyRow(biasPanel, bias + (<usize>j << 2), columns);
+        if (!onePanel) packBandWeights(panel, biasPanel, w, bias, kernelH, kernelW, C, N, j, flipped);
         for (let r = 0; r < bandRows; r++) {
           const xRow = padded + <usize>(r * strideH) * paddedRowBytes;
           const zRow = zBand + <usize>(r * outW) * rowBytes + (<usize>j << 2);
           for (let ow = 0; ow < outW; ow += 4) {
-            bandTile(zRow + <usize>ow * rowBytes, rowBytes, min(4, outW - ow), columns, xRow + <usize>ow * step, step, offsets, panel, K, biasPanel, tile);
+            const count = min(4, outW - ow);
+            const zp = zRow + <usize>ow * rowBytes;
+            const xp = xRow + <usize>ow * step;
+            if (mode == ACCUMULATE) bandTile(ACCUMULATE, zp, rowBytes, count, columns, xp, step, offsets, panel, K, biasPanel, tile);
+            else bandTile(WRITE, zp, rowBytes, count, columns, xp, step, offsets, panel, K, biasPanel, tile);
           }
         }
       }
       activate(activation, a + (zBand - z), zBand, bandRows * outW, N, slope);
     }
   }
+}
+
+// The weights of output channels j … j + 7 (panel: K × 8, zeros past N) and their bias (biasPanel: 8,
+// zeros without one) for bandForward.
+@inline function packBandWeights(
+  panel: usize, biasPanel: usize, w: usize, bias: usize, kernelH: i32, kernelW: i32, C: i32, N: i32, j: i32, flipped: bool,
+): void {
+  const columns = min(PANEL, N - j);
+  if (flipped) packFlipped(panel, w, kernelH, kernelW, C, N, j, columns);
+  else packRows(panel, w, kernelH * kernelW * C, N, j, columns);
+  v128.store(biasPanel, f32x4.splat(0));
+  v128.store(biasPanel, f32x4.splat(0), 16);
+  if (bias != 0) copyRow(biasPanel, bias + (<usize>j << 2), columns);
 }
 
 // Output rows per band of the forward's band path (0: not one fits in `room` bytes of scratch), about
@@ -499,7 +540,7 @@ export function conv2d_forward(
     const rows = bandForwardRows(outH, outW, paddedW, inChannels, kernelH, kernelW, strideH, strideW, dilationH, <usize>(8 * K + 16 + ROW_BLOCK * K) << 2);
     if (rows > 0) {
       bandForward(z, a, x, w, bias, batch, height, width, inChannels, outChannels, kernelH, kernelW, strideH, strideW, padH, padW,
-        dilationH, dilationW, outH, outW, paddedW, rows, activation, slope, scratch);
+        dilationH, dilationW, outH, outW, paddedW, rows, activation, slope, WRITE, false, scratch);
       return;
     }
   }
@@ -563,6 +604,12 @@ function col2imInputGrad(
           continue;
         }
         const row = image + <usize>(y * width) * pixelBytes;
+        if (dilationW == 1 && x0 >= 0 && x0 + kernelW <= width) {
+          // The kernel row's pixels are adjacent, as are their columns: one run of kernelW·C floats.
+          addRow(row + <usize>x0 * pixelBytes, column, kernelW * C);
+          column += <usize>kernelW * pixelBytes;
+          continue;
+        }
         for (let kx = 0; kx < kernelW; kx++) {
           const x = x0 + kx * dilationW;
           if (<u32>x < <u32>width) addRow(row + <usize>x * pixelBytes, column, C);
@@ -602,6 +649,24 @@ export function conv2d_input_grad(
   const outW = outputSize(width, kernelW, strideW, padW, dilationW);
   const groupIn = inChannels / groups;
   const groupOut = outChannels / groups;
+  // At stride 1 over few input channels, the input gradient is the forward of the transposed
+  // convolution: dz padded by (kernel − 1)·dilation − pad, correlated with the flipped weights (its
+  // outputs are the C channels), through the padded band. It multiplies every input position's whole
+  // window, padding included: with 'same' padding that is the forward's work, but without padding
+  // (LeNet's second: 14² inputs, 10² outputs) twice it, and col2im does less.
+  const padH2 = (kernelH - 1) * dilationH - padH;
+  const padW2 = (kernelW - 1) * dilationW - padW;
+  if (groups == 1 && inChannels < FEW_CHANNELS && strideH == 1 && strideW == 1 && padH2 >= 0 && padW2 >= 0 &&
+    4 * height * width <= 5 * outH * outW) {
+    const paddedW = paddedPixels(width, kernelW, 1, dilationW);
+    const K = kernelH * kernelW * outChannels;
+    const rows = bandForwardRows(height, width, paddedW, outChannels, kernelH, kernelW, 1, 1, dilationH, <usize>(8 * K + 16 + ROW_BLOCK * K) << 2);
+    if (rows > 0) {
+      bandForward(dx, dx, dz, w, 0, batch, outH, outW, outChannels, inChannels, kernelH, kernelW, 1, 1, padH2, padW2, dilationH, dilationW,
+        height, width, paddedW, rows, LINEAR, 0, accumulate != 0 ? ACCUMULATE : WRITE, true, scratch);
+      return;
+    }
+  }
   if (groups == 1 && inChannels <= COL2IM_CHANNELS && inChannels < outChannels && col2imChunk(kernelH * kernelW, inChannels, outChannels) >= 4) {
     col2imInputGrad(dx, dz, w, batch, height, width, inChannels, outChannels, kernelH, kernelW, strideH, strideW, padH, padW,
       dilationH, dilationW, outH, outW, accumulate, scratch);
