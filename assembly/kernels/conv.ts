@@ -2,16 +2,18 @@
 // with the weight stored [kernelH, kernelW, inChannels, outChannels] — a row-major [K × N] matrix,
 // K = kernelH·kernelW·inChannels, N = outChannels — so that the three products are GEMMs on gemm.ts's
 // micro-kernel, with the im2col done by the packing step (no im2col matrix is ever made):
-// - forward: z[positions × N] = im2col(x)·w (+ bias): each row block of output positions is packed as
-//   gemm.ts packs A, reading every window element straight from the image;
+// - forward: z[positions × N] = im2col(x)·w (+ bias): through a padded band (below) where it fits the
+//   scratch, else each row block of output positions packed as gemm.ts packs A, reading every window
+//   element straight from the image (and always so for grouped convolutions);
 // - input gradient: dx[input positions × C] = gather(dz)·w′, each input position gathering the output
-//   positions whose windows hold it (w′ = w with each [C × N] tap transposed, packed per panel); over
-//   few input channels (C ≤ 8, C < N) by col2im instead: columns dz·wᵀ for a chunk of positions, each
-//   added into the pixels its taps read;
+//   positions whose windows hold it (w′ = w with each [C × N] tap transposed, packed per panel); at
+//   stride 1 with 'same'-like padding over C < 64 channels, as the forward of the transposed
+//   convolution through a padded band; else over few input channels (C ≤ 8, C < N) by col2im: columns
+//   dz·wᵀ for a chunk of positions, each added into the pixels its taps read;
 // - weight gradient: dw[K × N] = im2col(x)ᵀ·dz, over the positions in chunks of CHUNK, so the packed
 //   block stays in L2 however large the batch.
-// Over few input channels (C < 8: LeNet's 1 and 6, RGB's 3), the forward and the weight gradient read
-// the window elements in place from a zero-padded copy of a band of image rows instead of packing them.
+// The band paths read the window elements in place from a zero-padded copy of a band of image rows
+// instead of packing them; the weight gradient takes one over C < 8 channels (LeNet's 1 and 6, RGB's 3).
 // Every output element is one chain of sums in a fixed order (in chunks for the weight gradient), so a
 // split of the batch or of the weight's rows between threads gives bit-identical results.
 //
@@ -322,17 +324,23 @@ function packWindows(block: usize, source: usize, first: i32, rows: i32, K: i32,
   }
 }
 
-// ---- Few input channels (LeNet's 1 and 6, an RGB image's 3): windows read in place from a padded band ----
+// ---- Windows read in place from a padded band ----
 // Over C < 8 channels a window's taps run across pixels, so the packers' 4-channel loads straddle them
 // and go lane by lane, and the products are narrow (LeNet's first: K = 25, N = 6): packing costs more
-// than the product. Instead, per band of output rows of one image, the image rows the band reads are
+// than the product; over more, packing a block's windows still costs about a tenth of its product (3×3
+// 32 → 32 on 32×32: 44 GFLOP/s packed, 49 in place). Instead, per band of output rows of one image, the image rows the band reads are
 // copied with their padding as zeros (paddedW pixels of C floats a row, then a tail of zeros), and the
 // micro-kernel reads the window elements from the copy in place: tap k = (kh·kernelW + kw)·C + c of
 // the position whose window starts at byte p is at p + tapOffset(k), and the next position along the
 // row starts strideW·C floats on.
 
-/** Channels below which a convolution's forward and weight gradient take the padded band. */
+/** Channels below which a convolution's weight gradient takes the padded band (from 4 of them in place, see inPlaceWeightGrad). */
 const FEW_CHANNELS: i32 = 8;
+/**
+ * Input channels below which a stride-1 input gradient with 'same'-like padding runs as the transposed
+ * convolution's band forward: 3×3 32 → 32 on 32×32 45 → 48 GFLOP/s, 64 → 64 on 16×16 50 → 48 (the gather wins).
+ */
+const TRANSPOSED_CHANNELS: i32 = 64;
 /** Output positions of a band, about: its dz panel (32 bytes each) stays in L1. */
 const BAND_POSITIONS: i32 = 512;
 
@@ -444,7 +452,7 @@ const BAND_POSITIONS: i32 = 512;
   return <usize>(4 * strideW * C) << 2;
 }
 
-// The forward pass of an ungrouped convolution over few channels, through padded bands (see above): 4
+// The forward pass of an ungrouped convolution through padded bands (see above): 4
 // positions × 8 output channels at a time from the weights packed 8 columns a tap, then the band's
 // activation while it is in cache. `rows` output rows a band (bandForwardRows). z (mode: WRITE or
 // ACCUMULATE) the sums; `flipped`: w is the weight of the convolution whose input gradient this is
@@ -531,18 +539,16 @@ export function conv2d_forward(
   kernelH: i32, kernelW: i32, strideH: i32, strideW: i32, padH: i32, padW: i32, dilationH: i32, dilationW: i32,
   activation: i32, slope: f32, scratch: usize,
 ): void {
-  if (inChannels < FEW_CHANNELS) {
-    const outH = outputSize(height, kernelH, strideH, padH, dilationH);
-    const outW = outputSize(width, kernelW, strideW, padW, dilationW);
-    const paddedW = paddedPixels(outW, kernelW, strideW, dilationW);
-    // The scratch convScratchBytes(K) gives, its GEMM part: (8·K + 16 + ROW_BLOCK·K) floats.
-    const K = kernelH * kernelW * inChannels;
-    const rows = bandForwardRows(outH, outW, paddedW, inChannels, kernelH, kernelW, strideH, strideW, dilationH, <usize>(8 * K + 16 + ROW_BLOCK * K) << 2);
-    if (rows > 0) {
-      bandForward(z, a, x, w, bias, batch, height, width, inChannels, outChannels, kernelH, kernelW, strideH, strideW, padH, padW,
-        dilationH, dilationW, outH, outW, paddedW, rows, activation, slope, WRITE, false, scratch);
-      return;
-    }
+  const outH = outputSize(height, kernelH, strideH, padH, dilationH);
+  const outW = outputSize(width, kernelW, strideW, padW, dilationW);
+  const paddedW = paddedPixels(outW, kernelW, strideW, dilationW);
+  // The scratch convScratchBytes(K) gives, its GEMM part: (8·K + 16 + ROW_BLOCK·K) floats.
+  const K = kernelH * kernelW * inChannels;
+  const rows = bandForwardRows(outH, outW, paddedW, inChannels, kernelH, kernelW, strideH, strideW, dilationH, <usize>(8 * K + 16 + ROW_BLOCK * K) << 2);
+  if (rows > 0) {
+    bandForward(z, a, x, w, bias, batch, height, width, inChannels, outChannels, kernelH, kernelW, strideH, strideW, padH, padW,
+      dilationH, dilationW, outH, outW, paddedW, rows, activation, slope, WRITE, false, scratch);
+    return;
   }
   convolve(z, a, x, w, bias, batch, height, width, inChannels, outChannels, 1, kernelH, kernelW, strideH, strideW, padH, padW,
     dilationH, dilationW, activation, slope, scratch);
@@ -649,14 +655,14 @@ export function conv2d_input_grad(
   const outW = outputSize(width, kernelW, strideW, padW, dilationW);
   const groupIn = inChannels / groups;
   const groupOut = outChannels / groups;
-  // At stride 1 over few input channels, the input gradient is the forward of the transposed
+  // At stride 1 over fewer than 64 input channels, the input gradient is the forward of the transposed
   // convolution: dz padded by (kernel − 1)·dilation − pad, correlated with the flipped weights (its
   // outputs are the C channels), through the padded band. It multiplies every input position's whole
   // window, padding included: with 'same' padding that is the forward's work, but without padding
   // (LeNet's second: 14² inputs, 10² outputs) twice it, and col2im does less.
   const padH2 = (kernelH - 1) * dilationH - padH;
   const padW2 = (kernelW - 1) * dilationW - padW;
-  if (groups == 1 && inChannels < FEW_CHANNELS && strideH == 1 && strideW == 1 && padH2 >= 0 && padW2 >= 0 &&
+  if (groups == 1 && inChannels < TRANSPOSED_CHANNELS && strideH == 1 && strideW == 1 && padH2 >= 0 && padW2 >= 0 &&
     4 * height * width <= 5 * outH * outW) {
     const paddedW = paddedPixels(width, kernelW, 1, dilationW);
     const K = kernelH * kernelW * outChannels;

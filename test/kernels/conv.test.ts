@@ -85,6 +85,8 @@ geometries.push(
   { ...square(3, 1, 1, 7, 1), width: 23, kernelW: 5, padW: 2 },
   { ...square(2, 6, 1, 4, 3), width: 1, kernelW: 1 },
   square(2, 6, 1, 5, 1),
+  // A row too wide for the forward's band in its scratch: the packed path.
+  { ...square(1, 1, 1, 3, 1), width: 1500, kernelW: 3, padW: 1 },
 );
 
 type Product = 'forward' | 'forward with bias and relu' | 'input grad' | 'input grad +=' | 'weight grad' | 'weight grad +=';
