@@ -163,38 +163,12 @@ let originX: i32 = 0;
   originX = (q - gy * gridW) * strideX;
 }
 
-// A group of 4 consecutive positions of one output row, stride 1, over a one-channel image (a first
-// convolution on grey images): for each k, the 4 positions' elements are 4 adjacent floats of one image
-// row — one vector load, already in block order — or zeros where the row is padding; lane by lane only
-// where the 4 straddle the image's left or right edge.
-@inline function packRowOfPixels(target: usize, image: usize, y: i32, x: i32, K: i32, taps: usize): void {
-  for (let k = 0; k < K; k++) {
-    const t = taps + <usize>k * TAP_BYTES;
-    const sy = y + load<i32>(t);
-    const sx = x + load<i32>(t, 4);
-    let line = f32x4.splat(0);
-    if (<u32>sy < <u32>sourceH) {
-      const row = image + (<usize>(sy * sourceW) << 2);
-      if (sx >= 0 && sx + 4 <= sourceW) {
-        line = v128.load(row + (<usize>sx << 2));
-      } else {
-        if (<u32>sx < <u32>sourceW) line = f32x4.replace_lane(line, 0, load<f32>(row + (<usize>sx << 2)));
-        if (<u32>(sx + 1) < <u32>sourceW) line = f32x4.replace_lane(line, 1, load<f32>(row + (<usize>(sx + 1) << 2)));
-        if (<u32>(sx + 2) < <u32>sourceW) line = f32x4.replace_lane(line, 2, load<f32>(row + (<usize>(sx + 2) << 2)));
-        if (<u32>(sx + 3) < <u32>sourceW) line = f32x4.replace_lane(line, 3, load<f32>(row + (<usize>(sx + 3) << 2)));
-      }
-    }
-    v128.store(target + (<usize>k << 4), line);
-  }
-}
-
 // block[g][k][r] = A's element (position first + 4g + r, k) for K taps: as gemm.ts's packRowBlock, with
 // the rows gathered through the taps. A last group of fewer than 4 rows gets zeros in its unused lanes.
 function packWindows(block: usize, source: usize, first: i32, rows: i32, K: i32, taps: usize, strideY: i32, strideX: i32, divide: bool): void {
   const groupBytes = <usize>K << 4;
   const fullGroups = K >> 2;
   const groups = taps + <usize>((K + 3) & ~3) * TAP_BYTES;
-  const pixelRows = sourceC == 1 && strideX == 1 && !divide;
   for (let r = 0; r < rows; r += 4) {
     // Images and origins of the group's 4 rows (a row past the block reads nothing: zeros).
     locate(source, first + r, strideY, strideX);
@@ -204,10 +178,6 @@ function packWindows(block: usize, source: usize, first: i32, rows: i32, K: i32,
     if (r + 2 < rows) { locate(source, first + r + 2, strideY, strideX); m2 = image; y2 = originY; x2 = originX; }
     if (r + 3 < rows) { locate(source, first + r + 3, strideY, strideX); m3 = image; y3 = originY; x3 = originX; }
     let target = block + <usize>(r >> 2) * groupBytes;
-    if (pixelRows && m3 == m0 && y3 == y0 && x3 == x0 + 3) {
-      packRowOfPixels(target, m0, y0, x0, K, taps);
-      continue;
-    }
     // Each row's index of its group's first element, carried from group to group along a pixel's channels.
     let a0 = -1, a1 = -1, a2 = -1, a3 = -1;
     for (let g = 0; g < fullGroups; g++) {
@@ -798,52 +768,6 @@ function inPlaceWeightGrad(
   }
 }
 
-// For a one-channel image: whether the 4 taps at t are two runs of adjacent floats on two image rows
-// (the end of one kernel row and the start of the next, as 5 taps a row make them), and how many lie
-// on the first (1 … 3); 0 otherwise.
-@inline function twoRunSplit(t: usize, whole: bool): i32 {
-  if (!whole) return 0;
-  let split = 0;
-  for (let i = 1; i < 4; i++) {
-    const u = t + <usize>i * TAP_BYTES;
-    const before = u - TAP_BYTES;
-    const adjacent = load<i32>(u) == load<i32>(before) && load<i32>(u, 4) == load<i32>(before, 4) + 1;
-    if (adjacent) continue;
-    if (split > 0) return 0;
-    split = i;
-  }
-  return split;
-}
-
-// The weight gradient's block for a tap group of a one-channel image split into two runs (twoRunSplit):
-// at each position, the first `split` lanes from one vector load on the first row, the rest from one on
-// the second (each load inside its row, else lane by lane), joined by a lane mask.
-@inline function packTwoRuns(target: usize, origins: usize, length: i32, t: usize, split: i32): void {
-  const u = t + <usize>split * TAP_BYTES;
-  const first = i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(split));
-  for (let p = 0; p < length; p++) {
-    const at = origins + <usize>p * ORIGIN_BYTES;
-    const pixels = <usize>load<u32>(at);
-    const y = load<i32>(at, 4);
-    const x = load<i32>(at, 8);
-    const ya = y + load<i32>(t), xa = x + load<i32>(t, 4);
-    const yb = y + load<i32>(u), xb = x + load<i32>(u, 4) - split;
-    let line: v128;
-    if (xa >= 0 && xa + 4 <= sourceW && xb >= 0 && xb + 4 <= sourceW) {
-      const a = <u32>ya < <u32>sourceH ? v128.load(pixels + (<usize>(ya * sourceW + xa) << 2)) : f32x4.splat(0);
-      const b = <u32>yb < <u32>sourceH ? v128.load(pixels + (<usize>(yb * sourceW + xb) << 2)) : f32x4.splat(0);
-      line = v128.bitselect(a, b, first);
-    } else {
-      line = f32x4.splat(element(pixels, y, x, t, false));
-      line = f32x4.replace_lane(line, 1, element(pixels, y, x, t + TAP_BYTES, false));
-      line = f32x4.replace_lane(line, 2, element(pixels, y, x, t + 2 * TAP_BYTES, false));
-      line = f32x4.replace_lane(line, 3, element(pixels, y, x, t + 3 * TAP_BYTES, false));
-    }
-    v128.store(target, line);
-    target += 16;
-  }
-}
-
 /** Scratch bytes the weight gradient's band path may use (of convWeightScratchBytes' ~145 KB), after its tile. */
 const BAND_WEIGHT_ROOM: usize = 96 * 1024;
 
@@ -1022,11 +946,6 @@ export function conv2d_weight_grad(
           let target = block + <usize>q * groupBytes;
           const layout = load<i32>(tapGroups + (<usize>q << 2));
           const t = taps + <usize>(4 * q) * TAP_BYTES;
-          const split = sourceC == 1 && layout == 0 ? twoRunSplit(t, 4 * q + 4 <= rows) : 0;
-          if (split > 0) {
-            packTwoRuns(target, origins, length, t, split);
-            continue;
-          }
           for (let p = 0; p < length; p++) {
             const at = origins + <usize>p * ORIGIN_BYTES;
             const pixels = <usize>load<u32>(at);
