@@ -181,23 +181,29 @@ describe.skipIf(!present)('the demo page in Chromium', () => {
     expect(cnn.loss).toBeLessThan(0.8);
     expect(cnn.heldOutAccuracy).toBeGreaterThan(0.9);
     expect(cnn.samplesPerSecond).toBeGreaterThan(0);
-    // Progress arrives at most every 100 ms: a point per batch event and one per epoch (26–37 seen).
-    expect(cnn.curvePoints).toBeGreaterThanOrEqual(CNN_EPOCHS + 8);
+    // Progress arrives at most every 100 ms: a point per batch event and one per epoch. At ~2,800
+    // samples/s 26–37 points were seen; since the convolutions read their windows in place (~13,000
+    // samples/s, 0.6 s for the 4 epochs) 8–9: the epochs' 4 and at least a couple of batches' between them.
+    expect(cnn.curvePoints).toBeGreaterThanOrEqual(CNN_EPOCHS + 2);
     // What the page says: the loss it showed early is higher than the one it shows at the end.
     const shownLoss = (text: string | null): number => Number(/loss (\d+\.\d+)/.exec(text ?? '')?.[1]);
     expect(shownLoss(earlyStatus)).toBeGreaterThan(shownLoss(await page.textContent('#cnn-status')));
     expect(await page.textContent('#cnn-status')).toMatch(
       new RegExp(`^epoch ${CNN_EPOCHS}\\.00 · ${CNN_STEPS} steps · loss \\d\\.\\d{3} · held-out accuracy \\d+\\.\\d% · [\\d,]+ samples/s · trained weights$`));
 
-    // The curve is drawn across the canvas: the dark loss line reaches most columns.
+    // The curve is drawn across the canvas: the dark loss line reaches most columns. A flat stretch of
+    // it (few points since training got fast) is antialiased over two pixel rows, each half covered:
+    // a pixel counts from alpha 100. 81% seen with 8 points (the first of each epoch's job at its first
+    // batch); a curve of the epochs alone, from epoch 1 on, would reach under 75%.
     const curveColumns = await page.evaluate(() => {
       const canvas = document.querySelector<HTMLCanvasElement>('#cnn-curve')!;
       const { data, width, height } = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height);
       const columns = new Set<number>();
-      for (let i = 0; i < width * height; i++) if (data[4 * i + 3] > 200 && data[4 * i] < 90 && data[4 * i + 2] < 90) columns.add(i % width);
+      for (let i = 0; i < width * height; i++) if (data[4 * i + 3] > 100 && data[4 * i] < 90 && data[4 * i + 2] < 90) columns.add(i % width);
       return columns.size / width;
     });
-    expect(curveColumns).toBeGreaterThan(0.8);
+    console.log(`CNN tab: the curve reaches ${(100 * curveColumns).toFixed(0)}% of the columns`);
+    expect(curveColumns).toBeGreaterThan(0.75);
 
     // A 1 drawn with the mouse: a stroke down the middle of the pad, slightly slanted.
     const pad = (await page.locator('#cnn-pad').boundingBox())!;
