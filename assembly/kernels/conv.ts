@@ -374,22 +374,10 @@ const BAND_POSITIONS: i32 = 512;
     c30 = madd(c30, t, b0);
     c31 = madd(c31, t, b1);
   }
-  storeColumns(mode, z, c00, c01, width, tile);
-  if (count > 1) storeColumns(mode, z + rowBytes, c10, c11, width, tile);
-  if (count > 2) storeColumns(mode, z + 2 * rowBytes, c20, c21, width, tile);
-  if (count > 3) storeColumns(mode, z + 3 * rowBytes, c30, c31, width, tile);
-}
-
-// output[0 … width) (mode: WRITE or ACCUMULATE) the first `width` lanes of low, high; 6 (4 + 2) as
-// vector stores, as finishRow does 8.
-@inline function storeColumns(mode: i32, output: usize, low: v128, high: v128, width: i32, tile: usize): void {
-  if (width == 6) {
-    const accumulate = mode == ACCUMULATE;
-    v128.store(output, accumulate ? f32x4.add(v128.load(output), low) : low);
-    v128.store64_lane(output + 16, accumulate ? f32x4.add(v128.load64_zero(output + 16), high) : high, 0);
-  } else {
-    finishRow(mode, output, low, high, width, tile);
-  }
+  finishRow(mode, z, c00, c01, width, tile);
+  if (count > 1) finishRow(mode, z + rowBytes, c10, c11, width, tile);
+  if (count > 2) finishRow(mode, z + 2 * rowBytes, c20, c21, width, tile);
+  if (count > 3) finishRow(mode, z + 3 * rowBytes, c30, c31, width, tile);
 }
 
 // panel[k][t] (k < K = kernelH·kernelW·C) = the weight of tap k and output channel j + t (t < width, 0
@@ -512,9 +500,7 @@ export function conv2d_forward(
   const outH = outputSize(height, kernelH, strideH, padH, dilationH);
   const outW = outputSize(width, kernelW, strideW, padW, dilationW);
   const paddedW = paddedPixels(outW, kernelW, strideW, dilationW);
-  // The scratch convScratchBytes(K) gives, its GEMM part: (8·K + 16 + ROW_BLOCK·K) floats.
-  const K = kernelH * kernelW * inChannels;
-  const rows = bandForwardRows(outH, outW, paddedW, inChannels, kernelH, kernelW, strideH, strideW, dilationH, <usize>(8 * K + 16 + ROW_BLOCK * K) << 2);
+  const rows = bandForwardRows(outH, outW, paddedW, inChannels, kernelH, kernelW, strideH, strideW, dilationH, gemmScratch(kernelH * kernelW * inChannels));
   if (rows > 0) {
     bandForward(z, a, x, w, bias, batch, height, width, inChannels, outChannels, kernelH, kernelW, strideH, strideW, padH, padW,
       dilationH, dilationW, outH, outW, paddedW, rows, activation, slope, WRITE, false, scratch);
@@ -554,7 +540,7 @@ function col2imInputGrad(
   strideH: i32, strideW: i32, padH: i32, padW: i32, dilationH: i32, dilationW: i32, outH: i32, outW: i32, accumulate: i32, scratch: usize,
 ): void {
   const Kc = kernelH * kernelW * C;
-  const cols = scratch + col2imGemmBytes(N);
+  const cols = scratch + gemmScratch(N);
   const chunk = col2imChunk(kernelH * kernelW, C, N);
   if (accumulate == 0) fill(dx, batch * height * width * C, 0);
   const positions = batch * outH * outW;
@@ -596,8 +582,9 @@ function col2imInputGrad(
   }
 }
 
-// Scratch bytes the GEMM of col2imInputGrad takes (gemmScratchBytes(N)).
-@inline function col2imGemmBytes(N: i32): usize {
+// gemmScratchBytes(K) of src/backend/kernels.ts: the GEMM part of the scratch convScratchBytes(K) gives,
+// and what col2imInputGrad's GEMM (K = N) takes.
+@inline function gemmScratch(N: i32): usize {
   return <usize>(8 * N + 16 + ROW_BLOCK * N) << 2;
 }
 
@@ -605,7 +592,7 @@ function col2imInputGrad(
 // (gemmScratchBytes(taps·N)) holds beyond the GEMM's own, 4 at a time, at most 256; under 4 (a 1×1
 // kernel leaves none) the gather runs instead.
 @inline function col2imChunk(taps: i32, C: i32, N: i32): i32 {
-  const room = <i32>(((<usize>(136 * taps * N + 16) << 2) - col2imGemmBytes(N)) / <usize>(taps * C * 4));
+  const room = <i32>(((<usize>(136 * taps * N + 16) << 2) - gemmScratch(N)) / <usize>(taps * C * 4));
   return min(256, room & ~3);
 }
 
@@ -635,8 +622,7 @@ export function conv2d_input_grad(
   if (groups == 1 && inChannels < TRANSPOSED_CHANNELS && strideH == 1 && strideW == 1 && padH2 >= 0 && padW2 >= 0 &&
     4 * height * width <= 5 * outH * outW) {
     const paddedW = paddedPixels(width, kernelW, 1, dilationW);
-    const K = kernelH * kernelW * outChannels;
-    const rows = bandForwardRows(height, width, paddedW, outChannels, kernelH, kernelW, 1, 1, dilationH, <usize>(8 * K + 16 + ROW_BLOCK * K) << 2);
+    const rows = bandForwardRows(height, width, paddedW, outChannels, kernelH, kernelW, 1, 1, dilationH, gemmScratch(kernelH * kernelW * outChannels));
     if (rows > 0) {
       bandForward(dx, dx, dz, w, 0, batch, outH, outW, outChannels, inChannels, kernelH, kernelW, 1, 1, padH2, padW2, dilationH, dilationW,
         height, width, paddedW, rows, LINEAR, 0, accumulate != 0 ? ACCUMULATE : WRITE, true, scratch);

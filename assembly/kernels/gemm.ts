@@ -21,7 +21,7 @@
 // whichever kernel computes it, so any split of the rows between threads gives the same result.
 // Outputs fewer than 4 columns wide go to gemm_narrow.ts, whose sums are also the same for every row.
 
-import { ACCUMULATE, finishScalar, finishVector, WRITE, WRITE_WITH_BIAS } from './finish';
+import { ACCUMULATE, finishPair, finishScalar, finishVector, WRITE, WRITE_WITH_BIAS } from './finish';
 import { dotColumns, rowVectors, smallGemm } from './gemm_narrow';
 
 /** Products of at most this many multiply-adds run in place (gemm_narrow.ts smallGemm), unpacked. */
@@ -114,12 +114,17 @@ export const ROW_BLOCK: i32 = 128;
   }
 }
 
-// Writes a finished 8-wide row of sums: whole vectors when the panel is full, else `width` lanes
-// through the edge tile.
+// Writes a finished 8-wide row of sums: whole vectors when the panel is full (or 4 + 2 lanes for 6
+// columns, as LeNet's convolutions have), else `width` lanes through the edge tile.
 @inline export function finishRow(mode: i32, output: usize, low: v128, high: v128, width: i32, tile: usize): void {
   if (width == PANEL) {
     finishVector(mode, output, low);
     finishVector(mode, output + 16, high);
+    return;
+  }
+  if (width == 6) {
+    finishVector(mode, output, low);
+    finishPair(mode, output + 16, high);
     return;
   }
   v128.store(tile, low);
