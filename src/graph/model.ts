@@ -595,6 +595,27 @@ export class Model {
   /** zeroGrad, forward, loss, backward and the optimizer's step in one call; returns the loss. */
   trainStep(x: Inputs, y: TargetsFor, options: TrainStepOptions): number {
     this.checkAlive();
+    const replay = this.replay;
+    const memory = this.memory;
+    const shared = this.backend.tape;
+    // A training loop's next call like the last one (Replay.repeats): only the batch's values are new,
+    // and the tape checks those.
+    if (shared !== undefined && replay.repeats(shared, options, x, y, this.training, this.objective.revision, memory.block, memory.version, this.plan.layers)) {
+      const optimizer = options.optimizer;
+      const { stepCount } = optimizer;
+      const gradientsUsed = this.gradientsUsed;
+      const stream = this.random.stream;
+      const rows = replay.batchRows;
+      this.staging.copyPlain(x as Float32Array, y as Float32Array, this.at.inputs[0], this.at.targets[0]);
+      this.useTraining(this.training);
+      this.recording = shared;
+      try {
+        this.rerunKept(shared, optimizer, rows, stepCount + 1);
+      } finally {
+        this.recording = undefined;
+      }
+      return this.runTaped(shared, optimizer, rows, stepCount, gradientsUsed, stream);
+    }
     this.useLosses(options?.loss, options);
     const optimizer = options.optimizer;
     this.checkOptimizer(optimizer);
@@ -624,18 +645,9 @@ export class Model {
     this.useTraining(this.training);
     this.recording = tape;
     try {
-      const replay = this.replay;
       const next = stepCount + 1;
-      const memory = this.memory;
       if (!this.dropoutActive && replay.matches(tape, memory.block, memory.version, rows, this.trainingActive, clipNorm, this.objective.slots, this.plan.layers)) {
-        // The same records as the last step's: run them again, with the state they left. The
-        // update's too when it is the same optimizer, lr and step signature.
-        this.gradientsUsed = false;
-        this.batch = rows;
-        this.phase = 'backward';
-        this.inputGradReady = false;
-        if (replay.resume(tape, optimizer, next)) optimizer.replayedStep();
-        else replay.recordUpdate(tape, optimizer, next);
+        this.rerunKept(tape, optimizer, rows, next);
       } else {
         tape.begin();
         const epoch = tape.epoch;
@@ -651,6 +663,25 @@ export class Model {
     } finally {
       this.recording = undefined;
     }
+    const value = this.runTaped(tape, optimizer, rows, stepCount, gradientsUsed, stream);
+    replay.rememberCall(tape, options, x, y, staging.plain && this.objective.slots[0].targets, this.training, this.objective.revision);
+    return value;
+  }
+
+  // The same records as the last step's (recording into `tape`): run them again, with the state they
+  // left; the update's too when it is the same optimizer, lr and step signature, else it is recorded.
+  private rerunKept(tape: Tape, optimizer: StepOptimizer, rows: number, next: number): void {
+    this.gradientsUsed = false;
+    this.batch = rows;
+    this.phase = 'backward';
+    this.inputGradReady = false;
+    if (this.replay.resume(tape, optimizer, next)) optimizer.replayedStep();
+    else this.replay.recordUpdate(tape, optimizer, next);
+  }
+
+  // Runs a step's records and returns its loss. When a guard stopped them (x or y not finite, or y
+  // outside its loss's range), the counters the step moved are put back and the error names the value.
+  private runTaped(tape: Tape, optimizer: StepOptimizer, rows: number, stepCount: number, gradientsUsed: boolean, stream: number): number {
     tape.run();
     const value = this.objective.total(tape);
     if (tape.stopped) {
@@ -659,7 +690,7 @@ export class Model {
       this.random.stream = stream;
       this.batch = 0;
       this.phase = 'none';
-      throw staging.stoppedError(tape, rows, this.at.inputs, this.at.targets);
+      throw this.staging.stoppedError(tape, rows, this.at.inputs, this.at.targets);
     }
     return value;
   }

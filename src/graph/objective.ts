@@ -45,6 +45,8 @@ export class Objective {
   private lastOptions: LossCallOptions | undefined = undefined;
   private lastDelta: unknown = undefined;
   private lastWeights: unknown = undefined;
+  /** Bumped each time use() reads losses anew: equal revisions mean the same losses read from the same options. */
+  revision = 0;
 
   constructor(private readonly plan: Plan, private readonly outputNames: readonly string[]) {
     this.slots = plan.outputs.map(() => ({ kind: undefined, targets: false, labels: false, delta: 1, weight: 1 }));
@@ -83,6 +85,7 @@ export class Objective {
   }
 
   private read(loss: unknown, options: LossCallOptions | undefined): void {
+    this.revision++;
     this.lastLoss = undefined;
     const count = this.slots.length;
     const delta = huberDelta(options);

@@ -1,9 +1,19 @@
 // What a model's kept tape records were recorded for. A training step records the checks of x and y,
 // forward, loss and backward, then the update; a step of the same shape runs the first part again
 // instead of recording it anew, and the update too while the optimizer, its learning rate and its step
-// signature (Optimizer.stepSignature) are the same.
+// signature (Optimizer.stepSignature) are the same. Replay also remembers the last call they ran for
+// when it was a plain one (see rememberCall): a loop's next call like it skips the general checks.
 import type { Tape } from '../backend/wasm/tape.js';
 import type { OutputLoss } from './objective.js';
+
+/** The options of a trainStep call, as far as the replay of its records depends on them. */
+export interface CallOptions {
+  readonly loss?: unknown;
+  readonly optimizer?: unknown;
+  readonly clipNorm?: unknown;
+  readonly delta?: unknown;
+  readonly lossWeights?: unknown;
+}
 
 /** What the tape replay needs of an optimizer. */
 export interface ReplayedOptimizer {
@@ -34,6 +44,16 @@ export class Replay {
   private optimizer: ReplayedOptimizer | undefined = undefined;
   private lr = NaN;
   private signature = NaN;
+  /** The last plain call the records ran for (undefined: none), with what it held then. */
+  private callOptions: CallOptions | undefined = undefined;
+  private callLoss: unknown = undefined;
+  private callOptimizer: unknown = undefined;
+  private callClipNorm: unknown = undefined;
+  private callDelta: unknown = undefined;
+  private callTraining = false;
+  private callRevision = -1;
+  private xLength = -1;
+  private yLength = -1;
 
   constructor(outputs: number) {
     this.kinds = Array.from({ length: outputs }, () => undefined);
@@ -73,6 +93,11 @@ export class Replay {
     return whole;
   }
 
+  /** The batch the kept records are for. */
+  get batchRows(): number {
+    return this.rows;
+  }
+
   /** Keeps the records made so far on the tape as the last step's. */
   keep(
     tape: Tape, block: number, version: number, rows: number, training: boolean, clipNorm: number, losses: readonly OutputLoss[],
@@ -101,6 +126,45 @@ export class Replay {
   /** Nothing is kept (the tape ran part-way, or dropout draws new masks each step). */
   forget(): void {
     this.epoch = -1;
+  }
+
+  /**
+   * After a step that ran the kept records (recorded or replayed, the tape untouched since): remembers
+   * the call when it was plain — the model's one float input and one output given Float32Arrays, a
+   * loss named by a string and no loss weights — else forgets the last one. `revision` is the
+   * objective's (Objective.revision), `training` the model's mode.
+   */
+  rememberCall(tape: Tape, options: CallOptions, x: unknown, y: unknown, plain: boolean, training: boolean, revision: number): void {
+    this.callOptions = undefined;
+    if (!plain || this.epoch !== tape.epoch || !(x instanceof Float32Array) || !(y instanceof Float32Array) ||
+      typeof options.loss !== 'string' || options.lossWeights !== undefined) return;
+    this.callOptions = options;
+    this.callLoss = options.loss;
+    this.callOptimizer = options.optimizer;
+    this.callClipNorm = options.clipNorm;
+    this.callDelta = options.delta;
+    this.callTraining = training;
+    this.callRevision = revision;
+    this.xLength = x.length;
+    this.yLength = y.length;
+  }
+
+  /**
+   * Whether this call repeats the remembered one on new data: the same options object holding the same
+   * values, x and y Float32Arrays of the same lengths, the model in the same mode, the objective not
+   * read anew since (`revision`), and the records still kept for the same layout and trainable layers.
+   * Then every check of the general step but those of the values (the tape's guards) passes as it did.
+   */
+  repeats(
+    tape: Tape, options: CallOptions, x: unknown, y: unknown, training: boolean, revision: number, block: number, version: number,
+    layers: readonly { trainable: boolean }[],
+  ): boolean {
+    if (this.callOptions === undefined || options !== this.callOptions || this.epoch !== tape.epoch || this.block !== block || this.version !== version) return false;
+    if (!(x instanceof Float32Array) || x.length !== this.xLength || !(y instanceof Float32Array) || y.length !== this.yLength) return false;
+    if (options.loss !== this.callLoss || options.optimizer !== this.callOptimizer || options.clipNorm !== this.callClipNorm ||
+      options.delta !== this.callDelta || options.lossWeights !== undefined || training !== this.callTraining || revision !== this.callRevision) return false;
+    for (let i = 0; i < layers.length; i++) if (this.trainable[i] !== layers[i].trainable) return false;
+    return true;
   }
 
   /**

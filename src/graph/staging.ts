@@ -36,6 +36,8 @@ export class Staging {
   /** Each input's per-sample shape, for messages. */
   private readonly inputShapes: (readonly number[])[];
   private readonly inputIndices: boolean[];
+  /** Whether the model has one float input and one output: the calls Replay.rememberCall may keep. */
+  readonly plain: boolean;
   private readonly indexBounds: number[];
   /** Each output's values per sample, classes (its last axis) and positions (the rest) per sample. */
   private readonly outputSizes: number[];
@@ -58,6 +60,7 @@ export class Staging {
     this.inputSizes = plan.inputs.map((t) => plan.tensors[t].size);
     this.inputShapes = plan.inputs.map((t) => plan.tensors[t].type.shape);
     this.inputIndices = plan.inputs.map((t) => plan.tensors[t].type.dtype === 'int32');
+    this.plain = plan.inputs.length === 1 && !this.inputIndices[0] && plan.outputs.length === 1;
     this.indexBounds = plan.inputs.map((t) => plan.tensors[t].consumers.reduce(
       (bound, n) => Math.min(bound, plan.nodes[n].spec.indexBound ?? Infinity), Infinity));
     this.outputSizes = plan.outputs.map((t) => plan.tensors[t].size);
@@ -131,6 +134,17 @@ export class Staging {
       if (this.inputIndices[i]) writeIndices(heap.i32, at, data[i] as Int32Array | number[] | number[][], this.inputSizes[i]);
       else writeMatrix(heap.f32, at, data[i] as Matrix, this.inputSizes[i], this.inputWhat(i, what));
     }
+  }
+
+  /**
+   * A repeated plain call's batches (Replay.repeats: Float32Arrays of the lengths the general checks
+   * passed) into the input and targets regions; the targets are floats, not labels, as copyTargets finds.
+   */
+  copyPlain(x: Float32Array, y: Float32Array, input: number, targets: number): void {
+    const f32 = this.backend.heap.f32;
+    f32.set(x, input >> 2);
+    f32.set(y, targets >> 2);
+    this.losses[0].labels = false;
   }
 
   /** The float inputs at `at` must be finite: checked now (with the kernels given), or recorded as the tape's guards. */

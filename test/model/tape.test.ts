@@ -489,3 +489,138 @@ describe('trainStep runs its last records again only while they still describe t
     }
   });
 });
+
+describe('a loop that passes one options object repeats its last call: only the data is new, and any change is followed exactly', () => {
+  beforeAll(async () => {
+    await init({ backend: 'wasm', threads: 1 });
+  });
+
+  const c: Case = { name: 'repeat', widths: [5, 9, 7, 3], activation: 'tanh', loss: 'mse', optimizer: (m) => new SGD(m, { lr: 0.05, momentum: 0.9 }) };
+
+  // Counts the steps that took the repeated call's path (Staging.copyPlain).
+  function countRepeats(model: Sequential): { count: number } {
+    const staging = (model as unknown as { staging: { copyPlain: (...args: unknown[]) => void } }).staging;
+    const copy = staging.copyPlain.bind(staging);
+    const counter = { count: 0 };
+    staging.copyPlain = (...args: unknown[]) => {
+      counter.count++;
+      copy(...args);
+    };
+    return counter;
+  }
+
+  it('follows new losses, deltas, clipping, batch sizes, frozen layers, lr, optimizers, modes, evaluate and bad batches', () => {
+    const taped = build(c);
+    const plain = untaped(build(c));
+    const optimizers = [c.optimizer(taped), c.optimizer(plain)];
+    // The taped model's one options object, changed in place as a training loop might; the plain
+    // model gets a fresh copy each call, so it takes the general path every time.
+    const options: { loss: LossName; optimizer: Optimizer; delta?: number; clipNorm?: number } = { loss: 'mse', optimizer: optimizers[0] };
+    const repeats = countRepeats(taped);
+    let seed = 0;
+    const step = (rows = 12, expectRepeat?: boolean) => {
+      const { x, y } = batch(c, rows, seed++);
+      const before = repeats.count;
+      const a = taped.trainStep(x, y, options);
+      const b = plain.trainStep(x, y, { ...options, optimizer: optimizers[1] });
+      expect(Number.isFinite(a)).toBe(true);
+      expect(Object.is(a, b)).toBe(true);
+      if (expectRepeat !== undefined) expect(repeats.count - before).toBe(expectRepeat ? 1 : 0);
+    };
+    const both = (change: (model: Sequential, optimizer: Optimizer, k: number) => void) => {
+      change(taped, optimizers[0], 0);
+      change(plain, optimizers[1], 1);
+    };
+    try {
+      step(12, false);
+      step(12, true);
+      step(12, true);
+      options.loss = 'huber';
+      step(12, false);
+      step(12, true);
+      options.delta = 0.25;
+      step(12, false);
+      step(12, true);
+      options.clipNorm = 0.5;
+      step(12, false);
+      step(12, true);
+      delete options.clipNorm;
+      step(12, false);
+      step(7, false);
+      step(7, true);
+      step(12, false);
+      both((model) => model.freeze(1));
+      step(12, false);
+      step(12, true);
+      both((model) => { model.layers[0].trainable = false; });
+      step(12, false);
+      both((model) => model.unfreeze());
+      step(12, false);
+      // The update is recorded each step from here: the repeated call records it after the kept records.
+      both((_, optimizer) => { optimizer.lr = 0.01; });
+      step(12, true);
+      step(12, true);
+      both((model, _, k) => { optimizers[k] = new Adam(model, { lr: 0.01 }); });
+      options.optimizer = optimizers[0];
+      step(12, false);
+      step(12, true);
+      both((model) => model.eval());
+      step(12, false);
+      step(12, true);
+      both((model) => model.train());
+      step(12, false);
+      // evaluate reads its own loss: the next step reads the step's again.
+      const probe = batch(c, 9, 99);
+      both((model) => { model.evaluate(probe.x, probe.y, { loss: 'mse' }); });
+      step(12, false);
+      step(12, true);
+      // Bad batches on what would be a repeated call: the same errors, and nothing moves.
+      const nan = batch(c, 12, 100);
+      nan.x[3] = NaN;
+      expect(() => taped.trainStep(nan.x, nan.y, options)).toThrow(/x holds NaN/);
+      const short = batch(c, 12, 101);
+      const message = (() => {
+        try {
+          plain.trainStep(short.x, short.y.subarray(1), { ...options, optimizer: optimizers[1] });
+        } catch (error) {
+          return (error as Error).message;
+        }
+        throw new Error('the plain model took a short y');
+      })();
+      expect(() => taped.trainStep(short.x, short.y.subarray(1), options)).toThrow(message);
+      // x one row short with y whole: the rows disagree.
+      expect(() => taped.trainStep(short.x.subarray(5), short.y, options)).toThrow(/y must have 11 rows/);
+      // An optimizer made for another model.
+      const stranger = build(c);
+      options.optimizer = new SGD(stranger, { lr: 0.1 });
+      expect(() => taped.trainStep(short.x, short.y, options)).toThrow(/optimizer must be an optimizer made for this model/);
+      options.optimizer = optimizers[0];
+      stranger.dispose();
+      expect(() => taped.trainStep(short.x, short.y, undefined as unknown as typeof options)).toThrow(SimdpropError);
+      step(12, false);
+      step(12, true);
+      // A second optimizer made (its state slots move the model's memory) but not used: records anew.
+      both((model) => { new Adam(model, { lr: 0.01 }); });
+      step(12, false);
+      step(12, true);
+      // Another model stepping on the same tape in between: the next call records anew.
+      const other = build(c);
+      const { x, y } = batch(c, 12, 200);
+      other.trainStep(x, y, { loss: 'mse', optimizer: new SGD(other, { lr: 0.1 }) });
+      other.dispose();
+      step(12, false);
+      step(12, true);
+      const [p, q] = [taped.namedParameters(), plain.namedParameters()];
+      p.forEach((parameter, i) => {
+        expect(bits(parameter.value)).toEqual(bits(q[i].value));
+        expect(bits(parameter.grad)).toEqual(bits(q[i].grad));
+      });
+      expect(optimizers[0].stepCount).toBe(optimizers[1].stepCount);
+      taped.dispose();
+      expect(() => taped.trainStep(x, y, options)).toThrow(/disposed/);
+    } finally {
+      taped.dispose();
+      plain.dispose();
+    }
+  });
+});
