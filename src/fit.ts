@@ -121,7 +121,7 @@ export interface TrainableModel extends FitModel {
   outputPointer(o: number): number;
   targetsPointer(o: number): number;
   stageData(x: unknown, y: unknown, whatX: string, whatY: string): StagedSet;
-  gather(data: StagedSet, start: number, count: number, order?: Int32Array): void;
+  gather(data: StagedSet, start: number, count: number, order?: number): void;
   freeStaged(data: StagedSet): void;
   reserveRows(rows: number): void;
   useTraining(active: boolean): void;
@@ -302,6 +302,7 @@ export async function fit(model: TrainableModel, x: unknown, y: unknown, options
   };
   const history: History = { loss: [], metrics: {}, lr: [], epochs: 0 };
   let backup = 0;
+  let orderAt = 0;
   const batchLogs: BatchLogs = { loss: 0, rows: 0 };
   // Training batches run in training mode (dropout on), as Keras' fit does; the mode is restored after.
   const wasTraining = model.training;
@@ -312,6 +313,8 @@ export async function fit(model: TrainableModel, x: unknown, y: unknown, options
     for (let r = 0; r < trainRows; r++) order[r] = r;
     const rng = new Rng(seed);
     const { heap } = model.backend;
+    // The epoch's order, copied into the backend's memory once an epoch for gather's kernel.
+    orderAt = heap.alloc(trainRows * 4);
     // The NaN guard's copy of the parameters and optimizer state from before the current update.
     const slots = model.stateSlotCount;
     backup = guard ? heap.alloc((1 + slots) * model.sectionFloats * 4) : 0;
@@ -320,6 +323,7 @@ export async function fit(model: TrainableModel, x: unknown, y: unknown, options
     for (let epoch = 0; epoch < epochs && stopReason === undefined; epoch++) {
       for (const callback of callbacks) await callback.onEpochBegin?.(epoch, context);
       if (shuffle) rng.shuffle(order);
+      heap.i32.set(order, orderAt >> 2);
       resetMetrics(metrics);
       history.lr.push(optimizer.lr);
       let total = 0;
@@ -330,7 +334,7 @@ export async function fit(model: TrainableModel, x: unknown, y: unknown, options
           break;
         }
         const rows = Math.min(batchSize, trainRows - start);
-        model.gather(data, start, rows, order);
+        model.gather(data, start, rows, orderAt);
         // One call either way: one crossing into wasm for small models. Guarded, the step refuses
         // non-finite gradients and undoes an update that overflows, saying which happened.
         const batchLoss = guard
@@ -385,6 +389,7 @@ export async function fit(model: TrainableModel, x: unknown, y: unknown, options
   } finally {
     model.training = wasTraining;
     if (backup !== 0) model.backend.heap.free(backup);
+    if (orderAt !== 0) model.backend.heap.free(orderAt);
     free();
   }
   if (stopReason !== undefined) history.stopReason = stopReason;

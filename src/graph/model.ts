@@ -811,8 +811,11 @@ export class Model {
     return this.staging.stage(x, y, whatX, whatY);
   }
 
-  /** @internal Copies a batch of a staged data set into the input and targets regions. */
-  gather(data: StagedData, start: number, count: number, order?: Int32Array): void {
+  /**
+   * @internal Copies a batch of a staged data set into the input and targets regions: samples start …
+   * start + count, or those of the int32 indices at byte `order` + 4·start of the backend's memory.
+   */
+  gather(data: StagedData, start: number, count: number, order = 0): void {
     this.staging.gather(data, start, count, order, this.at.inputs, this.at.targets);
   }
 

@@ -277,10 +277,11 @@ export class Staging {
   }
 
   /**
-   * Copies samples order[start … start + count) (or start … start + count when order is omitted) of a
-   * staged data set to the input and targets regions at `inputs` and `targets`; sets the losses' labels.
+   * Copies samples order[start … start + count) (or start … start + count when order is 0) of a staged
+   * data set to the input and targets regions at `inputs` and `targets`; sets the losses' labels.
+   * `order` is the byte offset of int32 sample indices in the backend's memory.
    */
-  gather(data: StagedData, start: number, count: number, order: Int32Array | undefined, inputs: readonly number[], targets: readonly number[]): void {
+  gather(data: StagedData, start: number, count: number, order: number, inputs: readonly number[], targets: readonly number[]): void {
     for (let i = 0; i < inputs.length; i++) this.copyRows(inputs[i], data.inputs[i], this.inputSizes[i], start, count, order);
     const losses = this.losses as OutputLoss[];
     for (let o = 0; o < losses.length; o++) {
@@ -291,21 +292,13 @@ export class Staging {
     }
   }
 
-  // Rows order[start …] (or start … in order) of `width` values from `from` to `to`.
-  private copyRows(to: number, from: number, width: number, start: number, count: number, order: Int32Array | undefined): void {
+  // Rows order[start …] (or start … when order is 0) of `width` values from `from` to `to`: one call
+  // either way, the shuffled rows gathered by embedding_forward (a table's rows by index), where a
+  // call a row cost more than the step of a small model.
+  private copyRows(to: number, from: number, width: number, start: number, count: number, order: number): void {
     const { kernels } = this.backend;
-    const rowBytes = width * 4;
-    if (!order) {
-      kernels.copy(to, from + start * rowBytes, count * width);
-      return;
-    }
-    if (width === 1) {
-      // One value per sample (a label): moved in JS, cheaper than a kernel call each.
-      const i32 = this.backend.heap.i32;
-      for (let r = 0; r < count; r++) i32[(to >> 2) + r] = i32[(from >> 2) + order[start + r]];
-      return;
-    }
-    for (let r = 0; r < count; r++) kernels.copy(to + r * rowBytes, from + order[start + r] * rowBytes, width);
+    if (order === 0) kernels.copy(to, from + start * width * 4, count * width);
+    else kernels.embedding_forward(to, order + start * 4, from, count, width);
   }
 
   /** Gives a staged data set's memory back. */

@@ -1,7 +1,7 @@
 // Training end to end: the classic demo learns, both backends follow the same trajectory, gradients
 // accumulate like PyTorch's, fit handles a short last batch, and seeds make runs repeatable.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { dense, getBackend, linearlySeparable, Sequential, SGD } from '../../src/index.js';
+import { dense, getBackend, linearlySeparable, Rng, Sequential, SGD } from '../../src/index.js';
 import { BACKENDS, loadBackends, normalMatrix, randomLabels, sameBits } from './setup.js';
 
 beforeAll(loadBackends);
@@ -57,6 +57,34 @@ describe.each(BACKENDS)('training on the %s backend', (backend) => {
       for (const [start, rows] of [[0, 4], [4, 4], [8, 2]]) {
         total += rows * byHand.trainStep(x.subarray(start * 3, (start + rows) * 3), y.subarray(start * 2, (start + rows) * 2),
           { loss: 'mse', optimizer: handOptimizer });
+      }
+      losses.push(total / 10);
+    }
+    expect(history.loss).toEqual(losses);
+    const fitted = byFit.namedParameters();
+    byHand.namedParameters().forEach((p, i) => expect(sameBits(fitted[i].value, p.value)).toBe(true));
+    byFit.dispose();
+    byHand.dispose();
+  });
+
+  it('shuffled fit takes each epoch\'s batches in the order its seed shuffles the rows to', async () => {
+    const x = normalMatrix(10, 3, 7);
+    const y = normalMatrix(10, 2, 8);
+    const byFit = new Sequential([dense(3, 5, 'tanh'), dense(5, 2)], { seed: 4, backend });
+    const byHand = new Sequential([dense(3, 5, 'tanh'), dense(5, 2)], { seed: 4, backend });
+    const history = await byFit.fit(x, y, { epochs: 3, batchSize: 4, loss: 'mse', optimizer: new SGD(byFit, { lr: 0.05 }), seed: 11 });
+    const optimizer = new SGD(byHand, { lr: 0.05 });
+    const order = Int32Array.from({ length: 10 }, (_, r) => r);
+    const rng = new Rng(11);
+    const losses: number[] = [];
+    for (let epoch = 0; epoch < 3; epoch++) {
+      rng.shuffle(order);
+      let total = 0;
+      for (const [start, rows] of [[0, 4], [4, 4], [8, 2]]) {
+        const picked = [...order.subarray(start, start + rows)];
+        const xb = Float32Array.from(picked.flatMap((r) => [...x.subarray(r * 3, r * 3 + 3)]));
+        const yb = Float32Array.from(picked.flatMap((r) => [...y.subarray(r * 2, r * 2 + 2)]));
+        total += rows * byHand.trainStep(xb, yb, { loss: 'mse', optimizer });
       }
       losses.push(total / 10);
     }
