@@ -26,7 +26,7 @@ import { ModelMemory, type Pointers } from './memory.js';
 import { isRecord, Objective, type LossCallOptions, type LossSpec } from './objective.js';
 import type { Op, RandomStream } from './op.js';
 import { Plan, type PlannedLayer } from './plan.js';
-import { Replay, type ReplayedOptimizer } from './replay.js';
+import { FIT_STEP, Replay, TRAIN_STEP, type ReplayedOptimizer } from './replay.js';
 import { describeGraph, readState, rebuildGraph, stateDict, writeState } from './serialize.js';
 import { sliceRows, Staging, type InputData, type StagedData } from './staging.js';
 import { tensorList, type TensorForm, type Tensors } from './symbolic.js';
@@ -49,6 +49,7 @@ export type TargetsFor = Targets | readonly Targets[] | Readonly<Record<string, 
 export interface StepOptimizer extends ReplayedOptimizer {
   readonly model: unknown;
   stepCount: number;
+  step(): void;
   replayedStep(): void;
 }
 
@@ -610,7 +611,7 @@ export class Model {
       this.useTraining(this.training);
       this.recording = shared;
       try {
-        this.rerunKept(shared, optimizer, rows, stepCount + 1);
+        this.rerunKept(shared, optimizer, rows, stepCount + 1, 0);
       } finally {
         this.recording = undefined;
       }
@@ -646,8 +647,8 @@ export class Model {
     this.recording = tape;
     try {
       const next = stepCount + 1;
-      if (!this.dropoutActive && replay.matches(tape, memory.block, memory.version, rows, this.trainingActive, clipNorm, this.objective.slots, this.plan.layers)) {
-        this.rerunKept(tape, optimizer, rows, next);
+      if (!this.dropoutActive && replay.matches(tape, TRAIN_STEP, memory.block, memory.version, rows, this.trainingActive, clipNorm, this.objective.slots, this.plan.layers)) {
+        this.rerunKept(tape, optimizer, rows, next, 0);
       } else {
         tape.begin();
         const epoch = tape.epoch;
@@ -656,9 +657,9 @@ export class Model {
         this.gradientsStaged(rows, clipNorm);
         // Kept for the next step unless the tape ran part-way (its first records are gone) or dropout
         // draws new masks each step.
-        if (tape.epoch === epoch && !this.dropoutActive) replay.keep(tape, memory.block, memory.version, rows, this.trainingActive, clipNorm, this.objective.slots, this.plan.layers);
+        if (tape.epoch === epoch && !this.dropoutActive) replay.keep(tape, TRAIN_STEP, memory.block, memory.version, rows, this.trainingActive, clipNorm, this.objective.slots, this.plan.layers);
         else replay.forget();
-        replay.recordUpdate(tape, optimizer, next);
+        this.recordUpdate(tape, optimizer, next, 0);
       }
     } finally {
       this.recording = undefined;
@@ -669,14 +670,63 @@ export class Model {
   }
 
   // The same records as the last step's (recording into `tape`): run them again, with the state they
-  // left; the update's too when it is the same optimizer, lr and step signature, else it is recorded.
-  private rerunKept(tape: Tape, optimizer: StepOptimizer, rows: number, next: number): void {
+  // left; the update's too when it is the same optimizer, lr, step signature and backup, else it is
+  // recorded (recordUpdate). Returns the number of a guarded update's first check (−1: no backup).
+  private rerunKept(tape: Tape, optimizer: StepOptimizer, rows: number, next: number, backup: number): number {
     this.gradientsUsed = false;
     this.batch = rows;
     this.phase = 'backward';
     this.inputGradReady = false;
-    if (this.replay.resume(tape, optimizer, next)) optimizer.replayedStep();
-    else this.replay.recordUpdate(tape, optimizer, next);
+    if (!this.replay.resume(tape, optimizer, next, backup)) return this.recordUpdate(tape, optimizer, next, backup);
+    optimizer.replayedStep();
+    return backup !== 0 ? this.replay.updateStart : -1;
+  }
+
+  // Records the update (the step's `next`-th) after the records made so far, recording into `tape`, and
+  // keeps it with them. With a `backup` (fit's NaN guard: (1 + state slots) sections) it is recorded
+  // between a check of the gradients and their copy of the parameters and state, and followed by the
+  // checks of those: it runs only for finite gradients, and what it made non-finite is found. Returns
+  // the number of the gradients' check (−1: no backup).
+  private recordUpdate(tape: Tape, optimizer: StepOptimizer, next: number, backup: number): number {
+    const section = this.sectionFloats;
+    const stateFloats = this.memory.stateSlots * section;
+    let check = -1;
+    if (backup !== 0) {
+      check = tape.guardFinite(this.gradsPointer, section);
+      tape.copy(backup, this.paramsPointer, section);
+      if (stateFloats > 0) tape.copy(backup + section * 4, this.statePointer(0), stateFloats);
+    }
+    optimizer.step();
+    if (backup !== 0) {
+      tape.guardFinite(this.paramsPointer, section);
+      if (stateFloats > 0) tape.guardFinite(this.statePointer(0), stateFloats);
+    }
+    this.replay.updateRecorded(tape, optimizer, next, backup);
+    return check;
+  }
+
+  // A fit step on the rows in place: its gradients and update recorded on `tape`, or its kept records run
+  // again as trainStep's are (the data was checked when staged: no checks of x and y). `backup` as
+  // recordUpdate's. Returns the number of the gradients' check (−1: no backup).
+  private fitStepOnTape(tape: Tape, rows: number, optimizer: StepOptimizer, clipNorm: number, backup: number): number {
+    const replay = this.replay;
+    const memory = this.memory;
+    const next = optimizer.stepCount + 1;
+    this.useTraining(this.training);
+    this.recording = tape;
+    try {
+      if (!this.dropoutActive && replay.matches(tape, FIT_STEP, memory.block, memory.version, rows, this.trainingActive, clipNorm, this.objective.slots, this.plan.layers)) {
+        return this.rerunKept(tape, optimizer, rows, next, backup);
+      }
+      tape.begin();
+      const epoch = tape.epoch;
+      this.gradientsStaged(rows, clipNorm);
+      if (tape.epoch === epoch && !this.dropoutActive) replay.keep(tape, FIT_STEP, memory.block, memory.version, rows, this.trainingActive, clipNorm, this.objective.slots, this.plan.layers);
+      else replay.forget();
+      return this.recordUpdate(tape, optimizer, next, backup);
+    } finally {
+      this.recording = undefined;
+    }
   }
 
   // Runs a step's records and returns its loss. When a guard stopped them (x or y not finite, or y
@@ -702,14 +752,7 @@ export class Model {
   trainStaged(rows: number, optimizer: StepOptimizer, clipNorm = 0): number {
     const tape = this.tapeFor(rows);
     if (tape !== undefined) {
-      tape.begin();
-      this.recording = tape;
-      try {
-        this.gradientsStaged(rows, clipNorm);
-        optimizer.step();
-      } finally {
-        this.recording = undefined;
-      }
+      this.fitStepOnTape(tape, rows, optimizer, clipNorm, 0);
       tape.run();
       return this.objective.total(tape);
     }
@@ -739,20 +782,7 @@ export class Model {
     if (tape !== undefined) {
       // One crossing: the checks are guards on the tape, the backup copy and the update are recorded
       // after the gradients' guard, so they run only for finite gradients.
-      tape.begin();
-      let gradientGuard = -1;
-      this.recording = tape;
-      try {
-        this.gradientsStaged(rows, clipNorm);
-        gradientGuard = tape.guardFinite(grads, section);
-        tape.copy(backup, params, section);
-        if (stateFloats > 0) tape.copy(backup + section * 4, state, stateFloats);
-        optimizer.step();
-        tape.guardFinite(params, section);
-        if (stateFloats > 0) tape.guardFinite(state, stateFloats);
-      } finally {
-        this.recording = undefined;
-      }
+      const gradientGuard = this.fitStepOnTape(tape, rows, optimizer, clipNorm, backup);
       tape.run();
       value = this.objective.total(tape);
       gradientsBad = tape.stoppedAt === gradientGuard;

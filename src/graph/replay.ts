@@ -1,8 +1,10 @@
-// What a model's kept tape records were recorded for. A training step records the checks of x and y,
-// forward, loss and backward, then the update; a step of the same shape runs the first part again
-// instead of recording it anew, and the update too while the optimizer, its learning rate and its step
-// signature (Optimizer.stepSignature) are the same. Replay also remembers the last call they ran for
-// when it was a plain one (see rememberCall): a loop's next call like it skips the general checks.
+// What a model's kept tape records were recorded for. A training step records the checks of x and y
+// (trainStep; fit's data was checked when staged), forward, loss and backward, then the update (fit's
+// guarded steps between the gradients' check and a backup copy, and the checks of what it wrote); a
+// step of the same shape runs the first part again instead of recording it anew, and the update too
+// while the optimizer, its learning rate and step signature (Optimizer.stepSignature) and the backup
+// are the same. Replay also remembers the last trainStep call they ran for when it was a plain one (see
+// rememberCall): a loop's next call like it skips the general checks.
 import type { Tape } from '../backend/wasm/tape.js';
 import type { OutputLoss } from './objective.js';
 
@@ -15,16 +17,20 @@ export interface CallOptions {
   readonly lossWeights?: unknown;
 }
 
+/** What kept records begin with: trainStep's checks of x's and y's values, or (a fit step's) the forward. */
+export const TRAIN_STEP = 0;
+export const FIT_STEP = 1;
+
 /** What the tape replay needs of an optimizer. */
 export interface ReplayedOptimizer {
   readonly lr: number;
-  step(): void;
   stepSignature(step: number): number;
 }
 
 export class Replay {
   /** The tape's epoch when the records were kept; −1: nothing kept. */
   private epoch = -1;
+  private kind = TRAIN_STEP;
   private count = 0;
   private readonly losses = new Int32Array(16);
   private lossCount = 0;
@@ -44,6 +50,7 @@ export class Replay {
   private optimizer: ReplayedOptimizer | undefined = undefined;
   private lr = NaN;
   private signature = NaN;
+  private backup = 0;
   /** The last plain call the records ran for (undefined: none), with what it held then. */
   private callOptions: CallOptions | undefined = undefined;
   private callLoss: unknown = undefined;
@@ -64,15 +71,15 @@ export class Replay {
 
   /**
    * Whether the tape still holds the last step's records up to the update, recorded for a step like
-   * this one: the same tape epoch (nobody recorded since), block and layout version, batch, losses and
+   * this one: the same kind (TRAIN_STEP or FIT_STEP), tape epoch (nobody recorded since), block and layout version, batch, losses and
    * targets, the same mode and gradient clipping, and the same layers trainable (a step with dropout is
    * never kept).
    */
   matches(
-    tape: Tape, block: number, version: number, rows: number, training: boolean, clipNorm: number, losses: readonly OutputLoss[],
+    tape: Tape, kind: number, block: number, version: number, rows: number, training: boolean, clipNorm: number, losses: readonly OutputLoss[],
     layers: readonly { trainable: boolean }[],
   ): boolean {
-    if (this.epoch !== tape.epoch || this.block !== block || this.version !== version || this.rows !== rows || this.training !== training ||
+    if (this.epoch !== tape.epoch || this.kind !== kind || this.block !== block || this.version !== version || this.rows !== rows || this.training !== training ||
       this.clipNorm !== clipNorm) return false;
     for (let o = 0; o < losses.length; o++) {
       const slot = losses[o];
@@ -84,13 +91,20 @@ export class Replay {
   }
 
   /**
-   * Runs the kept records again: with the update when it was recorded for this optimizer, lr and
-   * step; returns whether it was (else the caller records the update after them: recordUpdate()).
+   * Runs the kept records again: with the update when it was recorded for this optimizer, lr, step and
+   * backup (0: none); returns whether it was (else the caller records the update after them, then
+   * updateRecorded()).
    */
-  resume(tape: Tape, optimizer: ReplayedOptimizer, step: number): boolean {
-    const whole = this.total >= 0 && this.optimizer === optimizer && Object.is(this.lr, optimizer.lr) && this.signature === optimizer.stepSignature(step);
+  resume(tape: Tape, optimizer: ReplayedOptimizer, step: number, backup: number): boolean {
+    const whole = this.total >= 0 && this.optimizer === optimizer && Object.is(this.lr, optimizer.lr) &&
+      this.signature === optimizer.stepSignature(step) && this.backup === backup;
     tape.resume(whole ? this.total : this.count, this.losses, this.lossCount);
     return whole;
+  }
+
+  /** Where the update's records begin on the tape: the number of a guarded update's first check. */
+  get updateStart(): number {
+    return this.count;
   }
 
   /** The batch the kept records are for. */
@@ -100,9 +114,10 @@ export class Replay {
 
   /** Keeps the records made so far on the tape as the last step's. */
   keep(
-    tape: Tape, block: number, version: number, rows: number, training: boolean, clipNorm: number, losses: readonly OutputLoss[],
+    tape: Tape, kind: number, block: number, version: number, rows: number, training: boolean, clipNorm: number, losses: readonly OutputLoss[],
     layers: readonly { trainable: boolean }[],
   ): void {
+    this.kind = kind;
     this.training = training;
     this.clipNorm = clipNorm;
     this.total = -1;
@@ -159,7 +174,7 @@ export class Replay {
     tape: Tape, options: CallOptions, x: unknown, y: unknown, training: boolean, revision: number, block: number, version: number,
     layers: readonly { trainable: boolean }[],
   ): boolean {
-    if (this.callOptions === undefined || options !== this.callOptions || this.epoch !== tape.epoch || this.block !== block || this.version !== version) return false;
+    if (this.callOptions === undefined || options !== this.callOptions || this.epoch !== tape.epoch || this.kind !== TRAIN_STEP || this.block !== block || this.version !== version) return false;
     if (!(x instanceof Float32Array) || x.length !== this.xLength || !(y instanceof Float32Array) || y.length !== this.yLength) return false;
     if (options.loss !== this.callLoss || options.optimizer !== this.callOptimizer || options.clipNorm !== this.callClipNorm ||
       options.delta !== this.callDelta || options.lossWeights !== undefined || training !== this.callTraining || revision !== this.callRevision) return false;
@@ -168,11 +183,10 @@ export class Replay {
   }
 
   /**
-   * Records the update (the step's `step`-th) after the kept records, and keeps it with them unless
-   * the tape ran part-way meanwhile.
+   * The update (the step's `step`-th, with `backup`'s guards, or 0) was recorded after the kept records:
+   * keeps it with them unless the tape ran part-way meanwhile.
    */
-  recordUpdate(tape: Tape, optimizer: ReplayedOptimizer, step: number): void {
-    optimizer.step();
+  updateRecorded(tape: Tape, optimizer: ReplayedOptimizer, step: number, backup: number): void {
     if (this.epoch !== tape.epoch) {
       this.total = -1;
       return;
@@ -181,5 +195,6 @@ export class Replay {
     this.optimizer = optimizer;
     this.lr = optimizer.lr;
     this.signature = optimizer.stepSignature(step);
+    this.backup = backup;
   }
 }

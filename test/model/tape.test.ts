@@ -210,6 +210,29 @@ function batch(c: Case, rows: number, step: number): { x: Float32Array; y: Float
   return { x, y };
 }
 
+// Counts the recordings started on the backend's tape.
+function countRecordings(model: Sequential): { readonly count: number; restore: () => void } {
+  const tape = (model.backend as unknown as { tape: { begin: () => void } }).tape;
+  const begin = tape.begin;
+  const counter = { count: 0, restore: () => { tape.begin = begin; } };
+  tape.begin = function (this: unknown) {
+    counter.count++;
+    begin.call(this);
+  };
+  return counter;
+}
+
+// Counts the updates an optimizer records (the others are run again from the tape).
+function countUpdates(optimizer: Optimizer): { count: number } {
+  const counter = { count: 0 };
+  const step = optimizer.step.bind(optimizer);
+  optimizer.step = () => {
+    counter.count++;
+    step();
+  };
+  return counter;
+}
+
 describe('a model trained through the tape is bit-identical to one trained call by call', () => {
   beforeAll(async () => {
     await init({ backend: 'wasm', threads: 1 });
@@ -284,6 +307,57 @@ describe('a model trained through the tape is bit-identical to one trained call 
     }
   });
 
+  it('fit runs its kept records again, its NaN guard refuses from them as when recorded, and trainStep or an unguarded fit in between records anew', async () => {
+    const c: Case = { name: 'fit replay', widths: [5, 9, 3], activation: 'relu', loss: 'mse', optimizer: (m) => new SGD(m, { lr: 0.05, momentum: 0.9 }) };
+    const taped = build(c);
+    const plain = untaped(build(c));
+    const optimizers = [c.optimizer(taped), c.optimizer(plain)];
+    const recordings = countRecordings(taped);
+    const good = batch(c, 48, 0);
+    // Row 37 overflows the forward: the fifth batch of 8 (unshuffled) has non-finite gradients.
+    const bad = batch(c, 48, 1);
+    bad.x.fill(3e38, 37 * 5, 38 * 5);
+    const updates = countUpdates(optimizers[0]);
+    const both = async (x: Float32Array, y: Float32Array | Int32Array, options: { epochs: number; nanGuard?: boolean; validationData?: { x: Float32Array; y: Float32Array | Int32Array } }) => {
+      const h1 = await taped.fit(x, y, { loss: 'mse', optimizer: optimizers[0], batchSize: 8, shuffle: false, ...options });
+      const h2 = await plain.fit(x, y, { loss: 'mse', optimizer: optimizers[1], batchSize: 8, shuffle: false, ...options });
+      expect(h1.loss).toEqual(h2.loss);
+      expect(h1.nonFinite).toBe(h2.nonFinite);
+      return h1;
+    };
+    try {
+      // Validation between the epochs runs in eval mode, off the tape: the next epoch still runs the kept records.
+      await both(good.x, good.y, { epochs: 2, nanGuard: false, validationData: batch(c, 8, 4) });
+      // 12 steps, recorded once (the update twice: momentum's first step differs).
+      expect(recordings.count).toBe(1);
+      expect(updates.count).toBe(2);
+      const refused = await both(bad.x, bad.y, { epochs: 2 });
+      expect(refused.nonFinite).toMatch(/epoch 1, batch 5/);
+      // The guarded steps ran the unguarded fit's gradient records again, with the guarded update
+      // recorded once, then kept.
+      expect(recordings.count).toBe(1);
+      expect(updates.count).toBe(3);
+      const nan = batch(c, 8, 2);
+      nan.x[7] = NaN;
+      for (const [k, model] of [taped, plain].entries()) {
+        expect(() => model.trainStep(nan.x, nan.y, { loss: 'mse', optimizer: optimizers[k] })).toThrow(/x holds NaN at row 1, column 2/);
+      }
+      const step = batch(c, 8, 3);
+      expect(Object.is(taped.trainStep(step.x, step.y, { loss: 'mse', optimizer: optimizers[0] }),
+        plain.trainStep(step.x, step.y, { loss: 'mse', optimizer: optimizers[1] }))).toBe(true);
+      await both(good.x, good.y, { epochs: 1 });
+      taped.namedParameters().forEach((parameter, i) => {
+        expect(bits(parameter.value)).toEqual(bits(plain.namedParameters()[i].value));
+        expect(parameter.value.every(Number.isFinite)).toBe(true);
+      });
+      expect(optimizers[0].stepCount).toBe(optimizers[1].stepCount);
+    } finally {
+      recordings.restore();
+      taped.dispose();
+      plain.dispose();
+    }
+  });
+
   it('a NaN in x stops the step at the tape\'s guard: weights, gradients, optimizer state and step count stay as they were', () => {
     const c = CASES[2];
     const model = build(c);
@@ -325,31 +399,10 @@ describe('trainStep runs its last records again only while they still describe t
     await init({ backend: 'wasm', threads: 1 });
   });
 
-  // Counts the recordings started on the backend's tape.
-  function countRecordings(model: Sequential): { readonly count: number; restore: () => void } {
-    const tape = (model.backend as unknown as { tape: { begin: () => void } }).tape;
-    const begin = tape.begin;
-    const counter = { count: 0, restore: () => { tape.begin = begin; } };
-    tape.begin = function (this: unknown) {
-      counter.count++;
-      begin.call(this);
-    };
-    return counter;
-  }
 
   type Event = (model: Sequential, optimizer: Optimizer) => Optimizer | void;
   const c: Case = { name: 'replay', widths: [5, 9, 7, 3], activation: 'tanh', loss: 'mse', optimizer: (m) => new SGD(m, { lr: 0.05, momentum: 0.9 }) };
 
-  // Counts the updates an optimizer records (the others are run again from the tape).
-  function countUpdates(optimizer: Optimizer): { count: number } {
-    const counter = { count: 0 };
-    const step = optimizer.step.bind(optimizer);
-    optimizer.step = () => {
-      counter.count++;
-      step();
-    };
-    return counter;
-  }
 
   function run(events: { step?: { rows: number; loss?: LossName; delta?: number; seed?: number }; event?: Event }[]): { recordings: number; steps: number; updates: number } {
     const taped = build(c);
