@@ -141,7 +141,7 @@ it('saveModelFile and loadModelFile round-trip through the file system', async (
     await saveModelFile(model, join(folder, 'model.safetensors'));
     const loaded = await loadModelFile(join(folder, 'model.safetensors'), { backend: 'js' });
     const x = normalMatrix(3, 3, 1);
-    expect(sameBits(loaded.predict(x), model.predict(x))).toBe(true);
+    expect(sameBits(loaded.predict(x) as Float32Array, model.predict(x))).toBe(true);
   } finally {
     await rm(folder, { recursive: true });
   }

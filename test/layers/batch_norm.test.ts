@@ -161,7 +161,7 @@ describe.each(['wasm', 'js'] as const)('batchNorm on its own (%s)', (backend) =>
     for (const other of [loaded, fresh]) {
       model.stateDict().forEach((t, i) => expect(Array.from(other.stateDict()[i].data as ArrayLike<unknown>), t.name).toEqual(Array.from(t.data as ArrayLike<unknown>)));
       // And they go on alike: the same next forward, the counter at 4.
-      expect(bits(other.forward(batches[1]) as Float32Array)).toEqual(bits(model.forward(batches[1]).slice() as Float32Array));
+      expect(bits(other.forward(batches[1]) as Float32Array)).toEqual(bits((model.forward(batches[1]) as Float32Array).slice()));
       expect(Array.from(tensor(other, 'bn.num_batches_tracked') as BigInt64Array)).toEqual([4n]);
       model.loadStateDict(bytes);
     }

@@ -461,7 +461,7 @@ describe('trainStep runs its last records again only while they still describe t
       {
         event: (model) => {
           // Only the taped model's backend tape counts: the other steps through it too.
-          if ((model as unknown as { tapeFor: () => unknown }).tapeFor(12) === undefined) return;
+          if ((model as unknown as { tapeFor: (rows: number) => unknown }).tapeFor(12) === undefined) return;
           other = build(c);
           const { x, y } = batch(c, 12, 99);
           other.trainStep(x, y, { loss: 'mse', optimizer: new SGD(other, { lr: 0.1 }) });

@@ -86,7 +86,7 @@ describe('grouped and depthwise convolutions against PyTorch', () => {
         expectNear(grads['conv.bias'], c.biasGrad, `${c.name} bias gradient`);
         // And back out: the state dict gives PyTorch's weight as it came in.
         const saved = model.stateDict().find((t) => t.name === 'conv.weight')!;
-        expect(Array.from(saved.data)).toEqual(Array.from(Float32Array.from(c.weight)));
+        expect(Array.from(saved.data as Float32Array)).toEqual(Array.from(Float32Array.from(c.weight)));
         model.dispose();
       });
     }

@@ -118,7 +118,7 @@ describe.each(['wasm', 'js'] as BackendName[])('a graph with an embedding, layer
     const got = losses.map(() => model.trainStep(graphInputs(), graphTargets(), { ...graphLoss, optimizer }));
     expectNear(got, losses, 1e-5, 'losses');
     for (const [name, values] of model.stateDict().map((t) => [t.name, t.data] as const)) {
-      expectNear(values, params[name], 1e-4, `${name} after 6 steps`);
+      expectNear(values as Float32Array, params[name], 1e-4, `${name} after 6 steps`);
     }
     model.dispose();
   });
@@ -169,8 +169,8 @@ describe('loadStateDict checks the whole file before any weight changes', () => 
     })();
     const renamedBefore = renamed.stateDict();
     expectFileError(() => renamed.loadStateDict(fixture('mlp.safetensors')), /inp\.weight is \[10, 6\], the model's is \[10, 7\]/);
-    renamed.stateDict().forEach((t, i) => expect(Array.from(t.data)).toEqual(Array.from(renamedBefore[i].data)));
-    model.stateDict().forEach((t, i) => expect(Array.from(t.data)).toEqual(Array.from(before[i].data)));
+    renamed.stateDict().forEach((t, i) => expect(Array.from(t.data as Float32Array)).toEqual(Array.from(renamedBefore[i].data as Float32Array)));
+    model.stateDict().forEach((t, i) => expect(Array.from(t.data as Float32Array)).toEqual(Array.from(before[i].data as Float32Array)));
     [model, other, renamed].forEach((m) => m.dispose());
   });
 });

@@ -90,7 +90,7 @@ describe.each(BACKENDS)('fit on the %s backend', (backend) => {
     // Parameters and momentum after each good step (the gradients of a refused batch may differ).
     const state = (m: Sequential): Float32Array[] => [m.paramsPointer, m.statePointer(0)].map((at) => m.backend.heap.f32.slice(at >> 2, (at >> 2) + m.sectionFloats));
     const snapshots: Float32Array[][] = [];
-    const keep: Callback = { onBatchEnd: (_b, _l, { model: m }) => void snapshots.push(state(m)) };
+    const keep: Callback = { onBatchEnd: (_b, _l, { model: m }) => void snapshots.push(state(m as Sequential)) };
     const history = await model.fit(x, y, { epochs: 50, batchSize: 8, loss: 'mse', optimizer, callbacks: [keep] });
     expect(history.stopReason).toBe('nonFinite');
     expect(history.nonFinite).toMatch(/^epoch \d+, batch \d+: /);
