@@ -683,10 +683,10 @@ export class Model {
   }
 
   // Records the update (the step's `next`-th) after the records made so far, recording into `tape`, and
-  // keeps it with them. With a `backup` (fit's NaN guard: (1 + state slots) sections) it is recorded
-  // between a check of the gradients and their copy of the parameters and state, and followed by the
-  // checks of those: it runs only for finite gradients, and what it made non-finite is found. Returns
-  // the number of the gradients' check (−1: no backup).
+  // keeps it with them. With a `backup` (fit's NaN guard: (1 + state slots) sections) the update comes
+  // after a check of the gradients and a copy of the parameters and state into the backup, and before
+  // checks of both: it runs only for finite gradients, and one that made them non-finite is found (to
+  // be undone from the copy). Returns the number of the gradients' check (−1: no backup).
   private recordUpdate(tape: Tape, optimizer: StepOptimizer, next: number, backup: number): number {
     const section = this.sectionFloats;
     const stateFloats = this.memory.stateSlots * section;
