@@ -86,6 +86,11 @@ export class Replay {
       if (this.kinds[o] !== slot.kind || this.labels[o] !== slot.labels || !Object.is(this.deltas[o], slot.delta) ||
         !Object.is(this.weights[o], slot.weight)) return false;
     }
+    return this.sameTrainable(layers);
+  }
+
+  // Whether the same layers are trainable as when the records were kept.
+  private sameTrainable(layers: readonly { trainable: boolean }[]): boolean {
     for (let i = 0; i < layers.length; i++) if (this.trainable[i] !== layers[i].trainable) return false;
     return true;
   }
@@ -178,8 +183,7 @@ export class Replay {
     if (!(x instanceof Float32Array) || x.length !== this.xLength || !(y instanceof Float32Array) || y.length !== this.yLength) return false;
     if (options.loss !== this.callLoss || options.optimizer !== this.callOptimizer || options.clipNorm !== this.callClipNorm ||
       options.delta !== this.callDelta || options.lossWeights !== undefined || training !== this.callTraining || revision !== this.callRevision) return false;
-    for (let i = 0; i < layers.length; i++) if (this.trainable[i] !== layers[i].trainable) return false;
-    return true;
+    return this.sameTrainable(layers);
   }
 
   /**
